@@ -1,0 +1,40 @@
+# nb2svc: the two commands in the README are `make demo` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export CONTAINERS_CONF := $(CURDIR)/containers/containers.conf
+export UV_SYSTEM_CERTS := 1
+
+.PHONY: setup lint typecheck test test-fast demo base bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+lint: setup
+	$(VENV)/bin/ruff check builder runtimes tests benchmarks
+	$(VENV)/bin/ruff format --check builder runtimes tests benchmarks
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+# Local base image built from Debian packages (no registry needed).
+base: setup
+	$(VENV)/bin/nb2svc base
+
+# Every test, slow end-to-end builds included. pytest exit 5 (nothing collected) is a failure here.
+test: setup lint typecheck
+	@$(VENV)/bin/python -m pytest -q --timeout=1800 tests; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+
+test-fast: setup
+	$(VENV)/bin/python -m pytest -q -m "not slow" tests
+
+# The main job: build the sample churn notebook into a served model and show a prediction.
+demo: setup
+	bash scripts/demo.sh
+
+bench: setup
+	$(PY) benchmarks/deps/run.py
+
+clean:
+	rm -rf nb2svc-out .pytest_cache .mypy_cache .ruff_cache

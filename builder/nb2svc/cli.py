@@ -1,0 +1,195 @@
+"""The `nb2svc` command line. Parses arguments, calls one stage function, maps errors
+to exit codes. No logic of its own: tracebacks only with --debug or for real bugs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from nb2svc import __version__
+from nb2svc.errors import EXIT_USAGE, Nb2svcError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return handler(args)
+    except Nb2svcError as exc:
+        if args.debug:
+            raise
+        if getattr(args, "json", False):
+            print(json.dumps({"error": exc.to_json()}, indent=2))
+        print(exc.render(), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("nb2svc: interrupted; nothing was tagged", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nb2svc", description="Build a Jupyter training notebook into a served model image."
+    )
+    parser.add_argument("--version", action="version", version=f"nb2svc {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(metavar="COMMAND")
+    _add_analyze(sub)
+    _add_build(sub)
+    _add_base(sub)
+    _add_run(sub)
+    _add_manifests(sub)
+    _add_deploy(sub)
+    return parser
+
+
+def _add_analyze(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("analyze", help="what the build would do (no build)")
+    p.add_argument("notebook", type=Path)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--root", type=Path, help="the repository root (default: the notebook's folder)")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
+    p.set_defaults(handler=_analyze)
+
+
+def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("build", help="build, train, verify and tag the image")
+    p.add_argument("source", nargs="?", default=".", help="directory or git URL[#REF]")
+    p.add_argument("-n", "--notebook", action="append", default=[], dest="notebooks")
+    p.add_argument("-t", "--tag", dest="image", help="image reference (default localhost/NAME)")
+    p.add_argument("-o", "--outdir", type=Path, default=Path("nb2svc-out"))
+    p.add_argument("--runtime", default="default", choices=["default", "bentoml"])
+    p.add_argument("--base-image", help="base image (default: local Debian-built base)")
+    p.add_argument("--python", help="Python X.Y for the image (default: the notebook's)")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--secret", action="append", default=[], metavar="id=ID,src=PATH")
+    p.add_argument("--dry-run", action="store_true", help="print plan and Containerfile only")
+    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--refresh-lock", action="store_true", help="re-resolve dependency versions")
+    p.set_defaults(handler=_build)
+
+
+def _add_base(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("base", help="build the local base images from Debian packages")
+    p.add_argument("--python", default="3.11")
+    p.add_argument("--force", action="store_true", help="rebuild even if present")
+    p.set_defaults(handler=_base)
+
+
+def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("run", help="serve an image locally (podman kube play), print the URL")
+    p.add_argument("image", nargs="?")
+    p.add_argument("--report", type=Path, help="report.json of a build")
+    p.add_argument("--port", type=int, help="host port (default: the container's, 8080)")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for readiness")
+    p.set_defaults(handler=_run)
+
+
+def _add_manifests(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("manifests", help="check Kubernetes manifests (schema + nb2svc rules)")
+    p.add_argument("--check", type=Path, required=True, metavar="FILE")
+    p.add_argument("--k8s-version", action="append", dest="versions", metavar="X.Y")
+    p.set_defaults(handler=_manifests)
+
+
+def _add_deploy(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("deploy", help="apply the manifests (server-side apply) and wait")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--report", type=Path, help="report.json of a build")
+    source.add_argument("-f", dest="manifests", type=Path, help="a manifests YAML file")
+    p.add_argument("--namespace")
+    p.add_argument("--context")
+    p.add_argument("--kubeconfig", type=Path)
+    p.add_argument("--wait", action="store_true", help="wait for the rollout")
+    p.add_argument("--rollback", action="store_true", help="on a failed rollout, roll back")
+    p.add_argument("--local", action="store_true", help="play it with podman instead")
+    p.add_argument("--timeout", type=float)
+    p.set_defaults(handler=_deploy)
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from nb2svc.analyze import analyze
+    from nb2svc.config import load_config
+    from nb2svc.render import render_analysis
+
+    root = (args.root or args.notebook.resolve().parent).resolve()
+    analysis = analyze([args.notebook], root=root, config=load_config(root), overrides=args.param)
+    if args.json:
+        print(json.dumps(analysis.to_json(), indent=2))
+    else:
+        print(render_analysis(analysis))
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    from nb2svc.pipeline import BuildOptions, build
+
+    options = BuildOptions(
+        source=args.source,
+        notebooks=tuple(args.notebooks),
+        image=args.image,
+        outdir=args.outdir,
+        runtime=args.runtime,
+        base_image=args.base_image,
+        python=args.python,
+        parameters=tuple(args.param),
+        secrets=tuple(args.secret),
+        dry_run=args.dry_run,
+        no_cache=args.no_cache,
+        refresh_lock=args.refresh_lock,
+    )
+    report = build(options)
+    if report:
+        print(json.dumps({k: report[k] for k in ("image", "image_id", "manifests")}, indent=2))
+    return 0
+
+
+def _base(args: argparse.Namespace) -> int:
+    from nb2svc.image.base import make_base
+
+    bases = make_base(args.python, force=args.force)
+    print(f"{bases.runtime}\n{bases.build}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from nb2svc.k8s.commands import run_command
+
+    return run_command(args.image, report=args.report, port=args.port, timeout=args.timeout)
+
+
+def _manifests(args: argparse.Namespace) -> int:
+    from nb2svc.k8s.commands import manifests_check_command
+
+    return manifests_check_command(args.check, versions=args.versions)
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from nb2svc.k8s.commands import deploy_command
+
+    return deploy_command(
+        report=args.report,
+        manifests=args.manifests,
+        namespace=args.namespace,
+        context=args.context,
+        kubeconfig=args.kubeconfig,
+        wait=args.wait,
+        rollback=args.rollback,
+        local=args.local,
+        timeout=args.timeout,
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

@@ -1,0 +1,367 @@
+"""`Buildah`: the one class that runs `buildah` (through `nb2svc.engine.process`).
+
+Builds go to an iidfile, never straight to a tag: a failed or interrupted build leaves no
+half-tagged image, and the working containers it left are removed. The caller tags the
+image with `tag()` once it has verified it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from nb2svc.engine import preflight
+from nb2svc.engine.errors import (
+    BuildahError,
+    BuildahMissingError,
+    BuildahTooOldError,
+    classify_buildah_failure,
+)
+from nb2svc.engine.process import Captured, echo, engine_env, run_captured, run_streaming
+from nb2svc.engine.progress import Progress
+from nb2svc.errors import UsageError
+
+MIN_VERSION = (1, 28, 0)
+INSTALL_HINT = "install it with `apt-get install buildah` (Debian/Ubuntu) or `dnf install buildah`"
+# Build-arg names that look like credentials: build args end up in the image history.
+_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|API_?KEY|CREDENTIAL|PRIVATE", re.IGNORECASE)
+_SECRET_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+LineHook = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """A successful `buildah build`: the image ID (untagged unless `tag` was given)."""
+
+    image_id: str
+    seconds: float
+    steps: int
+    tag: str | None
+    output_tail: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """Everything `buildah build` is told, as a value (so argv building is testable)."""
+
+    containerfile: Path
+    context: Path
+    iidfile: Path
+    target: str | None = None
+    build_args: Mapping[str, str] | None = None
+    secrets: Sequence[tuple[str, Path | str]] = ()
+    labels: Mapping[str, str] | None = None
+    layers: bool = True
+    no_cache: bool = False
+    isolation: str = "chroot"
+    pull: str = "missing"
+
+    def argv(self) -> list[str]:
+        args = ["build", f"--isolation={self.isolation}", f"--layers={str(self.layers).lower()}"]
+        args += ["--rm", "--force-rm", f"--pull={self.pull}", "--iidfile", str(self.iidfile)]
+        args += ["-f", str(self.containerfile)]
+        if self.no_cache:
+            args.append("--no-cache")
+        if self.target:
+            args += ["--target", self.target]
+        for key, value in (self.build_args or {}).items():
+            args += ["--build-arg", f"{key}={value}"]
+        for secret_id, src in self.secrets:
+            args += ["--secret", f"id={secret_id},src={src}"]
+        for key, value in (self.labels or {}).items():
+            args += ["--label", f"{key}={value}"]
+        return [*args, str(self.context)]
+
+    def validate(self) -> None:
+        """Refuse, before running anything, what would fail late or leak a secret."""
+        if not self.containerfile.is_file():
+            raise UsageError(f"Containerfile not found: {self.containerfile}")
+        if not self.context.is_dir():
+            raise UsageError(f"build context is not a directory: {self.context}")
+        for name in self.build_args or {}:
+            if _SECRET_NAME.search(name):
+                msg = f"build arg {name!r} looks like a credential; build args stay in the history"
+                raise UsageError(
+                    msg, fix=f"pass it as a build secret: --secret id={name.lower()},src=FILE"
+                )
+        for secret_id, src in self.secrets:
+            if not _SECRET_ID.match(secret_id):
+                raise UsageError(
+                    f"invalid secret id {secret_id!r}", fix="use letters, digits, . _ -"
+                )
+            if not Path(src).is_file():
+                raise UsageError(f"secret {secret_id!r}: file not found: {src}")
+
+
+class Buildah:
+    """Owns every `buildah` invocation. `check()` first; every failure is a `BuildahError`."""
+
+    def __init__(
+        self,
+        binary: str = "buildah",
+        *,
+        env: Mapping[str, str] | None = None,
+        progress: bool = True,
+        stream: TextIO | None = None,
+        verbose: bool = False,
+        timeout: float = 300.0,
+    ) -> None:
+        self.binary = binary
+        self.env = engine_env(env)
+        self.progress = progress
+        self.stream = stream
+        self.verbose = verbose
+        self.timeout = timeout
+
+    # -- plumbing ---------------------------------------------------------------------
+    def executable(self) -> str:
+        found = preflight.find_binary(self.binary, self.env)
+        if found is None:
+            msg = f"`{self.binary}` was not found on PATH"
+            raise BuildahMissingError(msg, fix=INSTALL_HINT)
+        return found
+
+    def _call(self, *args: str, timeout: float | None = None) -> Captured:
+        argv = [self.executable(), *args]
+        if self.verbose:
+            echo(argv, self.stream)
+        return run_captured(argv, env=self.env, timeout=timeout or self.timeout)
+
+    def _run(self, *args: str, timeout: float | None = None) -> str:
+        result = self._call(*args, timeout=timeout)
+        if result.returncode != 0:
+            raise classify_buildah_failure(result.argv, result.returncode, result.tail())
+        return result.stdout
+
+    def _json(self, *args: str) -> Any:
+        out = self._run(*args).strip()
+        return json.loads(out) if out else None
+
+    # -- preflight --------------------------------------------------------------------
+    def version(self) -> tuple[int, int, int]:
+        return preflight.version_from_json(self._run("version", "--json"), "version")
+
+    def check(self) -> tuple[int, int, int]:
+        """Binary present, new enough, storage usable; each failure says how to fix it."""
+        self.executable()
+        found = self.version()
+        if found < MIN_VERSION:
+            msg = (
+                f"buildah {preflight.format_version(found)} is too old; nb2svc needs "
+                f">= {preflight.format_version(MIN_VERSION)} (RUN --mount=type=secret/cache)"
+            )
+            raise BuildahTooOldError(msg, fix="upgrade buildah (Debian 12 ships 1.28.2)")
+        result = self._call("images", "--quiet", timeout=60)
+        if result.returncode != 0:
+            raise BuildahMissingError(
+                "buildah cannot open its image storage",
+                fix="run as root, or for rootless set up /etc/subuid and /etc/subgid "
+                "(`usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $USER`) "
+                "and check /etc/containers/storage.conf",
+                details=result.tail(),
+            )
+        return found
+
+    # -- build ------------------------------------------------------------------------
+    def build(
+        self,
+        containerfile: Path,
+        context: Path,
+        *,
+        tag: str | None = None,
+        target: str | None = None,
+        build_args: Mapping[str, str] | None = None,
+        secrets: Sequence[tuple[str, Path | str]] = (),
+        labels: Mapping[str, str] | None = None,
+        layers: bool = True,
+        no_cache: bool = False,
+        iidfile: Path | None = None,
+        isolation: str = "chroot",
+        pull: str = "missing",
+        on_line: LineHook | None = None,
+    ) -> BuildResult:
+        """Build an image; return its ID. Tag it only when `tag` is given and all went well.
+
+        `on_line` sees every output line as it arrives (e.g. to find a machine-readable
+        error line); if it raises, the build is stopped and cleaned up like an interrupt.
+        """
+        with tempfile.TemporaryDirectory(prefix="nb2svc-build-") as tmp:
+            request = BuildRequest(
+                containerfile, context, iidfile or Path(tmp) / "iid", target, build_args,
+                secrets, labels, layers, no_cache, isolation, pull,
+            )  # fmt: skip
+            request.validate()
+            start = time.monotonic()
+            steps, tail = self._build_streamed(request, on_line)
+            image_id = _bare_id(request.iidfile.read_text())
+        if tag:
+            self.tag(image_id, tag)
+        return BuildResult(image_id, time.monotonic() - start, steps, tag, tail)
+
+    def _build_streamed(
+        self, request: BuildRequest, on_line: LineHook | None
+    ) -> tuple[int, tuple[str, ...]]:
+        argv = [self.executable(), *request.argv()]
+        if self.verbose:
+            echo(argv, self.stream)
+        before = self._container_ids()
+        progress = Progress(
+            self.stream, title=f"build {request.containerfile.name}", verbose=self.verbose
+        )
+        hooks = [h for h in (progress if self.progress else None, on_line) if h is not None]
+
+        def feed(line: str) -> None:
+            for hook in hooks:
+                hook(line)
+
+        try:
+            with progress if self.progress else _null_context():
+                result = run_streaming(argv, feed, env=self.env)
+                if result.returncode != 0:
+                    raise classify_buildah_failure(result.argv, result.returncode, result.tail)
+        except BaseException:
+            self._remove_new_containers(before)
+            raise
+        return progress.steps_seen, result.tail
+
+    def _container_ids(self) -> set[str]:
+        return {str(c.get("id")) for c in self.containers()}
+
+    def _remove_new_containers(self, before: set[str]) -> list[str]:
+        """Remove working containers that appeared since `before` (a failed build's leftovers).
+
+        Shares storage with anything else running buildah on this host: a container that
+        another build created during ours would be removed too (its build then fails).
+        """
+        new = sorted(self._container_ids() - before)
+        if new:
+            self._call("rm", *new, timeout=120)
+        return new
+
+    # -- images -----------------------------------------------------------------------
+    def tag(self, image: str, *refs: str) -> None:
+        self._run("tag", image, *refs)
+
+    def rmi(self, *refs: str, force: bool = False) -> None:
+        self._run("rmi", *(["--force"] if force else []), *refs)
+
+    def inspect(self, ref: str, kind: str = "image") -> dict[str, Any]:
+        data = self._json("inspect", "--type", kind, ref)
+        if not isinstance(data, dict):
+            raise BuildahError(["inspect", ref], 0, [f"unexpected output: {data!r}"])
+        return data
+
+    def image_exists(self, ref: str) -> bool:
+        return (
+            self._call("inspect", "--type", "image", "--format", "{{.FromImageID}}", ref).returncode
+            == 0
+        )
+
+    def image_id(self, ref: str) -> str:
+        return self._run("inspect", "--type", "image", "--format", "{{.FromImageID}}", ref).strip()
+
+    def image_labels(self, ref: str) -> dict[str, str]:
+        config = self.inspect(ref).get("OCIv1", {}).get("config", {})
+        return dict(config.get("Labels") or {})
+
+    def image_size(self, ref: str) -> int:
+        """Bytes of the image's layers (uncompressed, as stored locally)."""
+        manifest = json.loads(self.inspect(ref).get("Manifest") or "{}")
+        return sum(int(layer.get("size", 0)) for layer in manifest.get("layers", []))
+
+    def images(self, *, all_layers: bool = False) -> list[dict[str, Any]]:
+        data = self._json("images", "--json", *(["--all"] if all_layers else []))
+        return list(data or [])
+
+    def containers(self) -> list[dict[str, Any]]:
+        return list(self._json("containers", "--json") or [])
+
+    def push(self, ref: str, dest: str) -> None:
+        """Push to a transport destination, e.g. `oci-archive:/tmp/x.tar` or `docker://...`."""
+        self._run("push", "--quiet", ref, dest, timeout=max(self.timeout, 600))
+
+    # -- working containers -----------------------------------------------------------
+    def from_image(self, image: str, *, name: str | None = None, pull: str = "missing") -> str:
+        args = ["from", f"--pull={pull}", *(["--name", name] if name else []), image]
+        return self._run(*args).strip().splitlines()[-1]
+
+    def rm(self, *containers: str) -> None:
+        self._run("rm", *containers)
+
+    @contextmanager
+    def working_container(self, image: str, *, name: str | None = None) -> Iterator[str]:
+        """`buildah from IMAGE`; the container is removed on exit, whatever happens.
+
+        Set NB2SVC_KEEP_CONTAINER=1 to keep it for debugging.
+        """
+        container = self.from_image(image, name=name)
+        try:
+            yield container
+        finally:
+            if os.environ.get("NB2SVC_KEEP_CONTAINER") != "1":
+                self._call("rm", container, timeout=120)
+
+    def copy(
+        self, container: str, src: Sequence[Path | str], dest: str, *, chown: str | None = None
+    ) -> None:
+        self._run("copy", *(["--chown", chown] if chown else []), container, *map(str, src), dest)
+
+    def add(self, container: str, src: Path | str, dest: str) -> None:
+        """`buildah add`: like copy, but unpacks local tar archives."""
+        self._run("add", container, str(src), dest, timeout=max(self.timeout, 600))
+
+    def config(
+        self,
+        container: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        labels: Mapping[str, str] | None = None,
+        entrypoint: Sequence[str] | None = None,
+        cmd: Sequence[str] | None = None,
+        user: str | None = None,
+        workdir: str | None = None,
+        ports: Sequence[int] = (),
+    ) -> None:
+        args = [f"--env={k}={v}" for k, v in (env or {}).items()]
+        args += [f"--label={k}={v}" for k, v in (labels or {}).items()]
+        args += [f"--port={p}" for p in ports]
+        if entrypoint is not None:
+            args.append(f"--entrypoint={json.dumps(list(entrypoint))}")
+        if cmd is not None:
+            args.append(f"--cmd={json.dumps(list(cmd))}")
+        args += [f"--user={user}"] if user else []
+        args += [f"--workingdir={workdir}"] if workdir else []
+        self._run("config", *args, container)
+
+    def commit(self, container: str, ref: str | None = None, *, squash: bool = False) -> str:
+        """Commit to an image; returns its ID (tagged `ref` when given)."""
+        with tempfile.TemporaryDirectory(prefix="nb2svc-commit-") as tmp:
+            iid = Path(tmp) / "iid"
+            args = ["commit", "--quiet", "--iidfile", str(iid), *(["--squash"] if squash else [])]
+            self._run(*args, container, *([ref] if ref else []), timeout=max(self.timeout, 600))
+            return _bare_id(iid.read_text())
+
+    def mount(self, container: str) -> Path:
+        return Path(self._run("mount", container).strip())
+
+    def umount(self, container: str) -> None:
+        self._run("umount", container)
+
+
+def _bare_id(text: str) -> str:
+    """`sha256:abc...` (iidfile) as the bare hex ID `buildah images` and inspect use."""
+    return text.strip().removeprefix("sha256:")
+
+
+@contextmanager
+def _null_context() -> Iterator[None]:
+    yield

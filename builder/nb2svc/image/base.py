@@ -1,0 +1,315 @@
+"""The base images nb2svc builds on, made offline from Debian packages when no registry answers.
+
+`localhost/nb2svc/python:X.Y` is the slim runtime base (minbase + python3, libgomp1,
+ca-certificates, tini); `localhost/nb2svc/python:X.Y-build` adds compilers, Python headers,
+git and uv for the deps and train stages. Both are rebuilt only when their recipe changes
+(label `io.nb2svc.base.recipe`) or when forced.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import shutil
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+from nb2svc import __version__
+from nb2svc.engine.buildah import Buildah
+from nb2svc.engine.debootstrap import DEFAULT_MIRROR, Debootstrap, remove_rootfs, suite_available
+from nb2svc.errors import BuildError, UsageError
+
+REPOSITORY = "localhost/nb2svc/python"
+SUITES = {"3.9": "bullseye", "3.11": "bookworm", "3.13": "trixie"}
+RUNTIME_PACKAGES = ("python3", "libgomp1", "ca-certificates", "tini")
+BUILD_PACKAGES = ("gcc", "g++", "libc6-dev", "make", "python3-dev", "git")
+RECIPE_VERSION = "1"
+LABEL_RECIPE = "io.nb2svc.base.recipe"
+WORK_DIR = Path("/var/tmp")
+# Paths removed from the debootstrap tree before it becomes a layer.
+_TRIM = ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/man", "usr/share/info")
+
+
+@dataclass(frozen=True)
+class BaseImages:
+    """The pair of base images a build uses: `runtime` (final stage) and `build` (deps, train)."""
+
+    runtime: str
+    build: str
+    python_version: str
+    source: str  # "debian" (made here), "registry" or "user" (--base-image)
+    suite: str | None = None
+    built: bool = False
+
+
+def suite_for(python_version: str) -> str:
+    """The Debian suite whose python3 is `python_version`, or a UsageError saying what to do."""
+    suite = SUITES.get(python_version)
+    if suite is None:
+        offered = "/".join(SUITES)
+        msg = f"Debian provides Python {offered} offline; the notebook asks for {python_version}"
+        newer = next((v for v in SUITES if _vkey(v) >= _vkey(python_version)), "3.11")
+        fix = f"pass --python {newer} to try a newer one or --base-image REF for a registry image"
+        raise UsageError(msg, fix=fix)
+    return suite
+
+
+def _vkey(version: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in version.split("."))
+    except ValueError:
+        return (0,)
+
+
+def refs_for(python_version: str) -> tuple[str, str]:
+    return f"{REPOSITORY}:{python_version}", f"{REPOSITORY}:{python_version}-build"
+
+
+def recipe_hash(suite: str, mirror: str = DEFAULT_MIRROR) -> str:
+    """A hash of everything that decides the images' content except time (security updates)."""
+    digest = hashlib.sha256()
+    for part in (RECIPE_VERSION, suite, mirror, *RUNTIME_PACKAGES, "|", *BUILD_PACKAGES):
+        digest.update(part.encode() + b"\0")
+    for name in (
+        "base-runtime.Containerfile",
+        "base-build.Containerfile",
+        "base-rootfs-dpkg-slim.cfg",
+    ):
+        digest.update(_resource(name).encode())
+    return digest.hexdigest()[:16]
+
+
+def _resource(name: str) -> str:
+    return resources.files("nb2svc.resources").joinpath(name).read_text()
+
+
+def ensure_base_image(
+    python_version: str,
+    buildah: Buildah,
+    *,
+    force: bool = False,
+    mirror: str = DEFAULT_MIRROR,
+    debootstrap: Debootstrap | None = None,
+) -> BaseImages:
+    """Make `localhost/nb2svc/python:X.Y` and `:X.Y-build` unless both are already current.
+
+    Holds a per-version file lock, so parallel callers (test sessions, CI jobs) build once.
+    """
+    suite = suite_for(python_version)
+    runtime_ref, build_ref = refs_for(python_version)
+    recipe = recipe_hash(suite, mirror)
+    with _lock(python_version):
+        runtime_ok = not force and _is_current(buildah, runtime_ref, recipe)
+        build_ok = runtime_ok and _is_current(buildah, build_ref, recipe)
+        if not runtime_ok:
+            _build_runtime(python_version, suite, mirror, recipe, buildah, debootstrap)
+        if not build_ok:
+            _build_build(python_version, suite, mirror, recipe, buildah)
+    built = not (runtime_ok and build_ok)
+    return BaseImages(runtime_ref, build_ref, python_version, "debian", suite, built)
+
+
+def _is_current(buildah: Buildah, ref: str, recipe: str) -> bool:
+    return buildah.image_exists(ref) and buildah.image_labels(ref).get(LABEL_RECIPE) == recipe
+
+
+@contextmanager
+def _lock(python_version: str) -> Iterator[None]:
+    path = WORK_DIR / f"nb2svc-base-{python_version}.lock"
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _labels(
+    python_version: str, suite: str, mirror: str, recipe: str, variant: str
+) -> dict[str, str]:
+    packages = RUNTIME_PACKAGES + (BUILD_PACKAGES if variant == "build" else ())
+    return {
+        "org.opencontainers.image.title": f"nb2svc python {python_version} {variant} base",
+        "org.opencontainers.image.description": f"Debian {suite} minbase + {', '.join(packages)}",
+        "org.opencontainers.image.created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "org.opencontainers.image.version": python_version,
+        "io.nb2svc.base.python": python_version,
+        "io.nb2svc.base.suite": suite,
+        "io.nb2svc.base.mirror": mirror,
+        "io.nb2svc.base.packages": ",".join(packages),
+        "io.nb2svc.base.variant": variant,
+        LABEL_RECIPE: recipe,
+        "io.nb2svc.version": __version__,
+    }
+
+
+def _build_runtime(
+    python_version: str,
+    suite: str,
+    mirror: str,
+    recipe: str,
+    buildah: Buildah,
+    deboot: Debootstrap | None,
+) -> None:
+    deboot = deboot or Debootstrap(progress=buildah.progress, stream=buildah.stream)
+    deboot.check()
+    if not suite_available(suite, mirror):
+        raise BuildError(
+            f"{mirror} does not publish Debian {suite}", fix="check the mirror URL and network"
+        )
+    work = Path(tempfile.mkdtemp(prefix="nb2svc-base-", dir=WORK_DIR))
+    try:
+        rootfs = work / "rootfs"
+        deboot.create(suite, rootfs, include=RUNTIME_PACKAGES, mirror=mirror)
+        prepare_rootfs(rootfs, python_version, suite, mirror)
+        context = work / "context"
+        context.mkdir()
+        deboot.pack(rootfs, context / "rootfs.tar")
+        remove_rootfs(rootfs)
+        (context / "Containerfile").write_text(_resource("base-runtime.Containerfile"))
+        labels = _labels(python_version, suite, mirror, recipe, "runtime")
+        result = buildah.build(context / "Containerfile", context, labels=labels, layers=False)
+        buildah.tag(result.image_id, refs_for(python_version)[0])
+    finally:
+        remove_rootfs(work / "rootfs")
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _build_build(
+    python_version: str, suite: str, mirror: str, recipe: str, buildah: Buildah
+) -> None:
+    runtime_ref, build_ref = refs_for(python_version)
+    with tempfile.TemporaryDirectory(prefix="nb2svc-base-build-", dir=WORK_DIR) as tmp:
+        context = Path(tmp)
+        shutil.copy2(find_uv(), context / "uv")
+        (context / "Containerfile").write_text(_resource("base-build.Containerfile"))
+        result = buildah.build(
+            context / "Containerfile",
+            context,
+            build_args={"NB2SVC_RUNTIME_BASE": buildah.image_id(runtime_ref)},
+            labels=_labels(python_version, suite, mirror, recipe, "build"),
+            layers=False,
+        )
+    buildah.tag(result.image_id, build_ref)
+
+
+def find_uv() -> Path:
+    """The uv binary to copy into the build base: this environment's, else the one on PATH."""
+    candidates = [Path(sys.prefix) / "bin" / "uv", Path(sys.executable).parent / "uv"]
+    which = shutil.which("uv")
+    candidates += [Path(which)] if which else []
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate.resolve()
+    raise BuildError("uv was not found (needed in the build base image)", fix="pip install uv")
+
+
+def prepare_rootfs(rootfs: Path, python_version: str, suite: str, mirror: str) -> None:
+    """Check the Python version and trim a fresh debootstrap tree before it becomes a layer."""
+    if not (rootfs / "usr" / "bin" / f"python{python_version}").exists():
+        found = sorted(p.name for p in (rootfs / "usr" / "bin").glob("python3.*"))
+        msg = f"Debian {suite} did not install python{python_version} (found: {', '.join(found)})"
+        raise BuildError(msg, fix="this is a bug in nb2svc's suite table; pass --base-image REF")
+    security = "http://deb.debian.org/debian-security"
+    (rootfs / "etc/apt/sources.list").write_text(
+        f"deb {mirror} {suite} main\ndeb {mirror} {suite}-updates main\n"
+        f"deb {security} {suite}-security main\n"
+    )
+    (rootfs / "etc/dpkg/dpkg.cfg.d/nb2svc-slim").write_text(_resource("base-rootfs-dpkg-slim.cfg"))
+    (rootfs / "etc/apt/apt.conf.d/90nb2svc").write_text(
+        'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n'
+    )
+    for rel in (*_TRIM, "dev"):
+        _empty_dir(rootfs / rel)
+    for doc in (rootfs / "usr/share/doc").glob("*/*"):
+        if doc.name != "copyright":
+            _remove(doc)
+    for locale in (rootfs / "usr/share/locale").glob("*"):
+        if locale.name != "locale.alias":
+            _remove(locale)
+    (rootfs / "etc/resolv.conf").unlink(missing_ok=True)
+    (rootfs / "etc/hostname").write_text("localhost\n")
+
+
+def _empty_dir(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        for child in path.iterdir():
+            _remove(child)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def registry_for(ref: str) -> str | None:
+    """The registry host a reference pulls from (Docker Hub for short names); None for local."""
+    first, sep, _ = ref.partition("/")
+    if not sep or ("." not in first and ":" not in first and first != "localhost"):
+        return "registry-1.docker.io"
+    if first in ("docker.io", "index.docker.io"):
+        return "registry-1.docker.io"
+    return None if first == "localhost" else first
+
+
+def registry_reachable(ref: str, timeout: float = 2.0) -> bool:
+    """Whether the registry of `ref` answers its `/v2/` endpoint within `timeout` seconds.
+
+    Any HTTP answer counts (401 is normal without credentials); DNS failure, refusal or a
+    timeout mean no. Costs one HTTPS round trip, not a pull.
+    """
+    host = registry_for(ref)
+    if host is None:
+        return False
+    try:
+        with urllib.request.urlopen(f"https://{host}/v2/", timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, TimeoutError, OSError):
+        return False
+
+
+def select_base_images(
+    python_version: str,
+    buildah: Buildah,
+    *,
+    base_image: str | None = None,
+    registry_timeout: float = 2.0,
+) -> BaseImages:
+    """`--base-image` if given; else `python:X.Y-slim` if a registry answers; else local Debian."""
+    if base_image:
+        return BaseImages(base_image, base_image, python_version, "user")
+    slim = f"docker.io/library/python:{python_version}-slim"
+    if registry_reachable(slim, registry_timeout):
+        full = f"docker.io/library/python:{python_version}"
+        return BaseImages(slim, full, python_version, "registry")
+    return ensure_base_image(python_version, buildah)
+
+
+def make_base(
+    python_version: str = "3.11", *, force: bool = False, mirror: str = DEFAULT_MIRROR
+) -> BaseImages:
+    """`nb2svc base`: make the local base images and print what was made."""
+    suite_for(python_version)
+    buildah = Buildah()
+    buildah.check()
+    start = time.monotonic()
+    images = ensure_base_image(python_version, buildah, force=force, mirror=mirror)
+    verb = "built" if images.built else "up to date"
+    took = f" in {time.monotonic() - start:.0f}s" if images.built else ""
+    for ref in (images.runtime, images.build):
+        size = buildah.image_size(ref)
+        print(f"{ref}: {verb}{took} ({size / 1e6:.0f} MB, Debian {images.suite})", file=sys.stderr)
+    return images

@@ -1,0 +1,68 @@
+"""Write the build context for a plan: a self-contained folder any OCI builder can build.
+
+Layout:  Containerfile, requirements.lock, runtime-requirements.txt, train.py,
+         nb2svc_runtime/ (the server and training support), src/ (the repo's files).
+File metadata is preserved so unchanged inputs hit the layer cache.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+from nb2svc.errors import BuildError
+from nb2svc.image.containerfile import render
+from nb2svc.plan import BuildPlan
+
+RUNTIME_PACKAGE = "nb2svc_runtime"
+
+
+def runtime_package_dir() -> Path:
+    spec = importlib.util.find_spec(RUNTIME_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise BuildError(
+            "the nb2svc_runtime package is not installed next to nb2svc",
+            fix="reinstall nb2svc (`make setup`)",
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def runtime_requirements() -> str:
+    path = runtime_package_dir().parent / "requirements.txt"
+    if not path.exists():
+        path = runtime_package_dir() / "requirements.txt"
+    return path.read_text()
+
+
+def write_context(plan: BuildPlan, source_root: Path, context: Path) -> Path:
+    """(Re)create `context` for `plan`; returns the Containerfile path."""
+    if context.exists():
+        shutil.rmtree(context)
+    context.mkdir(parents=True)
+    (context / "requirements.lock").write_text(plan.lock.text)
+    (context / "runtime-requirements.txt").write_text(plan.runtime_requirements)
+    (context / "train.py").write_text(plan.train_script)
+    _copy_package(runtime_package_dir(), context / RUNTIME_PACKAGE)
+    _copy_files(source_root, plan.source_files, context / "src")
+    containerfile = context / "Containerfile"
+    containerfile.write_text(render(plan))
+    return containerfile
+
+
+def _copy_package(src: Path, dest: Path) -> None:
+    shutil.copytree(
+        src, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt")
+    )
+
+
+def _copy_files(root: Path, files: tuple[str, ...], dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    for rel in files:
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(root / rel, target)  # cheap and keeps metadata; falls back to a copy
+        except OSError:
+            shutil.copy2(root / rel, target)

@@ -1,0 +1,91 @@
+"""Read a build's output as it streams: steps, cache hits, timings, training errors.
+
+buildah prints `[2/4] STEP 3/5: RUN ...` per instruction and `--> Using cache <id>`
+when a layer is reused. The training step prints one `NB2SVC-ERROR {json}` line
+when a notebook cell raises (see nb2svc_runtime.train_support).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+_STEP = re.compile(r"^(?:\[(\d+)/(\d+)\] )?STEP (\d+)/(\d+): (.*)$")
+_ERROR = re.compile(r"NB2SVC-ERROR (\{.*\})\s*$")
+
+
+@dataclass
+class Step:
+    stage: int
+    number: int
+    instruction: str
+    started: float
+    ended: float | None = None
+    cached: bool = False
+
+    @property
+    def seconds(self) -> float:
+        return round((self.ended or time.monotonic()) - self.started, 3)
+
+
+@dataclass
+class BuildObserver:
+    """Feed it every output line; ask it afterwards what happened."""
+
+    clock: Callable[[], float] = time.monotonic
+    steps: list[Step] = field(default_factory=list)
+    training_error: dict[str, Any] | None = None
+    install_lines: list[str] = field(default_factory=list)
+
+    def feed(self, line: str) -> None:
+        now = self.clock()
+        match = _STEP.match(line.strip())
+        if match:
+            self._close(now)
+            stage = int(match[1] or 1)
+            self.steps.append(Step(stage, int(match[3]), match[5], now))
+            return
+        if line.startswith("--> Using cache") and self.steps:
+            self.steps[-1].cached = True
+        error = _ERROR.search(line)
+        if error:
+            self.training_error = _load(error[1])
+        elif self._in_install_step():
+            self.install_lines.append(line.rstrip())
+            del self.install_lines[:-60]
+
+    def finish(self) -> None:
+        self._close(self.clock())
+
+    def _close(self, now: float) -> None:
+        if self.steps and self.steps[-1].ended is None:
+            self.steps[-1].ended = now
+
+    def _in_install_step(self) -> bool:
+        return bool(self.steps) and "uv pip" in self.steps[-1].instruction
+
+    def step_matching(self, needle: str) -> Step | None:
+        return next((s for s in self.steps if needle in s.instruction), None)
+
+    def stage_seconds(self) -> dict[str, float]:
+        """Seconds per build stage, named by the stage's FROM ... AS name."""
+        names: dict[int, str] = {}
+        totals: dict[str, float] = {}
+        for step in self.steps:
+            if step.instruction.startswith("FROM ") and " AS " in step.instruction:
+                names[step.stage] = step.instruction.rsplit(" AS ", 1)[1].strip()
+            name = names.get(step.stage, f"stage{step.stage}")
+            totals[name] = round(totals.get(name, 0.0) + step.seconds, 3)
+        return totals
+
+
+def _load(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None

@@ -1,0 +1,107 @@
+"""Prove a built image serves what the notebook trained.
+
+Start the image, wait for readiness, send the sample inputs recorded at training
+time, and compare the predictions with the ones the model gave inside the build.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from nb2svc.engine.podman import Podman
+from nb2svc.errors import VerificationError
+from nb2svc.plan import MODEL_DIR
+
+READY_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Verification:
+    ready_seconds: float
+    signature: dict[str, Any]
+    sample: dict[str, Any]
+    predictions: list[Any]
+    url: str
+
+
+def verify_image(podman: Podman, image_id: str, *, name: str, port: int) -> Verification:
+    podman.check()
+    with podman.running(image_id, port_container=port, read_only=True) as container:
+        started = time.monotonic()
+        podman.wait_http_ready(
+            f"{container.url}/readyz", timeout=READY_TIMEOUT, container=container
+        )
+        ready = time.monotonic() - started
+        signature = _read_json(podman, container.name, f"{MODEL_DIR}/signature.json")
+        sample = _read_json(podman, container.name, f"{MODEL_DIR}/sample.json")
+        predictions = _predict(container.url, name, sample)
+    _compare(sample.get("predictions", []), predictions)
+    return Verification(round(ready, 3), signature, sample, predictions, container.url)
+
+
+def _read_json(podman: Podman, container: str, path: str) -> dict[str, Any]:
+    data = json.loads(podman.read_file(container, path))
+    if not isinstance(data, dict):
+        raise VerificationError(f"{path} in the image is not a JSON object")
+    return data
+
+
+def _predict(url: str, name: str, sample: dict[str, Any]) -> list[Any]:
+    body = json.dumps({"instances": sample.get("inputs", [])}).encode()
+    request = urllib.request.Request(
+        f"{url}/v1/models/{name}:predict",
+        data=body,
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # loopback only
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        raise VerificationError(
+            f"the image answered HTTP {exc.code} to the sample inputs",
+            details=[exc.read().decode(errors="replace")[:800]],
+            fix="the server rejected rows the model was trained on; see the error above",
+        ) from None
+    predictions = answer.get("predictions")
+    if not isinstance(predictions, list):
+        raise VerificationError("the predict response has no 'predictions' list")
+    return predictions
+
+
+def _compare(expected: list[Any], got: list[Any]) -> None:
+    if not expected:
+        raise VerificationError(
+            "the build recorded no sample predictions to compare with",
+            fix="this is a bug in the train stage's capture; please report it",
+        )
+    if len(expected) != len(got):
+        raise VerificationError(f"sent {len(expected)} sample rows, got {len(got)} predictions")
+    wrong = [i for i, (a, b) in enumerate(zip(expected, got, strict=True)) if not _same(a, b)]
+    if wrong:
+        rows = [
+            f"row {i}: trained model said {expected[i]!r}, image said {got[i]!r}" for i in wrong
+        ]
+        raise VerificationError(
+            f"{len(wrong)} of {len(expected)} sample predictions differ from the build's",
+            details=rows[:10],
+            fix="the serving environment differs from training (library versions, "
+            "preprocessing); compare the lock with signature.json's library versions",
+        )
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        try:
+            return math.isclose(float(a), float(b), rel_tol=1e-6, abs_tol=1e-9)
+        except (TypeError, ValueError):
+            return False
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)

@@ -1,0 +1,281 @@
+"""Render a `ManifestSpec` into plain-dict Kubernetes objects and YAML.
+
+The objects are dicts, not the kubernetes client's model classes: they serialise to YAML
+as they are, golden-file tests compare them, and kubernetes-validate reads them directly.
+See docs/deploying.md for why each field has its value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import yaml
+
+from nb2svc.k8s import spec as s
+from nb2svc.k8s.spec import ManifestSpec
+
+Manifest = dict[str, Any]
+
+
+def render_manifests(spec: ManifestSpec) -> list[Manifest]:
+    """Service, Deployment, then the optional HPA and PDB, in the order they are applied."""
+    docs = [render_service(spec), render_deployment(spec)]
+    if spec.hpa is not None:
+        docs.append(render_hpa(spec))
+    if spec.pdb:
+        docs.append(render_pdb(spec))
+    return docs
+
+
+def to_yaml(docs: Iterable[Manifest]) -> str:
+    """Multi-document YAML, keys in rendering order, strings quoted where YAML would retype them."""
+    return yaml.safe_dump_all(list(docs), sort_keys=False, default_flow_style=False, width=1000)
+
+
+def load_yaml(text: str) -> list[Manifest]:
+    """The non-empty documents of a multi-document YAML text."""
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def labels(spec: ManifestSpec) -> dict[str, str]:
+    return {
+        s.LABEL_NAME: spec.name,
+        s.LABEL_INSTANCE: spec.instance_name,
+        s.LABEL_VERSION: spec.version,
+        s.LABEL_COMPONENT: s.COMPONENT,
+        s.LABEL_PART_OF: spec.part_of or spec.name,
+        s.LABEL_MANAGED_BY: s.MANAGED_BY,
+    }
+
+
+def selector(spec: ManifestSpec) -> dict[str, str]:
+    """Only name + instance: immutable in a Deployment, so never the version."""
+    return {s.LABEL_NAME: spec.name, s.LABEL_INSTANCE: spec.instance_name}
+
+
+def provenance_annotations(spec: ManifestSpec) -> dict[str, str]:
+    prov = spec.provenance
+    digest = spec.image_digest or (spec.image.split("@", 1)[1] if "@" in spec.image else None)
+    values = {
+        s.ANN_SOURCE_URL: prov.source_url,
+        s.ANN_SOURCE_COMMIT: prov.source_commit,
+        s.ANN_NOTEBOOK: prov.notebook,
+        s.ANN_NOTEBOOK_SHA256: prov.notebook_sha256,
+        s.ANN_IMAGE_DIGEST: digest,
+        s.ANN_NB2SVC_VERSION: prov.nb2svc_version,
+    }
+    if spec.model_load_seconds is not None:
+        values[s.ANN_MODEL_LOAD_SECONDS] = f"{spec.model_load_seconds:.1f}"
+    out = {key: value for key, value in values.items() if value}
+    out.update(spec.extra_annotations)
+    return out
+
+
+def metadata(spec: ManifestSpec, *, annotations: dict[str, str] | None = None) -> Manifest:
+    meta: Manifest = {"name": spec.name}
+    if spec.namespace:
+        meta["namespace"] = spec.namespace
+    meta["labels"] = labels(spec)
+    if annotations:
+        meta["annotations"] = annotations
+    return meta
+
+
+def render_service(spec: ManifestSpec) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(spec),
+        "spec": {
+            "type": spec.service_type,
+            "selector": selector(spec),
+            "ports": [
+                {
+                    "name": s.PORT_NAME,
+                    "port": spec.service_port,
+                    "targetPort": s.PORT_NAME,
+                    "protocol": "TCP",
+                    "appProtocol": "http",
+                }
+            ],
+        },
+    }
+
+
+def render_deployment(spec: ManifestSpec) -> Manifest:
+    budget = s.startup_budget(spec.model_load_seconds)
+    body: Manifest = {}
+    if spec.hpa is None:
+        body["replicas"] = spec.replicas
+    body.update(
+        {
+            "revisionHistoryLimit": 5,
+            "progressDeadlineSeconds": budget.progress_deadline_seconds,
+            "minReadySeconds": 10,
+            "selector": {"matchLabels": selector(spec)},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {
+                    "maxSurge": spec.max_surge,
+                    "maxUnavailable": spec.max_unavailable,
+                },
+            },
+            "template": render_pod_template(spec),
+        }
+    )
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(spec, annotations=provenance_annotations(spec)),
+        "spec": body,
+    }
+
+
+def render_pod_template(spec: ManifestSpec) -> Manifest:
+    annotations = {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(spec.port),
+        "prometheus.io/path": s.METRICS_PATH,
+        **provenance_annotations(spec),
+    }
+    pod: Manifest = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": spec.termination_grace_seconds,
+        "securityContext": pod_security_context(spec),
+        "containers": [render_container(spec)],
+        "volumes": volumes(spec),
+    }
+    if spec.image_pull_secret:
+        pod["imagePullSecrets"] = [{"name": spec.image_pull_secret}]
+    if spec.gpu:
+        pod["tolerations"] = [{"key": s.GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]
+    return {"metadata": {"labels": labels(spec), "annotations": annotations}, "spec": pod}
+
+
+def pod_security_context(spec: ManifestSpec) -> Manifest:
+    ctx: Manifest = {"runAsNonRoot": True}
+    if spec.uid is not None:
+        # Group 0: the image's writable paths are group-0-writable (OpenShift convention).
+        ctx.update({"runAsUser": spec.uid, "runAsGroup": 0, "fsGroup": 0})
+    ctx["seccompProfile"] = {"type": "RuntimeDefault"}
+    return ctx
+
+
+def container_security_context() -> Manifest:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def volumes(spec: ManifestSpec) -> list[Manifest]:
+    vols: list[Manifest] = [{"name": "tmp", "emptyDir": {"sizeLimit": spec.tmp_size_limit}}]
+    if spec.gpu:
+        vols.append({"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}})
+    return vols
+
+
+def volume_mounts(spec: ManifestSpec) -> list[Manifest]:
+    mounts: list[Manifest] = [{"name": "tmp", "mountPath": "/tmp"}]
+    if spec.gpu:
+        mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
+    return mounts
+
+
+def resources(spec: ManifestSpec) -> Manifest:
+    limits: dict[str, str | int] = {"memory": spec.memory_limit or spec.memory}
+    if spec.cpu_limit:
+        limits["cpu"] = spec.cpu_limit
+    if spec.gpu:
+        limits[s.GPU_RESOURCE] = spec.gpu  # requests default to limits; GPUs never overcommit
+    return {"requests": {"cpu": spec.cpu, "memory": spec.memory}, "limits": limits}
+
+
+def probes(spec: ManifestSpec) -> Manifest:
+    budget = s.startup_budget(spec.model_load_seconds)
+    port = s.PORT_NAME
+    return {
+        "startupProbe": {
+            "httpGet": {"path": s.READINESS_PATH, "port": port},
+            "periodSeconds": budget.period_seconds,
+            "timeoutSeconds": 2,
+            "failureThreshold": budget.failure_threshold,
+        },
+        "readinessProbe": {
+            "httpGet": {"path": s.READINESS_PATH, "port": port},
+            "periodSeconds": 5,
+            "timeoutSeconds": 3,
+            "failureThreshold": 3,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": s.LIVENESS_PATH, "port": port},
+            "periodSeconds": 10,
+            "timeoutSeconds": 5,
+            "failureThreshold": 3,
+        },
+    }
+
+
+def prestop(spec: ManifestSpec) -> Manifest:
+    """Keep serving while endpoints and proxies forget the pod, then SIGTERM starts the drain."""
+    seconds = spec.prestop_sleep_seconds
+    if spec.legacy_prestop:
+        return {"exec": {"command": ["sleep", str(seconds)]}}
+    return {"sleep": {"seconds": seconds}}
+
+
+def render_container(spec: ManifestSpec) -> Manifest:
+    return {
+        "name": s.CONTAINER_NAME,
+        "image": spec.image_ref,
+        "imagePullPolicy": "IfNotPresent",
+        "ports": [{"name": s.PORT_NAME, "containerPort": spec.port, "protocol": "TCP"}],
+        **probes(spec),
+        "lifecycle": {"preStop": prestop(spec)},
+        "resources": resources(spec),
+        "securityContext": container_security_context(),
+        "volumeMounts": volume_mounts(spec),
+    }
+
+
+def render_hpa(spec: ManifestSpec) -> Manifest:
+    hpa = spec.hpa
+    assert hpa is not None
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": metadata(spec),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": spec.name},
+            "minReplicas": hpa.min_replicas,
+            "maxReplicas": hpa.max_replicas,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {
+                            "type": "Utilization",
+                            "averageUtilization": hpa.cpu_utilization,
+                        },
+                    },
+                }
+            ],
+            "behavior": {
+                "scaleDown": {"stabilizationWindowSeconds": hpa.scale_down_window_seconds}
+            },
+        },
+    }
+
+
+def render_pdb(spec: ManifestSpec) -> Manifest:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": metadata(spec),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(spec)}},
+    }

@@ -1,0 +1,187 @@
+"""Resolve requirements to a pinned lock for the image's Python and platform (uv).
+
+The lock is cached by the hash of its inputs, so an unchanged repo gets the same
+lock (and the same deps layer) without asking the index again; `refresh=True`
+re-resolves. Resolution failures name the requirement and where it came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from nb2svc.errors import DependencyError
+
+PLATFORM = "x86_64-manylinux_2_36"  # Debian 12 (glibc 2.36), the base image's platform
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;]+)")
+
+
+@dataclass(frozen=True)
+class LockInput:
+    """One requirement line with the evidence that asked for it (for error messages)."""
+
+    requirement: str
+    origin: str  # e.g. "import xgboost in churn.ipynb cell 7", "runtime"
+
+
+@dataclass(frozen=True)
+class Lock:
+    text: str
+    packages: Mapping[str, str]  # canonical name -> pinned version
+    tool: str  # "uv 0.13.9"
+    python_version: str
+    platform: str
+    inputs_sha256: str
+    reused: bool = False
+    exclude_newer: str | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+    def diff(self, previous: Lock | None) -> dict[str, list[str]]:
+        """What changed against a previous lock: added, removed and changed packages."""
+        old = dict(previous.packages) if previous else {}
+        new = dict(self.packages)
+        return {
+            "added": sorted(f"{n}=={v}" for n, v in new.items() if n not in old),
+            "removed": sorted(f"{n}=={v}" for n, v in old.items() if n not in new),
+            "changed": sorted(
+                f"{n} {old[n]} -> {v}" for n, v in new.items() if n in old and old[n] != v
+            ),
+        }
+
+
+def uv_binary() -> str:
+    """The uv executable: next to this interpreter (the project venv) or on PATH."""
+    here = Path(sys.executable).parent / "uv"
+    found = str(here) if here.exists() else shutil.which("uv")
+    if not found:
+        raise DependencyError(
+            "uv is not installed; nb2svc resolves dependencies with uv",
+            fix="pip install uv (or run `make setup`)",
+        )
+    return found
+
+
+def uv_version() -> str:
+    out = subprocess.run([uv_binary(), "--version"], capture_output=True, text=True, check=False)
+    return out.stdout.strip() or "uv (unknown version)"
+
+
+def resolve_lock(
+    inputs: Sequence[LockInput],
+    *,
+    python_version: str,
+    cache_dir: Path,
+    exclude_newer: str | None = None,
+    refresh: bool = False,
+) -> Lock:
+    """Pin `inputs` for `python_version` on the image platform, reusing a cached lock."""
+    _check_requirements(inputs)
+    key = _inputs_key(inputs, python_version, exclude_newer)
+    cached = cache_dir / f"{key}.lock"
+    tool = uv_version()
+    if cached.exists() and not refresh:
+        return _make_lock(cached.read_text(), tool, python_version, key, exclude_newer, True)
+    text = _compile(inputs, python_version, exclude_newer)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(cached)
+    return _make_lock(text, tool, python_version, key, exclude_newer, False)
+
+
+def parse_lock(text: str) -> dict[str, str]:
+    """`name==version` lines of a lock -> {canonical name: version}."""
+    pins: dict[str, str] = {}
+    for line in text.splitlines():
+        match = _PIN.match(line.strip())
+        if match:
+            pins[canonicalize_name(match[1])] = match[2]
+    return pins
+
+
+def _make_lock(
+    text: str, tool: str, python: str, key: str, exclude_newer: str | None, reused: bool
+) -> Lock:
+    return Lock(
+        text=text,
+        packages=parse_lock(text),
+        tool=tool,
+        python_version=python,
+        platform=PLATFORM,
+        inputs_sha256=key,
+        reused=reused,
+        exclude_newer=exclude_newer,
+    )
+
+
+def _check_requirements(inputs: Sequence[LockInput]) -> None:
+    for item in inputs:
+        try:
+            Requirement(item.requirement)
+        except InvalidRequirement as exc:
+            raise DependencyError(
+                f"invalid requirement {item.requirement!r} (from {item.origin}): {exc}",
+                fix="correct the requirement where it is declared",
+            ) from None
+
+
+def _inputs_key(inputs: Sequence[LockInput], python: str, exclude_newer: str | None) -> str:
+    payload = {
+        "requirements": sorted(i.requirement for i in inputs),
+        "python": python,
+        "platform": PLATFORM,
+        "exclude_newer": exclude_newer,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _compile(inputs: Sequence[LockInput], python: str, exclude_newer: str | None) -> str:
+    argv = [uv_binary(), "pip", "compile", "-", "--quiet", "--no-header"]
+    argv += ["--python-version", python, "--python-platform", PLATFORM]
+    if exclude_newer:
+        argv += ["--exclude-newer", exclude_newer]
+    stdin = "\n".join(sorted({i.requirement for i in inputs})) + "\n"
+    env = {**os.environ, "UV_SYSTEM_CERTS": "1"}
+    proc = subprocess.run(
+        argv, input=stdin, capture_output=True, text=True, check=False, env=env, timeout=600
+    )
+    if proc.returncode != 0:
+        raise _resolution_error(inputs, proc.stderr)
+    return proc.stdout
+
+
+def _resolution_error(inputs: Sequence[LockInput], stderr: str) -> DependencyError:
+    text = " ".join(stderr.split())
+    culprits = [i for i in inputs if _mentions(text, Requirement(i.requirement).name)]
+    details = [f"{i.requirement}: asked for by {i.origin}" for i in culprits]
+    not_found = re.findall(r"Because ([A-Za-z0-9._-]+) was not found in the package registry", text)
+    if not_found:
+        message = f"no package named {not_found[0]!r} on the package index"
+    else:
+        message = "the dependencies cannot be resolved together"
+    return DependencyError(
+        message,
+        details=[*details, *[line for line in stderr.strip().splitlines()[-8:]]],
+        fix="correct the name or version where it is declared (a `%pip install` line or "
+        "requirements.txt), or pin a compatible version",
+    )
+
+
+def _mentions(text: str, name: str) -> bool:
+    tokens = {canonicalize_name(t) for t in re.findall(r"[A-Za-z0-9][A-Za-z0-9._-]*", text)}
+    return canonicalize_name(name) in tokens

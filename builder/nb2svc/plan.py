@@ -1,0 +1,125 @@
+"""The immutable build plan: everything the image build needs, decided before it starts.
+
+`make_plan` is pure; `--dry-run` prints `plan.to_json()` and the Containerfile
+rendered from it. Secrets appear here only as ids and host paths, never contents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nb2svc import __version__, labels
+from nb2svc.lock import Lock
+
+RUNTIME_UID = 1001
+PORT = 8080
+MODEL_DIR = "/opt/nb2svc/model"
+SRC_DIR = "/opt/nb2svc/src"
+LIB_DIR = "/opt/nb2svc/lib"
+VENV = "/opt/venv"
+CA_SECRET_ID = "nb2svc-ca"
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A build secret: mounted for RUN steps under /run/secrets/<id>, never copied."""
+
+    id: str
+    src: Path
+
+
+@dataclass(frozen=True)
+class NotebookRef:
+    path: str  # relative to the source root
+    sha256: str
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    name: str
+    image: str
+    python_version: str
+    base_image: str
+    build_base_image: str
+    runtime: str
+    notebooks: tuple[NotebookRef, ...]
+    lock: Lock
+    runtime_requirements: str
+    train_script: str
+    model_variable: str | None
+    source_files: tuple[str, ...]
+    secrets: tuple[Secret, ...]
+    ca_bundle: Path | None
+    labels: Mapping[str, str]
+    port: int = PORT
+    uid: int = RUNTIME_UID
+    parameters: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def all_secrets(self) -> tuple[Secret, ...]:
+        ca = (Secret(CA_SECRET_ID, self.ca_bundle),) if self.ca_bundle else ()
+        return ca + self.secrets
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "image": self.image,
+            "python_version": self.python_version,
+            "base_image": self.base_image,
+            "build_base_image": self.build_base_image,
+            "runtime": self.runtime,
+            "port": self.port,
+            "uid": self.uid,
+            "notebooks": [{"path": n.path, "sha256": n.sha256} for n in self.notebooks],
+            "model_variable": self.model_variable,
+            "parameters": {k: repr(v) for k, v in self.parameters.items()},
+            "lock": {
+                "tool": self.lock.tool,
+                "sha256": self.lock.sha256,
+                "packages": dict(self.lock.packages),
+                "reused": self.lock.reused,
+            },
+            "source_files": list(self.source_files),
+            "secrets": [{"id": s.id, "src": str(s.src)} for s in self.all_secrets],
+            "labels": dict(self.labels),
+            "stages": ["deps", "train", "serve-deps", "runtime"],
+        }
+
+
+def make_labels(
+    *,
+    name: str,
+    notebooks: tuple[NotebookRef, ...],
+    lock: Lock,
+    runtime: str,
+    python_version: str,
+    source: str,
+    revision: str | None,
+    created: str,
+) -> dict[str, str]:
+    """Provenance labels. `created` must be reproducible (source date), or caching breaks."""
+    values = {
+        labels.OCI_TITLE: name,
+        labels.OCI_DESCRIPTION: f"Model '{name}' trained from {notebooks[-1].path} by nb2svc",
+        labels.OCI_SOURCE: source,
+        labels.OCI_CREATED: created,
+        labels.OCI_VERSION: notebooks[-1].sha256[:12],
+        labels.NB2SVC_VERSION: __version__,
+        labels.NB2SVC_NOTEBOOK: ",".join(n.path for n in notebooks),
+        labels.NB2SVC_NOTEBOOK_SHA256: ",".join(n.sha256 for n in notebooks),
+        labels.NB2SVC_LOCK_SHA256: lock.sha256,
+        labels.NB2SVC_LOCK_TOOL: lock.tool,
+        labels.NB2SVC_RUNTIME: runtime,
+        labels.NB2SVC_MODEL_NAME: name,
+        labels.NB2SVC_PYTHON: python_version,
+        labels.OPENSHIFT_EXPOSE_SERVICES: f"{PORT}:http",
+        labels.K8S_DISPLAY_NAME: f"{name} model server",
+        labels.K8S_DESCRIPTION: f"REST model server for '{name}' (KServe v1, MLflow, OIP v2)",
+        labels.OPENSHIFT_TAGS: "nb2svc,model-server,python",
+    }
+    if revision:
+        values[labels.OCI_REVISION] = revision
+    return values

@@ -1,0 +1,137 @@
+"""report.json: what was built, from what, how long it took, and what was reused.
+
+Keys listed in ARCHITECTURE.md are stable (add, never rename).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nb2svc import __version__, labels
+from nb2svc.image.observer import BuildObserver
+from nb2svc.k8s.manifests import render_manifests, to_yaml
+from nb2svc.k8s.spec import ManifestSpec, Provenance
+
+if TYPE_CHECKING:
+    from nb2svc.analyze import Analysis
+    from nb2svc.image.verify import Verification
+    from nb2svc.plan import BuildPlan
+
+
+def build_report(
+    *,
+    plan: BuildPlan,
+    analysis: Analysis,
+    image_id: str,
+    image_size: int | None,
+    verification: Verification,
+    observer: BuildObserver,
+    lock_diff: dict[str, list[str]],
+    timings: dict[str, float],
+    outdir: Path,
+) -> dict[str, Any]:
+    signature = verification.signature
+    manifests = _write_manifests(plan, image_id, verification, outdir)
+    return {
+        "image": plan.image,
+        "image_id": image_id,
+        "runtime": plan.runtime,
+        "model": {
+            "name": plan.name,
+            "variable": signature.get("variable") or plan.model_variable,
+            "framework": signature.get("framework"),
+            "class": signature.get("class"),
+            "task": signature.get("task"),
+        },
+        "signature": {
+            "inputs": signature.get("inputs", []),
+            "outputs": signature.get("outputs", []),
+        },
+        "example_request": {"instances": verification.sample.get("inputs", [])[:1]},
+        "dependencies": _dependencies(analysis, plan),
+        "python_version": plan.python_version,
+        "timings": {**timings, **_stage_timings(observer)},
+        "cache": _cache(observer, lock_diff, plan),
+        "image_size_bytes": image_size,
+        "manifests": str(manifests),
+        "warnings": analysis.warning_messages(),
+        "notebooks": [{"path": n.path, "sha256": n.sha256} for n in plan.notebooks],
+        "lock": {
+            "tool": plan.lock.tool,
+            "sha256": plan.lock.sha256,
+            "packages": len(plan.lock.packages),
+        },
+        "verification": {
+            "ready_seconds": verification.ready_seconds,
+            "sample_rows": len(verification.predictions),
+            "predictions_match": True,
+        },
+        "base_image": plan.base_image,
+        "nb2svc_version": __version__,
+    }
+
+
+def _dependencies(analysis: Analysis, plan: BuildPlan) -> list[dict[str, Any]]:
+    rows = []
+    for dep in analysis.dependency_rows():
+        name = str(dep["name"])
+        rows.append({**dep, "version": plan.lock.packages.get(name) or dep.get("version")})
+    return rows
+
+
+def _stage_timings(observer: BuildObserver) -> dict[str, float]:
+    stages = observer.stage_seconds()
+    train = observer.step_matching("train.py")
+    out = {f"stage_{name}": seconds for name, seconds in stages.items()}
+    if train is not None:
+        out["train"] = train.seconds
+    return out
+
+
+def _cache(
+    observer: BuildObserver, lock_diff: dict[str, list[str]], plan: BuildPlan
+) -> dict[str, Any]:
+    deps = observer.step_matching("uv pip sync")
+    train = observer.step_matching("train.py")
+    return {
+        "deps_layer_reused": bool(deps and deps.cached),
+        "train_layer_reused": bool(train and train.cached),
+        "steps_reused": sum(1 for s in observer.steps if s.cached),
+        "steps": len(observer.steps),
+        "lock_reused": plan.lock.reused,
+        "lock_changes": lock_diff,
+    }
+
+
+def _write_manifests(
+    plan: BuildPlan, image_id: str, verification: Verification, outdir: Path
+) -> Path:
+    spec = ManifestSpec(
+        name=plan.name,
+        image=plan.image,
+        version=plan.notebooks[-1].sha256[:12],
+        port=plan.port,
+        uid=plan.uid,
+        model_load_seconds=verification.ready_seconds,
+        provenance=Provenance(
+            source_commit=plan.labels.get(labels.OCI_REVISION),
+            source_url=plan.labels.get(labels.OCI_SOURCE),
+            notebook=",".join(n.path for n in plan.notebooks),
+            notebook_sha256=plan.notebooks[-1].sha256,
+            nb2svc_version=__version__,
+        ),
+        extra_annotations={"nb2svc.io/image-id": image_id},
+    )
+    path = outdir / "manifests.yaml"
+    path.write_text(to_yaml(render_manifests(spec)))
+    return path
+
+
+def write_report(report: dict[str, Any], outdir: Path) -> Path:
+    path = outdir / "report.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n")
+    tmp.replace(path)
+    return path

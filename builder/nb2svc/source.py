@@ -1,0 +1,156 @@
+"""The build source: a directory or a git URL, the files that go into the image,
+the notebooks to build, and reproducible provenance (revision, source date)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from nb2svc.errors import UsageError
+
+EXCLUDED_DIRS = {
+    ".git", ".hg", ".svn", "__pycache__", ".ipynb_checkpoints", "node_modules", ".tox",
+    ".mypy_cache", ".pytest_cache", ".ruff_cache", "nb2svc-out", ".venv", "venv", "env",
+}  # fmt: skip
+MAX_FILE_BYTES = 512 * 1024 * 1024
+_GIT_URL = re.compile(r"^(https?://|git@|ssh://|git://|file://)|\.git(#.*)?$")
+
+
+@dataclass(frozen=True)
+class Source:
+    root: Path
+    uri: str
+    revision: str | None
+    created: str  # ISO 8601 UTC; the commit date, else the newest file's mtime
+
+
+def is_git_url(spec: str) -> bool:
+    return bool(_GIT_URL.search(spec)) and not Path(spec).is_dir()
+
+
+@contextmanager
+def open_source(spec: str) -> Iterator[Source]:
+    """A local directory as is, or a git URL (`URL#REF` for a branch, tag or commit) cloned."""
+    if is_git_url(spec):
+        with tempfile.TemporaryDirectory(prefix="nb2svc-src-") as tmp:
+            url, _, ref = spec.partition("#")
+            root = Path(tmp) / "src"
+            _clone(url, ref or None, root)
+            yield _describe(root, url)
+        return
+    root = Path(spec).resolve()
+    if not root.is_dir():
+        raise UsageError(
+            f"source {spec!r} is neither a directory nor a git URL",
+            fix="pass the notebook repository's folder (default: .) or a git URL",
+        )
+    yield _describe(root, _remote_url(root) or root.as_uri())
+
+
+def _git(root: Path, *args: str) -> str | None:
+    proc = subprocess.run(
+        ["git", "-C", str(root), *args], capture_output=True, text=True, check=False
+    )
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def _clone(url: str, ref: str | None, root: Path) -> None:
+    argv = ["git", "clone", "--quiet", "--", url, str(root)]
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=600)
+    if proc.returncode == 0 and ref:
+        proc = subprocess.run(
+            ["git", "-C", str(root), "checkout", "--quiet", "--detach", ref, "--"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if proc.returncode != 0:
+        raise UsageError(
+            f"cannot fetch {url}{'#' + ref if ref else ''}: {proc.stderr.strip()[-400:]}",
+            fix="check the URL and ref, and that git can reach it",
+        )
+
+
+def _remote_url(root: Path) -> str | None:
+    url = _git(root, "config", "--get", "remote.origin.url")
+    return url or None
+
+
+def _describe(root: Path, uri: str) -> Source:
+    revision = _git(root, "rev-parse", "HEAD")
+    date = _git(root, "log", "-1", "--format=%cI") if revision else None
+    if date:
+        created = datetime.fromisoformat(date).astimezone(UTC)
+    else:
+        created = datetime.fromtimestamp(_newest_mtime(root), UTC)
+    return Source(root, uri, revision, created.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def _newest_mtime(root: Path) -> float:
+    mtimes = [(root / f).stat().st_mtime for f in list_source_files(root)]
+    return max(mtimes, default=0.0)
+
+
+def list_source_files(root: Path) -> tuple[str, ...]:
+    """Files that go into the build context, relative to root, sorted.
+
+    Skips VCS and cache folders, committed virtualenvs (a folder with pyvenv.cfg),
+    links that point outside the source, and files over 512 MiB.
+    """
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if _keep_dir(here / d))
+        for name in filenames:
+            path = here / name
+            if _keep_file(root, path):
+                found.append(path.relative_to(root).as_posix())
+    return tuple(sorted(found))
+
+
+def _keep_dir(path: Path) -> bool:
+    return (
+        path.name not in EXCLUDED_DIRS
+        and not (path / "pyvenv.cfg").exists()
+        and not path.is_symlink()
+    )
+
+
+def _keep_file(root: Path, path: Path) -> bool:
+    if path.is_symlink():
+        target = path.resolve()
+        if not target.is_relative_to(root) or not target.is_file():
+            return False
+    return path.is_file() and path.stat().st_size <= MAX_FILE_BYTES
+
+
+def select_notebooks(root: Path, requested: Sequence[str], configured: Sequence[str]) -> list[Path]:
+    """`-n` notebooks, else the configured ones, else the only notebook in the source."""
+    names = list(requested) or list(configured)
+    if names:
+        paths = [(root / n).resolve() for n in names]
+        for name, path in zip(names, paths, strict=True):
+            if not path.is_file():
+                raise UsageError(f"notebook {name!r} not found in {root}", fix=_listing(root))
+        return paths
+    candidates = [root / f for f in list_source_files(root) if f.endswith(".ipynb")]
+    if len(candidates) == 1:
+        return candidates
+    if not candidates:
+        raise UsageError(f"no notebook (.ipynb) in {root}", fix="pass the folder that holds it")
+    raise UsageError(
+        f"{len(candidates)} notebooks in {root}; say which to build", fix=_listing(root)
+    )
+
+
+def _listing(root: Path) -> str:
+    notebooks = [f for f in list_source_files(root) if f.endswith(".ipynb")]
+    shown = ", ".join(notebooks[:10]) or "none"
+    return f"pass -n NOTEBOOK (relative to the source); notebooks here: {shown}"

@@ -1,0 +1,70 @@
+"""`python -m nb2svc_runtime [serve|usage|check]`: run the model server (see USAGE.md)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+USAGE_FILE = Path(__file__).with_name("USAGE.md")
+
+
+def _settings() -> object:
+    from .config import ConfigError, Settings
+
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        print(f"nb2svc-runtime: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    command = args[0] if args else "serve"
+    if command in ("usage", "-h", "--help", "help"):
+        print(USAGE_FILE.read_text(encoding="utf-8"))
+        return 0
+    if command not in ("serve", "_worker", "check"):
+        print(f"nb2svc-runtime: unknown command {command!r}; try `usage`", file=sys.stderr)
+        return 2
+    from .config import Settings
+    from .jsonlog import setup_logging
+
+    settings = _settings()
+    assert isinstance(settings, Settings)
+    setup_logging(settings.log_level)
+    if command == "check":
+        return _check(settings)
+    from .process import serve, worker_from_env
+
+    return worker_from_env(settings) if command == "_worker" else serve(settings)
+
+
+def _check(settings: object) -> int:
+    """Load the artifact and predict the sample once; exit 0 when the outputs match."""
+    from .adapters import make_adapter
+    from .artifact import ArtifactError, load_artifact
+    from .config import Settings
+    from .schema import Validator
+
+    assert isinstance(settings, Settings)
+    try:
+        artifact = load_artifact(settings.model_dir)
+    except ArtifactError as exc:
+        print(f"nb2svc-runtime: {exc}", file=sys.stderr)
+        return 3
+    adapter = make_adapter(artifact.model, artifact.signature)
+    columns = Validator(artifact.signature, 10**6).columns(artifact.sample.get("inputs") or [])
+    got = adapter.predict(adapter.make_input(columns))
+    ok = got == artifact.sample.get("predictions")
+    print(f"nb2svc-runtime: sample predictions {'match' if ok else 'DIFFER'}: {got}")
+    return 0 if ok else 1
+
+
+def serve_entry() -> None:
+    """Console-script entry point (`nb2svc-serve`)."""
+    raise SystemExit(main(["serve", *sys.argv[1:]]))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

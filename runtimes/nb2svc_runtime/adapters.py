@@ -1,0 +1,158 @@
+"""Serve side: turn validated columns into the model's input and its outputs into JSON values."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .artifact import Feature, Signature
+from .signature import to_native
+
+Columns = dict[str, list[Any]]
+ColumnBuilder = Callable[[list[Any]], Any]
+
+
+def _string_builder(feature: Feature) -> ColumnBuilder:
+    dtype = feature.pandas_dtype
+    if dtype in ("str", "string"):
+        try:
+            pd.Series([], dtype=dtype)
+        except TypeError:
+            dtype = "object"
+    if dtype in ("str", "string"):
+        return lambda values: pd.Series(values, dtype=dtype)
+    return lambda values: np.array([np.nan if v is None else v for v in values], dtype=object)
+
+
+def column_builder(feature: Feature) -> ColumnBuilder:
+    """A function building one typed column from validated Python values."""
+    if feature.closed:
+        categories = list(feature.categories or ())
+        return lambda values: pd.Categorical(values, categories=categories)
+    if feature.dtype == "datetime":
+        return lambda values: pd.to_datetime(pd.Series(values), format="ISO8601")
+    if feature.dtype == "string":
+        return _string_builder(feature)
+    if feature.pandas_dtype[:1].isupper() or feature.pandas_dtype == "boolean":
+        dtype = feature.pandas_dtype
+        return lambda values: pd.array(values, dtype=dtype)
+    np_dtype = np.dtype(feature.dtype)
+    if feature.nullable and np_dtype.kind in "iub":
+        return lambda values: np.array([np.nan if v is None else v for v in values])
+    return lambda values: np.array(values, dtype=np_dtype)
+
+
+class Adapter:
+    """Calls a scikit-learn-style model: predict(X), predict_proba(X)."""
+
+    framework = "sklearn"
+
+    def __init__(self, model: Any, signature: Signature) -> None:
+        self.model = model
+        self.signature = signature
+        self.kind = signature.input_kind
+        self.names = signature.names
+        self.builders = [column_builder(f) for f in signature.inputs]
+        proba = getattr(model, "predict_proba", None)
+        self.has_proba = signature.has_proba and callable(proba)
+        self._split = _split_pipeline(model) if self.has_proba else None
+
+    def make_input(self, columns: Columns) -> Any:
+        if self.kind == "series":
+            return list(columns[self.names[0]])
+        if self.kind == "array":
+            n = len(columns[self.names[0]])
+            matrix = np.empty((n, len(self.names)), dtype="float64")
+            for i, name in enumerate(self.names):
+                matrix[:, i] = np.array(columns[name], dtype="float64")
+            return matrix
+        data = {n: b(columns[n]) for n, b in zip(self.names, self.builders, strict=True)}
+        return pd.DataFrame(data, copy=False)
+
+    def predict(self, data: Any) -> list[Any]:
+        return json_values(self.model.predict(data))
+
+    def predict_both(self, data: Any, want_proba: bool) -> tuple[list[Any], Any]:
+        """Predictions and (if wanted) probabilities; a Pipeline transforms only once."""
+        if not (want_proba and self.has_proba):
+            return self.predict(data), None
+        if self._split is None:
+            return self.predict(data), self.predict_proba(data)
+        head, final = self._split
+        transformed = head.transform(data)
+        proba = np.asarray(final.predict_proba(transformed), dtype="float64").tolist()
+        return json_values(final.predict(transformed)), proba
+
+    def predict_proba(self, data: Any) -> list[list[float]] | None:
+        if not self.has_proba:
+            return None
+        result = np.asarray(self.model.predict_proba(data), dtype="float64")
+        return result.tolist()  # type: ignore[no-any-return]
+
+
+class StatsmodelsAdapter(Adapter):
+    """statsmodels results: predict(exog); no probabilities."""
+
+    framework = "statsmodels"
+
+    def __init__(self, model: Any, signature: Signature) -> None:
+        super().__init__(model, signature)
+        self.has_proba = False
+
+    def predict(self, data: Any) -> list[Any]:
+        return json_values(self.model.predict(exog=data))
+
+
+class XGBoostAdapter(Adapter):
+    framework = "xgboost"
+
+
+class LightGBMAdapter(Adapter):
+    framework = "lightgbm"
+
+
+class GenericAdapter(Adapter):
+    framework = "generic"
+
+
+def json_values(result: Any) -> list[Any]:
+    """Model output as a list of JSON-native values."""
+    array = np.asarray(result)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.dtype.kind in "iufb":
+        return array.tolist()  # type: ignore[no-any-return]
+    return to_native(array.tolist())  # type: ignore[no-any-return]
+
+
+def _split_pipeline(model: Any) -> tuple[Any, Any] | None:
+    """(all steps but the last, final estimator) of a scikit-learn Pipeline, else None.
+
+    Pipeline.predict and predict_proba both run every transform; sharing one transform
+    gives the same outputs at half the cost.
+    """
+    steps = getattr(model, "steps", None)
+    if type(model).__name__ != "Pipeline" or not isinstance(steps, list) or len(steps) < 2:
+        return None
+    final = steps[-1][1]
+    if not (callable(getattr(final, "predict", None)) and hasattr(final, "predict_proba")):
+        return None
+    try:
+        return model[:-1], final
+    except (TypeError, IndexError, ValueError):
+        return None
+
+
+ADAPTERS: dict[str, type[Adapter]] = {
+    "sklearn": Adapter,
+    "xgboost": XGBoostAdapter,
+    "lightgbm": LightGBMAdapter,
+    "statsmodels": StatsmodelsAdapter,
+}
+
+
+def make_adapter(model: Any, signature: Signature) -> Adapter:
+    return ADAPTERS.get(signature.framework, GenericAdapter)(model, signature)

@@ -1,0 +1,191 @@
+"""Train side: `save_model(globals(), ...)` writes the model artifact (see ARTIFACT.md).
+
+Called at the end of the generated train.py. Runs in the training environment, so only
+the standard library is imported eagerly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .deps import (
+    distributions_for,
+    installed_version,
+    pickle_globals,
+    pickle_strings,
+    requirements_text,
+)
+from .describe import derive_inputs, describe, predict_outputs
+from .introspect import CaptureError, find_model
+from .serialization import FORMATS, SerializationError, load_model_file, write_model_file
+from .signature import REQUIREMENTS_FILE, SAMPLE_FILE, SIGNATURE_FILE
+
+_CORE_LIBRARIES = ("numpy", "pandas", "scikit-learn", "scipy", "joblib", "cloudpickle")
+
+
+@dataclass
+class Serialization:
+    fmt: str
+    modules: set[str]
+    stream: bytes | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def file(self) -> str:
+        return FORMATS[self.fmt]
+
+
+def _joblib_available() -> bool:
+    try:
+        import joblib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _by_value(model: Any, variable: str, reason: str) -> Serialization:
+    try:
+        import cloudpickle
+    except ImportError:
+        raise CaptureError(
+            f"model {variable!r} {reason}, which the server cannot import; move that code "
+            "into a .py module next to the notebook, or install cloudpickle to store it by value"
+        ) from None
+    try:
+        stream = cloudpickle.dumps(model, protocol=5)
+    except Exception as exc:
+        raise CaptureError(f"model {variable!r} cannot be serialized: {exc}") from exc
+    installed = set(metadata.packages_distributions())
+    modules = {m for m, _ in pickle_globals(stream)} | (pickle_strings(stream) & installed)
+    modules.add("cloudpickle")
+    warning = f"model {reason}; stored by value with cloudpickle"
+    return Serialization("cloudpickle", modules, stream, [warning])
+
+
+def plan_serialization(model: Any, variable: str) -> Serialization:
+    """Pick the format: joblib (or pickle) by reference, cloudpickle by value for notebook code."""
+    try:
+        stream = pickle.dumps(model, protocol=5, buffer_callback=lambda _buffer: None)
+    except (pickle.PicklingError, AttributeError, TypeError) as exc:
+        return _by_value(model, variable, f"cannot be pickled by reference ({exc})")
+    refs = pickle_globals(stream)
+    in_main = sorted({qualname for module, qualname in refs if module == "__main__"})
+    if in_main:
+        return _by_value(model, variable, f"uses {', '.join(in_main)} defined in the notebook")
+    modules = {module for module, _ in refs}
+    if _joblib_available():
+        return Serialization("joblib", modules | {"joblib"})
+    return Serialization("pickle", modules)
+
+
+def _library_versions(pins: dict[str, str]) -> dict[str, str]:
+    versions = dict(pins)
+    for dist in _CORE_LIBRARIES:
+        version = installed_version(dist)
+        if version is not None:
+            versions.setdefault(dist, version)
+    return dict(sorted(versions.items()))
+
+
+def _write_json(path: Path, document: Any) -> None:
+    path.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def _swap_into_place(tmp: Path, out_dir: Path) -> None:
+    if not out_dir.exists():
+        tmp.rename(out_dir)
+        return
+    old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+    try:
+        out_dir.rename(old)
+    except OSError:  # a mount point or a busy directory: replace file by file
+        for item in tmp.iterdir():
+            item.replace(out_dir / item.name)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    tmp.rename(out_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def write_artifact(out_dir: Path, documents: dict[str, Any], write: Callable[[Path], None]) -> None:
+    """Write everything into a sibling temporary directory, then move it into place."""
+    out_dir = out_dir.absolute()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        for name, document in documents.items():
+            if isinstance(document, str):
+                (tmp / name).write_text(document, encoding="utf-8")
+            else:
+                _write_json(tmp / name, document)
+        write(tmp)
+        for item in tmp.iterdir():
+            item.chmod(0o664)
+        tmp.chmod(0o775)
+        _swap_into_place(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _check_roundtrip(directory: Path, plan: Serialization, sample: Any, expected: Any) -> None:
+    import numpy as np
+
+    try:
+        loaded = load_model_file(directory / plan.file, plan.fmt)
+    except SerializationError as exc:
+        raise CaptureError(f"the saved model cannot be loaded back: {exc}") from exc
+    got, _ = predict_outputs(loaded, sample, "regression")
+    if not np.array_equal(np.asarray(got), np.asarray(expected)):
+        raise CaptureError("the saved model predicts differently after loading it back")
+
+
+def _capture(namespace: dict[str, Any], variable: str | None, name: str, out_dir: Path) -> None:
+    variable, model = find_model(namespace, variable)
+    inputs = derive_inputs(model, namespace)
+    try:
+        signature, sample = describe(model, variable, name, inputs)
+    except CaptureError:
+        raise
+    except Exception as exc:
+        message = f"{variable}.predict() failed on a sample of the training data"
+        raise CaptureError(f"{message}: {type(exc).__name__}: {exc}") from exc
+    plan = plan_serialization(model, variable)
+    pins = distributions_for(plan.modules)
+    signature["serialization"] = {"format": plan.fmt, "file": plan.file}
+    signature["libraries"] = _library_versions(pins)
+    signature["warnings"] = [*signature["warnings"], *plan.warnings]
+    expected, _ = predict_outputs(model, inputs.sample, "regression")
+
+    def write(directory: Path) -> None:
+        write_model_file(model, directory / plan.file, plan.fmt, plan.stream)
+        _check_roundtrip(directory, plan, inputs.sample, expected)
+
+    documents = {
+        SIGNATURE_FILE: signature,
+        SAMPLE_FILE: sample,
+        REQUIREMENTS_FILE: requirements_text(pins),
+    }
+    write_artifact(out_dir, documents, write)
+
+
+def save_model(
+    namespace: dict[str, Any], *, variable: str | None, name: str, out_dir: str | Path
+) -> None:
+    """Capture the notebook's model into `out_dir`.
+
+    Problems raise SystemExit with a one-line message starting with `nb2svc:`.
+    """
+    try:
+        _capture(namespace, variable, name, Path(out_dir))
+    except CaptureError as exc:
+        raise SystemExit(f"nb2svc: {exc}") from None

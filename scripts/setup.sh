@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian 12 machine (as root) for nb2svc: system packages, a project
+# virtualenv in .venv with nb2svc and its dev tools. Idempotent: re-running is cheap.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(buildah podman runc debootstrap wrk git python3 python3-venv ca-certificates uidmap fuse-overlayfs)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# uv and pip talk to PyPI through the host's CA bundle.
+export UV_SYSTEM_CERTS=1
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+if [ ! -x .venv/bin/uv ]; then
+  .venv/bin/pip install -q uv
+fi
+stamp=.venv/.nb2svc-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/uv pip install -q --python .venv/bin/python -e '.[dev]'
+  touch "$stamp"
+fi
+echo "setup: ok ($(.venv/bin/python --version), $(buildah --version | cut -d' ' -f1-3), podman $(podman --version | cut -d' ' -f3))"

@@ -1,0 +1,105 @@
+"""Shared fixtures: the engine boundaries, ONE local base image, and cleanup of what tests create.
+
+The base images (`localhost/nb2svc/python:3.11` and `:3.11-build`) are built once per
+machine (about a minute, offline from Debian packages) and reused by later runs; they are
+never removed by tests. Everything else a test creates goes through `created`, which
+removes it after the test, passed or failed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from nb2svc.engine.buildah import Buildah
+from nb2svc.engine.podman import Podman
+from nb2svc.errors import Nb2svcError
+from nb2svc.image.base import BaseImages, ensure_base_image
+
+BASE_PYTHON = os.environ.get("NB2SVC_TEST_PYTHON", "3.11")
+
+
+@pytest.fixture(scope="session")
+def buildah() -> Buildah:
+    """A checked `Buildah` without the progress display; skips when buildah is unusable."""
+    engine = Buildah(progress=False)
+    try:
+        engine.check()
+    except Nb2svcError as err:
+        pytest.skip(f"buildah unusable: {err.render()}")
+    return engine
+
+
+@pytest.fixture(scope="session")
+def podman() -> Podman:
+    engine = Podman()
+    try:
+        engine.check()
+    except Nb2svcError as err:
+        pytest.skip(f"podman unusable: {err.render()}")
+    return engine
+
+
+@pytest.fixture(scope="session")
+def base_images(buildah: Buildah) -> BaseImages:
+    """The local base images for NB2SVC_TEST_PYTHON (default 3.11), built if missing."""
+    if os.geteuid() != 0:
+        pytest.skip("making the local base image needs root (debootstrap)")
+    return ensure_base_image(BASE_PYTHON, buildah)
+
+
+@dataclass
+class Created:
+    """What a test made in container storage, removed (newest first) after the test."""
+
+    buildah: Buildah
+    podman: Podman | None = None
+    images: list[str] = field(default_factory=list)
+    containers: list[str] = field(default_factory=list)
+    pod_containers: list[str] = field(default_factory=list)
+
+    def image(self, ref: str) -> str:
+        if ref.startswith("localhost/nb2svc/python:"):
+            msg = f"{ref} is a shared base image; tests must not remove it"
+            raise ValueError(msg)
+        self.images.append(ref)
+        return ref
+
+    def container(self, name: str) -> str:
+        self.containers.append(name)
+        return name
+
+    def podman_container(self, name: str) -> str:
+        self.pod_containers.append(name)
+        return name
+
+    def cleanup(self) -> None:
+        for name in reversed(self.pod_containers):
+            if self.podman is not None and self.podman.exists(name):
+                self.podman.rm(name, force=True)
+        for name in reversed(self.containers):
+            if any(
+                name in (c.get("id"), c.get("containername")) for c in self.buildah.containers()
+            ):
+                self.buildah.rm(name)
+        for ref in reversed(self.images):
+            if self.buildah.image_exists(ref):
+                self.buildah.rmi(ref, force=True)
+
+
+@pytest.fixture
+def created(buildah: Buildah) -> Iterator[Created]:
+    """Register images/containers a test creates; they are removed after the test."""
+    record = Created(buildah)
+    try:
+        yield record
+    finally:
+        record.cleanup()
+
+
+@pytest.fixture
+def created_podman(created: Created, podman: Podman) -> Created:
+    created.podman = podman
+    return created

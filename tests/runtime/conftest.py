@@ -1,0 +1,99 @@
+"""Fixtures: real models captured with save_model, real servers started as subprocesses.
+
+The contract tests only need `server_url` and `artifact_dir`. Set NB2SVC_SERVER_URL (and
+NB2SVC_ARTIFACT_DIR, a copy of the image's /opt/nb2svc/model) to run them against a built
+image or another runtime instead of a local server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .models import churn_namespace, price_namespace, reviews_namespace
+from .server import RUNTIMES, ServerProcess
+
+if str(RUNTIMES) not in sys.path:
+    sys.path.insert(0, str(RUNTIMES))
+
+from nb2svc_runtime.capture import save_model
+
+
+@pytest.fixture(scope="session")
+def churn() -> dict[str, Any]:
+    return churn_namespace()
+
+
+@pytest.fixture(scope="session")
+def churn_dir(churn: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("churn") / "model"
+    save_model(churn, variable=None, name="churn", out_dir=out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def price() -> dict[str, Any]:
+    return price_namespace()
+
+
+@pytest.fixture(scope="session")
+def price_dir(price: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("price") / "model"
+    save_model(price, variable=None, name="price", out_dir=out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def reviews() -> dict[str, Any]:
+    return reviews_namespace()
+
+
+@pytest.fixture(scope="session")
+def reviews_dir(reviews: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("reviews") / "model"
+    save_model(reviews, variable=None, name="reviews", out_dir=out)
+    return out
+
+
+def start_server(model_dir: Path, log_dir: Path, **env: str) -> Iterator[ServerProcess]:
+    server = ServerProcess(model_dir, log_dir, **env)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def artifact_dir(churn_dir: Path) -> Path:
+    external = os.environ.get("NB2SVC_ARTIFACT_DIR")
+    return Path(external) if external else churn_dir
+
+
+@pytest.fixture(scope="session")
+def server_url(artifact_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a server for the churn model (or NB2SVC_SERVER_URL)."""
+    external = os.environ.get("NB2SVC_SERVER_URL")
+    if external:
+        yield external.rstrip("/")
+        return
+    server = ServerProcess(artifact_dir, tmp_path_factory.mktemp("churn-server"), WORKERS="2")
+    try:
+        yield server.start().url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def signature(artifact_dir: Path) -> dict[str, Any]:
+    return json.loads((artifact_dir / "signature.json").read_text())  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def sample(artifact_dir: Path) -> dict[str, Any]:
+    return json.loads((artifact_dir / "sample.json").read_text())  # type: ignore[no-any-return]

@@ -1,0 +1,61 @@
+"""Small real models trained the way a notebook would, for the runtime tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+
+def churn_namespace(rows: int = 400) -> dict[str, Any]:
+    """A notebook's globals after training a churn classifier on numeric + categorical columns."""
+    rng = np.random.default_rng(7)
+    X = pd.DataFrame(
+        {
+            "tenure": rng.integers(0, 72, rows),
+            "monthly_charges": rng.normal(70, 20, rows).round(2),
+            "contract": rng.choice(["month", "one_year", "two_year"], rows),
+            "paperless": rng.choice([True, False], rows),
+        }
+    )
+    X.loc[5, "monthly_charges"] = np.nan
+    y = ((X["tenure"] < 24) & (X["contract"] == "month")).astype(int)
+    X_train, X_test = X.iloc[:300], X.iloc[300:]
+    numeric = Pipeline([("impute", SimpleImputer()), ("scale", StandardScaler())])
+    pre = ColumnTransformer(
+        [
+            ("num", numeric, ["tenure", "monthly_charges"]),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), ["contract"]),
+            ("flag", "passthrough", ["paperless"]),
+        ]
+    )
+    model = Pipeline([("pre", pre), ("clf", LogisticRegression())])
+    model.fit(X_train, y.iloc[:300])
+    return {"pd": pd, "X": X, "y": y, "X_train": X_train, "X_test": X_test, "model": model}
+
+
+def price_namespace(rows: int = 300) -> dict[str, Any]:
+    """A regressor fitted on a DataFrame, assigned to `regressor`."""
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame({"area": rng.uniform(30, 200, rows), "rooms": rng.integers(1, 7, rows)})
+    y = 1500 * X["area"] + 9000 * X["rooms"] + rng.normal(0, 5000, rows)
+    regressor = Ridge().fit(X, y)
+    return {"X": X, "y": y, "regressor": regressor}
+
+
+def reviews_namespace() -> dict[str, Any]:
+    """A TF-IDF text classifier trained on a Series of texts."""
+    good = ["great product", "loved it", "works great", "excellent value", "very happy"]
+    bad = ["terrible", "broke after a day", "waste of money", "very bad", "awful support"]
+    texts = pd.Series(good * 6 + bad * 6, name="review")
+    labels = ["pos"] * 30 + ["neg"] * 30
+    clf = Pipeline([("tfidf", TfidfVectorizer()), ("lr", LogisticRegression())])
+    clf.fit(texts, labels)
+    return {"X_train": texts, "y_train": labels, "clf": clf}

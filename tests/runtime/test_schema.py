@@ -1,0 +1,79 @@
+"""Request validation against the signature, without a server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from nb2svc_runtime.artifact import parse_signature
+from nb2svc_runtime.errors import ApiError
+from nb2svc_runtime.schema import Validator
+
+SIGNATURE: dict[str, Any] = {
+    "name": "m", "input_kind": "dataframe", "task": "classification",
+    "serialization": {"format": "joblib", "file": "model.joblib"},
+    "inputs": [
+        {"name": "age", "dtype": "int64", "nullable": False},
+        {"name": "small", "dtype": "uint8", "nullable": False},
+        {"name": "income", "dtype": "float64", "nullable": True},
+        {"name": "plan", "dtype": "string", "pandas_dtype": "category", "nullable": False,
+         "categories": ["basic", "pro"]},
+        {"name": "active", "dtype": "bool", "nullable": False},
+        {"name": "since", "dtype": "datetime", "nullable": False},
+    ],
+}  # fmt: skip
+GOOD = {"age": 30, "small": 3, "income": 1.5, "plan": "pro", "active": True, "since": "2024-01-02"}
+
+
+@pytest.fixture
+def validator() -> Validator:
+    return Validator(parse_signature(SIGNATURE), max_rows=3)
+
+
+def error_of(validator: Validator, rows: list[Any]) -> ApiError:
+    with pytest.raises(ApiError) as info:
+        validator.columns(rows)
+    return info.value
+
+
+def test_objects_and_lists_give_the_same_columns(validator: Validator) -> None:
+    as_list = [GOOD[k] for k in GOOD]
+    assert validator.columns([GOOD]) == validator.columns([as_list])
+
+
+def test_null_only_where_nullable(validator: Validator) -> None:
+    assert validator.columns([{**GOOD, "income": None}])["income"] == [None]
+    err = error_of(validator, [{**GOOD, "age": None}])
+    assert err.status == 422
+    assert err.details[0]["field"] == "age"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("age", True, "expected an integer, got boolean true"),
+        ("small", 300, "out of range for uint8"),
+        ("income", "12", "expected a number, got string '12'"),
+        ("plan", "gold", "unknown category 'gold'"),
+        ("active", 0, "expected a boolean"),
+        ("since", "yesterday", "ISO 8601"),
+    ],
+)
+def test_each_bad_value_names_its_field_and_row(
+    validator: Validator, field: str, value: Any, message: str
+) -> None:
+    err = error_of(validator, [GOOD, {**GOOD, field: value}])
+    assert err.details[0] == {"row": 1, "field": field, "message": err.details[0]["message"]}
+    assert message in err.details[0]["message"]
+    assert err.error.startswith(f"invalid input: row 1, field '{field}'")
+
+
+def test_row_limit(validator: Validator) -> None:
+    assert "too many rows: 4 > 3" in error_of(validator, [GOOD] * 4).error
+
+
+def test_all_problems_are_listed(validator: Validator) -> None:
+    err = error_of(validator, [{"age": "x", "extra": 1}])
+    fields = {(d["field"], d["message"]) for d in err.details}
+    assert ("extra", "unknown feature") in fields
+    assert ("plan", "missing feature") in fields

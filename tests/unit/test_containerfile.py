@@ -1,0 +1,114 @@
+"""The Containerfile rendered from a plan: stage order, caching, secrets, non-root runtime."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from nb2svc.image.containerfile import render
+from nb2svc.lock import Lock, parse_lock
+from nb2svc.plan import BuildPlan, NotebookRef, Secret, make_labels
+
+LOCK_TEXT = "numpy==2.1.0\nscikit-learn==1.5.2\n"
+
+
+def make_plan(**changes: object) -> BuildPlan:
+    lock = Lock(LOCK_TEXT, parse_lock(LOCK_TEXT), "uv 0.13.9", "3.11", "linux", "k")
+    notebooks = (NotebookRef("churn/churn.ipynb", "ab" * 32),)
+    plan = BuildPlan(
+        name="churn",
+        image="localhost/churn:latest",
+        python_version="3.11",
+        base_image="localhost/nb2svc/python:3.11",
+        build_base_image="localhost/nb2svc/python:3.11-build",
+        runtime="default",
+        notebooks=notebooks,
+        lock=lock,
+        runtime_requirements="starlette\n",
+        train_script="print('train')\n",
+        model_variable="model",
+        source_files=("churn/churn.ipynb", "churn/data/churn.csv"),
+        secrets=(Secret("kaggle", Path("/home/me/.kaggle/kaggle.json")),),
+        ca_bundle=Path("/etc/ssl/certs/ca-certificates.crt"),
+        labels=make_labels(
+            name="churn",
+            notebooks=notebooks,
+            lock=lock,
+            runtime="default",
+            python_version="3.11",
+            source="https://git.example/churn.git",
+            revision="abc123",
+            created="2026-01-02T03:04:05Z",
+        ),
+    )
+    return replace(plan, **changes)  # type: ignore[arg-type]
+
+
+def lines_of_stage(text: str, stage: str) -> list[str]:
+    stages = text.split("\nFROM ")
+    block = next(s for s in stages if s.split("\n", 1)[0].endswith(f" AS {stage}"))
+    return block.splitlines()
+
+
+def test_the_stages_come_in_data_flow_order() -> None:
+    text = render(make_plan())
+    order = [line.rsplit(" AS ", 1)[1] for line in text.splitlines() if line.startswith("FROM ")]
+    assert order == ["deps", "train", "serve-deps", "runtime"]
+
+
+def test_only_the_lock_feeds_the_deps_stage_so_notebook_edits_keep_its_cache() -> None:
+    deps = lines_of_stage(render(make_plan()), "deps")
+    copies = [line for line in deps if line.startswith("COPY")]
+    assert copies == ["COPY requirements.lock /opt/nb2svc/build/requirements.lock"]
+
+
+def test_installs_use_the_shared_uv_cache_mount_and_the_ca_bundle_as_a_secret() -> None:
+    deps = "\n".join(lines_of_stage(render(make_plan()), "deps"))
+    assert "--mount=type=cache,id=nb2svc-uv,target=/root/.cache/uv" in deps
+    assert "--mount=type=secret,id=nb2svc-ca,target=/run/secrets/nb2svc-ca" in deps
+    assert "SSL_CERT_FILE=/run/secrets/nb2svc-ca" in deps
+
+
+def test_secrets_are_never_copied_or_set_as_environment() -> None:
+    text = render(make_plan())
+    assert "kaggle.json" not in text
+    assert "ca-certificates.crt" not in text
+    for line in text.splitlines():
+        if line.startswith(("ENV", "LABEL", "ARG", "COPY", "ADD")):
+            assert "secret" not in line.lower()
+
+
+def test_training_sees_user_secrets_as_mounts_only() -> None:
+    train = "\n".join(lines_of_stage(render(make_plan()), "train"))
+    assert "--mount=type=secret,id=kaggle,target=/run/secrets/kaggle" in train
+    assert "train.py" in train
+
+
+def test_the_runtime_runs_as_a_numeric_non_root_user_on_port_8080() -> None:
+    runtime = lines_of_stage(render(make_plan()), "runtime")
+    assert "USER 1001:0" in runtime
+    assert "EXPOSE 8080" in runtime
+    assert runtime[-2] == 'ENTRYPOINT ["/opt/venv/bin/python", "-m", "nb2svc_runtime"]'
+
+
+def test_the_runtime_copies_the_serving_venv_and_the_artifact_but_not_the_source() -> None:
+    runtime = "\n".join(lines_of_stage(render(make_plan()), "runtime"))
+    assert "COPY --from=serve-deps /opt/venv /opt/venv" in runtime
+    assert "COPY --from=train /opt/nb2svc/model /opt/nb2svc/model" in runtime
+    assert "COPY src" not in runtime
+    assert "--from=deps" not in runtime
+
+
+def test_provenance_labels_are_on_the_runtime_image() -> None:
+    runtime = "\n".join(lines_of_stage(render(make_plan()), "runtime"))
+    for key in (
+        "org.opencontainers.image.source", "org.opencontainers.image.revision",
+        "org.opencontainers.image.created", "io.nb2svc.notebook.sha256", "io.nb2svc.lock.sha256",
+        "io.nb2svc.version", "io.openshift.expose-services",
+    ):  # fmt: skip
+        assert f'"{key}"=' in runtime
+
+
+def test_without_a_ca_bundle_no_secret_mount_is_rendered_for_it() -> None:
+    text = render(make_plan(ca_bundle=None, secrets=()))
+    assert "type=secret" not in text

@@ -1,0 +1,73 @@
+"""Declared files beside the notebook are read as evidence and never crash the run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nb2svc.deps.evidence import collect_declared
+
+
+def declared(tmp_path: Path, name: str, content: str | bytes) -> list[tuple[str, str, str]]:
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    found = collect_declared([tmp_path], "3.11")
+    return [(d.spec.name, d.spec.specifier, d.source) for d in found.items]
+
+
+def test_requirements_txt_with_comments_options_markers_and_includes(tmp_path: Path) -> None:
+    (tmp_path / "base.txt").write_text("numpy==1.26.4\n", encoding="utf-8")
+    text = (
+        "# training\n-r base.txt\n--extra-index-url https://x\nPandas>=2 # df\n"
+        "tomli; python_version < '3.11'\nscikit_learn==1.4.0\n"
+    )
+    assert declared(tmp_path, "requirements.txt", text) == [
+        ("numpy", "==1.26.4", "requirements.txt"),
+        ("pandas", ">=2", "requirements.txt"),
+        ("scikit-learn", "==1.4.0", "requirements.txt"),
+    ]
+
+
+def test_a_binary_requirements_file_is_ignored_with_a_warning(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_bytes(b"PK\x03\x04\x00\x00word document")
+    found = collect_declared([tmp_path], "3.11")
+    assert found.items == []
+    assert "not a text file" in found.warnings[0]
+
+
+def test_pyproject_project_and_poetry_dependencies(tmp_path: Path) -> None:
+    text = (
+        '[project]\nname = "x"\ndependencies = ["xgboost==2.0.3", "requests"]\n'
+        '[tool.poetry.dependencies]\npython = "^3.10"\nlightgbm = "4.1.0"\nshap = "^0.44"\n'
+    )
+    assert declared(tmp_path, "pyproject.toml", text) == [
+        ("xgboost", "==2.0.3", "pyproject.toml"),
+        ("requests", "", "pyproject.toml"),
+        ("lightgbm", "==4.1.0", "pyproject.toml"),
+        ("shap", "", "pyproject.toml"),
+    ]
+
+
+def test_invalid_toml_is_a_warning(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[project\n", encoding="utf-8")
+    assert "not valid TOML" in collect_declared([tmp_path], "3.11").warnings[0]
+
+
+def test_environment_yml_conda_and_pip_sections(tmp_path: Path) -> None:
+    text = (
+        "dependencies:\n  - python=3.9\n  - conda-forge::pandas=1.5.3\n  - pytorch\n"
+        "  - cudatoolkit=11.3\n  - pip:\n    - pyyaml==6.0\n"
+    )
+    assert declared(tmp_path, "environment.yml", text) == [
+        ("pandas", "==1.5.3", "environment.yml"),
+        ("torch", "", "environment.yml"),
+        ("pyyaml", "==6.0", "environment.yml"),
+    ]
+    assert collect_declared([tmp_path], "3.11").python_hint == "3.9"
+
+
+def test_broken_yaml_is_a_warning(tmp_path: Path) -> None:
+    (tmp_path / "environment.yml").write_text("dependencies: [\n", encoding="utf-8")
+    assert "not valid YAML" in collect_declared([tmp_path], "3.11").warnings[0]

@@ -1,0 +1,59 @@
+"""Reading buildah's output: steps, cache hits, stage timings, the training error line."""
+
+from __future__ import annotations
+
+import itertools
+
+from nb2svc.image.observer import BuildObserver
+
+OUTPUT = """\
+[1/4] STEP 1/3: FROM localhost/nb2svc/python:3.11-build AS deps
+[1/4] STEP 2/3: COPY requirements.lock /opt/nb2svc/build/requirements.lock
+--> Using cache 1a2b3c
+[1/4] STEP 3/3: RUN --mount=type=cache,id=nb2svc-uv UV_LINK_MODE=copy uv pip sync x
+--> Using cache 4d5e6f
+[2/4] STEP 1/6: FROM deps AS train
+[2/4] STEP 6/6: RUN MPLBACKEND=Agg /opt/venv/bin/python /opt/nb2svc/build/train.py
+nb2svc: cell 3 (In [3])
+Traceback (most recent call last):
+NB2SVC-ERROR {"stage": "training", "notebook": "nb.ipynb", "cell": 3, "ename": "KeyError"}
+"""
+
+
+def observe(text: str) -> BuildObserver:
+    ticks = itertools.count()
+    observer = BuildObserver(clock=lambda: float(next(ticks)))
+    for line in text.splitlines():
+        observer.feed(line)
+    observer.finish()
+    return observer
+
+
+def test_steps_are_recorded_with_their_stage_and_cache_hits() -> None:
+    observer = observe(OUTPUT)
+    assert [(s.stage, s.number, s.cached) for s in observer.steps] == [
+        (1, 1, False), (1, 2, True), (1, 3, True), (2, 1, False), (2, 6, False),
+    ]  # fmt: skip
+
+
+def test_the_deps_install_step_and_the_training_step_can_be_found() -> None:
+    observer = observe(OUTPUT)
+    deps = observer.step_matching("uv pip sync")
+    train = observer.step_matching("train.py")
+    assert deps is not None
+    assert deps.cached
+    assert train is not None
+    assert not train.cached
+
+
+def test_stage_times_are_named_after_the_stages() -> None:
+    assert set(observe(OUTPUT).stage_seconds()) == {"deps", "train"}
+
+
+def test_the_training_error_line_is_parsed() -> None:
+    error = observe(OUTPUT).training_error
+    assert error == {"stage": "training", "notebook": "nb.ipynb", "cell": 3, "ename": "KeyError"}
+
+
+def test_a_broken_error_line_is_ignored_rather_than_crashing() -> None:
+    assert observe("NB2SVC-ERROR {not json\n").training_error is None
