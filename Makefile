@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export CONTAINERS_CONF := $(CURDIR)/containers/containers.conf
 export UV_SYSTEM_CERTS := 1
 
-.PHONY: setup lint typecheck test test-fast demo base bench clean
+.PHONY: setup lint typecheck test test-fast demo base bench clean s2i-builder
 
 setup:
 	@bash scripts/setup.sh
@@ -33,8 +33,15 @@ test-fast: setup
 demo: setup
 	bash scripts/demo.sh
 
+# The S2I builder image (localhost/nb2svc/s2i-python:3.11), built with buildah; see docs/s2i.md.
+s2i-builder: setup
+	$(PY) -m nb2svc.s2i.image
+
 bench: setup
-	$(PY) benchmarks/deps/run.py
+	$(PY) benchmarks/deps/bench_deps.py
+	$(PY) benchmarks/build/bench_build.py
+	$(PY) benchmarks/serving/bench.py
+	$(PY) benchmarks/corpus/run.py
 
 clean:
 	rm -rf nb2svc-out .pytest_cache .mypy_cache .ruff_cache

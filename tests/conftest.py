@@ -103,3 +103,12 @@ def created(buildah: Buildah) -> Iterator[Created]:
 def created_podman(created: Created, podman: Podman) -> Created:
     created.podman = podman
     return created
+
+
+@pytest.fixture
+def test_image(buildah: Buildah, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A unique image reference for this test, removed afterwards."""
+    ref = f"localhost/nb2svc-e2e-{request.node.name.replace('_', '-')[:40].lower()}:test"
+    yield ref
+    if buildah.image_exists(ref):
+        buildah.rmi(ref, force=True)

@@ -160,7 +160,8 @@ def analyze(
     config: ProjectConfig,
     overrides: Sequence[str] = (),
 ) -> Analysis:
-    notebooks = tuple(_analyze_notebook(load_notebook(p), root, config) for p in paths)
+    written: set[str] = set()  # files the pipeline's notebooks write, in order
+    notebooks = tuple(_analyze_notebook(load_notebook(p), root, config, written) for p in paths)
     values = {**config.parameters, **parse_overrides(list(overrides))}
     if values:
         check_overrides([n.parameters for n in notebooks if n.parameters], values)
@@ -169,7 +170,9 @@ def analyze(
     return Analysis(root, notebooks, deps, python, how, config, values)
 
 
-def _analyze_notebook(nb: Notebook, root: Path, config: ProjectConfig) -> NotebookAnalysis:
+def _analyze_notebook(
+    nb: Notebook, root: Path, config: ProjectConfig, written: set[str]
+) -> NotebookAnalysis:
     cells = tuple((c, transform_cell(c.source)) for c in nb.code_cells)
     rel = nb.path.resolve().relative_to(root.resolve()).as_posix()
     return NotebookAnalysis(
@@ -178,7 +181,7 @@ def _analyze_notebook(nb: Notebook, root: Path, config: ProjectConfig) -> Notebo
         cells=cells,
         parameters=find_parameters(nb),
         model=choose_model_variable(cells, configured=config.model),
-        data_files=tuple(find_data_files(cells, notebook_dir=nb.path.parent, root=root)),
+        data_files=find_data_files(cells, notebook_dir=nb.path.parent, root=root, written=written),
         network=tuple(find_network_use(cells)),
     )
 

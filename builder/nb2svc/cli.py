@@ -12,6 +12,7 @@ from pathlib import Path
 
 from nb2svc import __version__
 from nb2svc.errors import EXIT_USAGE, Nb2svcError
+from nb2svc.triggers.commands import register as register_triggers
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -35,6 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nb2svc: interrupted; nothing was tagged", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `nb2svc analyze --json | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_manifests(sub)
     _add_deploy(sub)
+    register_triggers(sub)
     return parser
 
 
@@ -59,6 +64,9 @@ def _add_analyze(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--root", type=Path, help="the repository root (default: the notebook's folder)")
     p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument(
+        "--no-lock", action="store_true", help="skip resolving versions (no index access)"
+    )
     p.set_defaults(handler=_analyze)
 
 
@@ -69,13 +77,36 @@ def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("-t", "--tag", dest="image", help="image reference (default localhost/NAME)")
     p.add_argument("-o", "--outdir", type=Path, default=Path("nb2svc-out"))
     p.add_argument("--runtime", default="default", choices=["default", "bentoml"])
-    p.add_argument("--base-image", help="base image (default: local Debian-built base)")
+    p.add_argument("--base-image", help="runtime base image (default: local Debian-built base)")
+    p.add_argument(
+        "--build-base-image", help="base of the deps/train stages (needs uv; default: --base-image)"
+    )
     p.add_argument("--python", help="Python X.Y for the image (default: the notebook's)")
     p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--secret", action="append", default=[], metavar="id=ID,src=PATH")
+    p.add_argument(
+        "--ca-bundle",
+        type=Path,
+        default=Path("/etc/ssl/certs/ca-certificates.crt"),
+        help="CA bundle for package downloads, mounted as a build secret (never stored)",
+    )
     p.add_argument("--dry-run", action="store_true", help="print plan and Containerfile only")
     p.add_argument("--no-cache", action="store_true")
     p.add_argument("--refresh-lock", action="store_true", help="re-resolve dependency versions")
+    p.add_argument(
+        "--allow-network",
+        action="store_true",
+        help="let training download (cells that use the network fail the build otherwise)",
+    )
+    p.add_argument(
+        "--train-timeout", type=float, metavar="SECONDS", help="stop training after this long"
+    )
+    p.add_argument(
+        "--exclude-newer",
+        metavar="DATE|none",
+        help="resolve versions as of DATE (default for unpinned notebooks: their last commit "
+        "date); `none` for today's versions",
+    )
     p.set_defaults(handler=_build)
 
 
@@ -120,14 +151,16 @@ def _add_deploy(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 def _analyze(args: argparse.Namespace) -> int:
     from nb2svc.analyze import analyze
     from nb2svc.config import load_config
+    from nb2svc.pipeline import locked_analysis_json
     from nb2svc.render import render_analysis
 
     root = (args.root or args.notebook.resolve().parent).resolve()
     analysis = analyze([args.notebook], root=root, config=load_config(root), overrides=args.param)
+    data = locked_analysis_json(analysis, resolve=not args.no_lock)
     if args.json:
-        print(json.dumps(analysis.to_json(), indent=2))
+        print(json.dumps(data, indent=2))
     else:
-        print(render_analysis(analysis))
+        print(render_analysis(data))
     return 0
 
 
@@ -141,12 +174,17 @@ def _build(args: argparse.Namespace) -> int:
         outdir=args.outdir,
         runtime=args.runtime,
         base_image=args.base_image,
+        build_base_image=args.build_base_image,
         python=args.python,
         parameters=tuple(args.param),
         secrets=tuple(args.secret),
         dry_run=args.dry_run,
         no_cache=args.no_cache,
         refresh_lock=args.refresh_lock,
+        allow_network=args.allow_network,
+        train_timeout=args.train_timeout,
+        exclude_newer=args.exclude_newer,
+        ca_bundle=args.ca_bundle,
     )
     report = build(options)
     if report:

@@ -88,15 +88,19 @@ def resolve_lock(
     cache_dir: Path,
     exclude_newer: str | None = None,
     refresh: bool = False,
+    only_binary: bool = False,
 ) -> Lock:
-    """Pin `inputs` for `python_version` on the image platform, reusing a cached lock."""
+    """Pin `inputs` for `python_version` on the image platform, reusing a cached lock.
+
+    `only_binary` accepts only versions with a wheel for that Python and platform.
+    """
     _check_requirements(inputs)
-    key = _inputs_key(inputs, python_version, exclude_newer)
+    key = _inputs_key(inputs, python_version, exclude_newer, only_binary)
     cached = cache_dir / f"{key}.lock"
     tool = uv_version()
     if cached.exists() and not refresh:
         return _make_lock(cached.read_text(), tool, python_version, key, exclude_newer, True)
-    text = _compile(inputs, python_version, exclude_newer)
+    text = _compile(inputs, python_version, exclude_newer, only_binary)
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(".tmp")
     tmp.write_text(text)
@@ -140,21 +144,29 @@ def _check_requirements(inputs: Sequence[LockInput]) -> None:
             ) from None
 
 
-def _inputs_key(inputs: Sequence[LockInput], python: str, exclude_newer: str | None) -> str:
-    payload = {
+def _inputs_key(
+    inputs: Sequence[LockInput], python: str, exclude_newer: str | None, only_binary: bool = False
+) -> str:
+    payload: dict[str, object] = {
         "requirements": sorted(i.requirement for i in inputs),
         "python": python,
         "platform": PLATFORM,
         "exclude_newer": exclude_newer,
     }
+    if only_binary:  # only when set, so existing cache keys stay valid
+        payload["only_binary"] = True
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def _compile(inputs: Sequence[LockInput], python: str, exclude_newer: str | None) -> str:
+def _compile(
+    inputs: Sequence[LockInput], python: str, exclude_newer: str | None, only_binary: bool = False
+) -> str:
     argv = [uv_binary(), "pip", "compile", "-", "--quiet", "--no-header"]
     argv += ["--python-version", python, "--python-platform", PLATFORM]
     if exclude_newer:
         argv += ["--exclude-newer", exclude_newer]
+    if only_binary:
+        argv += ["--only-binary", ":all:"]
     stdin = "\n".join(sorted({i.requirement for i in inputs})) + "\n"
     env = {**os.environ, "UV_SYSTEM_CERTS": "1"}
     proc = subprocess.run(

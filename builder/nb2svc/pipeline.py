@@ -12,23 +12,26 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
 from nb2svc.analyze import Analysis, analyze
 from nb2svc.config import load_config
+from nb2svc.datapaths import analysis_links, check_offline
 from nb2svc.engine.buildah import Buildah
 from nb2svc.engine.errors import BuildahError
 from nb2svc.engine.podman import Podman
+from nb2svc.era import choose_start, era_lock, explain_python
 from nb2svc.errors import BuildError, DependencyError, Nb2svcError, TrainingError, UsageError
-from nb2svc.image.base import SUITES, select_base_images, suite_for
-from nb2svc.image.context import runtime_requirements, write_context
+from nb2svc.image.base import REPOSITORY, SUITES, select_base_images, suite_for
+from nb2svc.image.context import context_key, runtime_requirements, write_context
 from nb2svc.image.observer import BuildObserver
 from nb2svc.image.verify import Verification, verify_image
-from nb2svc.lock import Lock, LockInput, parse_lock, resolve_lock
+from nb2svc.lock import Lock, LockInput, parse_lock
 from nb2svc.notebook.script import render_training_script
-from nb2svc.plan import BuildPlan, NotebookRef, Secret, make_labels
+from nb2svc.plan import SRC_DIR, BuildPlan, NotebookRef, Secret, make_labels
+from nb2svc.realworld import explain_limit, extra_report
 from nb2svc.report import build_report, write_report
 from nb2svc.source import Source, list_source_files, open_source, select_notebooks
 from nb2svc.state import StateDir
@@ -44,6 +47,7 @@ class BuildOptions:
     outdir: Path = Path("nb2svc-out")
     runtime: str = "default"
     base_image: str | None = None
+    build_base_image: str | None = None
     python: str | None = None
     parameters: tuple[str, ...] = ()
     secrets: tuple[str, ...] = ()
@@ -51,6 +55,10 @@ class BuildOptions:
     no_cache: bool = False
     refresh_lock: bool = False
     ca_bundle: Path | None = HOST_CA_BUNDLE
+    allow_network: bool = False
+    train_timeout: float | None = None
+    exclude_newer: str | None = None
+    """Era cut-off: None = the notebook's last commit date (when unpinned), a date, or "none"."""
 
 
 @dataclass
@@ -91,11 +99,13 @@ def _prepare(
     source: Source, analysis: Analysis, options: BuildOptions, timer: Timer, out: TextIO
 ) -> tuple[BuildPlan, Path]:
     analysis.raise_for_build()
+    check_offline(analysis, allow_network=options.allow_network)
     python = _choose_python(analysis, options, out)
+    with timer.step("lock"):  # before the base image: a lock failure costs seconds, not minutes
+        lock = _lock(analysis, python, options)
+    _say(out, f"versions: {'; '.join(lock.notes) or 'latest'}")
     with timer.step("base_image"):
         bases = _base_images(options, python, out)
-    with timer.step("lock"):
-        lock = _lock(analysis, python, options)
     plan = _make_plan(source, analysis, options, lock, bases, python)
     options.outdir.mkdir(parents=True, exist_ok=True)
     context = options.outdir / "context"
@@ -107,6 +117,22 @@ def _prepare(
     ):
         (options.outdir / name).write_text(text)
     return plan, context
+
+
+def locked_analysis_json(analysis: Analysis, *, resolve: bool = True) -> dict[str, Any]:
+    """`analyze --json`: the analysis plus the versions the build would install (`locked`)."""
+    data = analysis.to_json()
+    if not resolve:
+        return data
+    try:
+        lock = _lock(analysis, analysis.python_version, BuildOptions())
+    except DependencyError as exc:
+        data["warnings"].append(f"versions not resolved: {exc.message}")
+        return data
+    for dep in data.get("dependencies", []):
+        dep["locked"] = lock.packages.get(str(dep["name"]))
+    data["lock"] = {"tool": lock.tool, "sha256": lock.sha256, "packages": dict(lock.packages)}
+    return data
 
 
 def _choose_python(analysis: Analysis, options: BuildOptions, out: TextIO) -> str:
@@ -134,23 +160,55 @@ def _version_key(version: str) -> tuple[int, ...]:
 
 
 def _base_images(options: BuildOptions, python: str, out: TextIO) -> tuple[str, str]:
+    """User-given bases as they are; else ours, made on demand (named only, for --dry-run)."""
+    if options.base_image:
+        return options.base_image, options.build_base_image or options.base_image
+    if options.dry_run:
+        suite_for(python)
+        return f"{REPOSITORY}:{python}", f"{REPOSITORY}:{python}-build"
     buildah = Buildah(stream=out)
     buildah.check()
-    bases = select_base_images(python, buildah, base_image=options.base_image)
+    bases = select_base_images(python, buildah)
     return bases.runtime, bases.build
 
 
 def _lock(analysis: Analysis, python: str, options: BuildOptions) -> Lock:
+    return resolve_build_lock(
+        analysis,
+        python,
+        cache_dir=StateDir.default().locks,
+        exclude_newer=options.exclude_newer,
+        refresh=options.refresh_lock,
+    )
+
+
+def resolve_build_lock(
+    analysis: Analysis,
+    python: str,
+    *,
+    cache_dir: Path,
+    exclude_newer: str | None = None,
+    refresh: bool = False,
+) -> Lock:
+    """The lock a build installs: the notebooks' requirements plus the model server's,
+    resolved as of the notebook's era (see nb2svc.era). `nb2svc build` and S2I's
+    assemble both call this, so the two paths install the same versions."""
     inputs = [LockInput(req, origin) for req, origin in analysis.requirements()]
     for line in runtime_requirements().splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
             inputs.append(LockInput(line.strip(), "the model server (runtimes/requirements.txt)"))
-    return resolve_lock(
-        inputs,
-        python_version=python,
-        cache_dir=StateDir.default().locks,
-        refresh=options.refresh_lock,
+    names = [n.rel_path for n in analysis.notebooks]
+    start = choose_start(
+        exclude_newer, analysis.root, names, [r for r, _ in analysis.requirements()]
     )
+    try:
+        lock, choice = era_lock(
+            inputs, start, python_version=python, cache_dir=cache_dir, refresh=refresh
+        )
+    except DependencyError as exc:
+        wanted = analysis.python_version if analysis.python_source == "language_info" else None
+        raise explain_python(exc, notebook_python=wanted, image_python=python) from None
+    return replace(lock, notes=(*lock.notes, choice.reason))
 
 
 def _make_plan(
@@ -196,6 +254,11 @@ def _make_plan(
             created=source.created,
         ),
         parameters=analysis.overrides,
+        data_links=analysis_links(
+            analysis, src_dir=SRC_DIR, source_files=list_source_files(source.root)
+        ),
+        allow_network=options.allow_network,
+        train_timeout=options.train_timeout,
     )
 
 
@@ -234,7 +297,15 @@ def _build_and_verify(
     buildah.check()
     observer = BuildObserver()
     with timer.step("image"):
-        image_id = _run_build(buildah, plan, context, options, observer, analysis)
+        key = context_key(context, [buildah.image_id(plan.base_image),
+                                    buildah.image_id(plan.build_base_image)])  # fmt: skip
+        image_id = None if options.no_cache else state.built(key)
+        if image_id is None or not buildah.image_exists(image_id):
+            image_id = _run_build(buildah, plan, context, options, observer, analysis)
+            state.remember_built(key, image_id)
+        else:
+            observer.whole_build_reused = True
+            _say(out, f"nothing changed since image {image_id[:12]} was built; reusing it")
     verification = state.verified(image_id)
     if verification is None:
         with timer.step("verify"):
@@ -248,13 +319,14 @@ def _build_and_verify(
         plan=plan,
         analysis=analysis,
         image_id=image_id,
-        image_size=_image_size(buildah, image_id),
+        image_size=buildah.image_size(image_id),
         verification=verification,
         observer=observer,
         lock_diff=plan.lock.diff(_lock_from_text(previous, plan.lock)),
         timings=timer.timings,
         outdir=options.outdir,
     )
+    report.update(extra_report(plan, analysis))
     write_report(report, options.outdir)
     return report
 
@@ -288,7 +360,7 @@ def _explain_build_failure(
 ) -> Nb2svcError:
     error = observer.training_error
     if error is not None:
-        return analysis.training_error(error, exit_status=_exit_status(exc))
+        return explain_limit(analysis.training_error(error, exit_status=_exit_status(exc)), error)
     failed = observer.steps[-1].instruction if observer.steps else ""
     if "uv pip" in failed:
         return DependencyError(
@@ -311,14 +383,6 @@ def _exit_status(exc: BuildahError) -> int | None:
             tail = line.rsplit("exit status", 1)[1].strip().strip(":").split()
             if tail and tail[0].isdigit():
                 return int(tail[0])
-    return None
-
-
-def _image_size(buildah: Buildah, image_id: str) -> int | None:
-    for image in buildah.images():
-        if str(image.get("id", "")).startswith(image_id[:12]):
-            size = image.get("size")
-            return int(size) if isinstance(size, int | float) else None
     return None
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from nb2svc import __version__, labels
+from nb2svc.datapaths import DataLink
 from nb2svc.lock import Lock
 
 RUNTIME_UID = 1001
@@ -57,6 +58,10 @@ class BuildPlan:
     port: int = PORT
     uid: int = RUNTIME_UID
     parameters: Mapping[str, object] = field(default_factory=dict)
+    data_links: tuple[DataLink, ...] = ()
+    """Links the train stage makes so the notebook finds its data (see nb2svc.datapaths)."""
+    allow_network: bool = False
+    train_timeout: float | None = None
 
     @property
     def all_secrets(self) -> tuple[Secret, ...]:
@@ -81,7 +86,12 @@ class BuildPlan:
                 "sha256": self.lock.sha256,
                 "packages": dict(self.lock.packages),
                 "reused": self.lock.reused,
+                "exclude_newer": self.lock.exclude_newer,
+                "notes": list(self.lock.notes),
             },
+            "data_links": [link.to_json() for link in self.data_links],
+            "allow_network": self.allow_network,
+            "train_timeout": self.train_timeout,
             "source_files": list(self.source_files),
             "secrets": [{"id": s.id, "src": str(s.src)} for s in self.all_secrets],
             "labels": dict(self.labels),

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from nb2svc.analyze import Analysis
 
-
-def render_analysis(analysis: Analysis) -> str:
-    data = analysis.to_json()
+def render_analysis(data: dict[str, Any]) -> str:
+    """Text for `nb2svc analyze`, from the same dict `--json` prints."""
     lines: list[str] = []
     for nb in data["notebooks"]:
         lines.append(
@@ -51,7 +49,7 @@ def _where(row: dict[str, Any]) -> str:
 
 
 def _dep(dep: dict[str, Any]) -> str:
-    spec = dep.get("specifier") or ""
+    spec = dep.get("specifier") or (f"=={dep['locked']}" if dep.get("locked") else "")
     sources = dep.get("provenance") or []
     first = sources[0] if sources else {}
     imports = ", ".join(dep.get("imports") or [])

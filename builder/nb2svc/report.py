@@ -95,9 +95,11 @@ def _cache(
 ) -> dict[str, Any]:
     deps = observer.step_matching("uv pip sync")
     train = observer.step_matching("train.py")
+    reused = observer.whole_build_reused
     return {
-        "deps_layer_reused": bool(deps and deps.cached),
-        "train_layer_reused": bool(train and train.cached),
+        "whole_build_reused": reused,
+        "deps_layer_reused": reused or bool(deps and deps.cached),
+        "train_layer_reused": reused or bool(train and train.cached),
         "steps_reused": sum(1 for s in observer.steps if s.cached),
         "steps": len(observer.steps),
         "lock_reused": plan.lock.reused,

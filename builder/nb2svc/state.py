@@ -48,6 +48,14 @@ class StateDir:
     def remember_verified(self, image_id: str, verification: Verification) -> None:
         self._write(self.root / "verified" / f"{image_id}.json", json.dumps(asdict(verification)))
 
+    def built(self, key: str) -> str | None:
+        """The image ID an identical build context (same key) produced before, if any."""
+        path = self.root / "built" / key
+        return path.read_text().strip() if path.exists() else None
+
+    def remember_built(self, key: str, image_id: str) -> None:
+        self._write(self.root / "built" / key, image_id)
+
     def previous_lock(self, image: str) -> str | None:
         path = self._tag_lock(image)
         return path.read_text() if path.exists() else None

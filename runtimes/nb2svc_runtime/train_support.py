@@ -1,10 +1,4 @@
-"""What train.py imports inside the image: progress lines, cell-aware errors, an IPython shim.
-
-Runs with plain `python` (no IPython, no builder), standard library only. train.py
-calls `begin_notebook`, then `cell(N, k)` before each cell's code, and `save_model`
-last. Shell lines run with the shell, as they would in the notebook: they are the
-notebook author's commands, with the same trust as the rest of the notebook.
-"""
+"""What train.py imports in the image (stdlib only): progress, cell errors, an IPython shim."""
 
 from __future__ import annotations
 
@@ -23,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
+
+from . import train_guard as _guard
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _INSTALL = re.compile(
@@ -78,6 +74,7 @@ def _setup_process() -> None:
     if reconfigure is not None:
         reconfigure(line_buffering=True)  # cell output interleaves with progress lines
     sys.excepthook = _excepthook
+    _guard.install(lambda: (_state.notebook, _state.cell, _state.execution_count), _excepthook)
 
 
 def cell(index: int, execution_count: int | None) -> None:
@@ -101,7 +98,7 @@ def _excepthook(etype: type[BaseException], value: BaseException, tb: TracebackT
             "cell": _state.cell,
             "execution_count": _state.execution_count,
             "ename": etype.__name__,
-            "evalue": _ANSI.sub("", str(value)),
+            "evalue": _ANSI.sub("", str(value)) + _guard.blocked_note(value),
             "traceback": lines,
         }
         print("\n".join(lines), file=sys.stderr)
@@ -395,4 +392,7 @@ def save_model(
     _log(f"training done in {time.monotonic() - _state.started:.1f}s; saving the model")
     _state.cell = _state.execution_count = None
     capture = importlib.import_module("nb2svc_runtime.capture")
-    return capture.save_model(namespace, variable=variable, name=name, out_dir=out_dir)
+    try:
+        return capture.save_model(namespace, variable=variable, name=name, out_dir=out_dir)
+    except SystemExit as exc:  # reported like a cell's error, so the build names the cause
+        raise _guard.capture_failed(exc, _excepthook) from None

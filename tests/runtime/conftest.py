@@ -1,8 +1,9 @@
 """Fixtures: real models captured with save_model, real servers started as subprocesses.
 
-The contract tests only need `server_url` and `artifact_dir`. Set NB2SVC_SERVER_URL (and
-NB2SVC_ARTIFACT_DIR, a copy of the image's /opt/nb2svc/model) to run them against a built
-image or another runtime instead of a local server.
+The contract tests only need `server_url` and `artifact_dir`; `server_url` is parametrized
+over every runtime (default, bentoml), so each contract test runs against both. Set
+NB2SVC_SERVER_URL (and NB2SVC_ARTIFACT_DIR, a copy of the image's /opt/nb2svc/model) to run
+them against a built image instead of local servers.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 from .models import churn_namespace, price_namespace, reviews_namespace
-from .server import RUNTIMES, ServerProcess
+from .server import RUNTIME_NAMES, RUNTIMES, ServerProcess
 
 if str(RUNTIMES) not in sys.path:
     sys.path.insert(0, str(RUNTIMES))
@@ -75,14 +76,33 @@ def artifact_dir(churn_dir: Path) -> Path:
     return Path(external) if external else churn_dir
 
 
+def require_runtime(runtime: str) -> None:
+    """Skip when the runtime's own packages are not installed on this host."""
+    if runtime == "bentoml":
+        pytest.importorskip("bentoml", reason="the bentoml runtime needs `bentoml` installed")
+
+
+@pytest.fixture(scope="session", params=RUNTIME_NAMES)
+def runtime(request: pytest.FixtureRequest) -> str:
+    name = str(request.param)
+    require_runtime(name)
+    return name
+
+
 @pytest.fixture(scope="session")
-def server_url(artifact_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a server for the churn model (or NB2SVC_SERVER_URL)."""
+def server_url(
+    runtime: str, artifact_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Base URL of a two-worker server for the churn model (or NB2SVC_SERVER_URL)."""
     external = os.environ.get("NB2SVC_SERVER_URL")
     if external:
+        if runtime != RUNTIME_NAMES[0]:
+            pytest.skip("NB2SVC_SERVER_URL names one server; it runs once")
         yield external.rstrip("/")
         return
-    server = ServerProcess(artifact_dir, tmp_path_factory.mktemp("churn-server"), WORKERS="2")
+    server = ServerProcess(
+        artifact_dir, tmp_path_factory.mktemp(f"churn-{runtime}"), runtime=runtime, WORKERS="2"
+    )
     try:
         yield server.start().url
     finally:

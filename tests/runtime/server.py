@@ -1,4 +1,8 @@
-"""Start the real model server as a subprocess and stop it again (no mocks)."""
+"""Start the real model server as a subprocess and stop it again (no mocks).
+
+`runtime="default"` runs `python -m nb2svc_runtime`; `runtime="bentoml"` runs
+`bentoml serve` of the generated service in `nb2svc_bentoml` with the same environment.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,20 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[2]
 RUNTIMES = REPO / "runtimes"
+RUNTIME_NAMES = ("default", "bentoml")
+
+
+def server_argv(runtime: str, port: int) -> list[str]:
+    """The command line that serves MODEL_DIR with `runtime` on 127.0.0.1:`port`."""
+    if runtime == "default":
+        return [sys.executable, "-m", "nb2svc_runtime"]
+    if runtime == "bentoml":
+        from nb2svc_bentoml import SERVICE
+
+        bentoml = str(Path(sys.executable).with_name("bentoml"))
+        host = ["--host", "127.0.0.1", "--port", str(port), "--working-dir", str(RUNTIMES)]
+        return [bentoml, "serve", SERVICE, *host]
+    raise ValueError(f"unknown runtime {runtime!r}")
 
 
 def free_port() -> int:
@@ -24,9 +42,12 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """`python -m nb2svc_runtime` on 127.0.0.1 with a free port; logs go to files."""
+    """A runtime's server on 127.0.0.1 with a free port; logs go to files."""
 
-    def __init__(self, model_dir: Path, log_dir: Path, **env: str) -> None:
+    def __init__(
+        self, model_dir: Path, log_dir: Path, *, runtime: str = "default", **env: str
+    ) -> None:
+        self.runtime = runtime
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_dir = log_dir
@@ -38,6 +59,7 @@ class ServerProcess:
             "HOST": "127.0.0.1",
             "PORT": str(self.port),
             "WORKERS": "1",
+            "BENTOML_DO_NOT_TRACK": "true",
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None
@@ -47,7 +69,7 @@ class ServerProcess:
         out = (self.log_dir / "stdout.log").open("wb")
         err = (self.log_dir / "stderr.log").open("wb")
         self._files = [out, err]
-        argv = [sys.executable, "-m", "nb2svc_runtime"]
+        argv = server_argv(self.runtime, self.port)
         self.proc = subprocess.Popen(argv, env=self.env, stdout=out, stderr=err)
         self.wait_ready(timeout)
         return self

@@ -91,7 +91,8 @@ def test_v1_null_allowed_for_nullable_feature(
     client: httpx.Client, name: str, sample: dict[str, Any], signature: dict[str, Any]
 ) -> None:
     nullable = [f["name"] for f in signature["inputs"] if f["nullable"]]
-    assert nullable, "the churn model has a column with missing values"
+    if not nullable:
+        pytest.skip("this model has no column with missing values")
     row = {**sample["inputs"][0], nullable[0]: None}
     assert client.post(f"/v1/models/{name}:predict", json={"instances": [row]}).status_code == 200
 
@@ -278,7 +279,11 @@ def test_missing_and_unknown_feature_name_the_field_and_row(
 
 
 def feature_of(signature: dict[str, Any], dtype: str) -> str:
-    return next(str(f["name"]) for f in signature["inputs"] if f["dtype"] == dtype)
+    """The first feature of `dtype`; the test is skipped for a model without one."""
+    names = [str(f["name"]) for f in signature["inputs"] if f["dtype"] == dtype]
+    if not names:
+        pytest.skip(f"this model has no {dtype} feature")
+    return names[0]
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,8 @@
-"""Process lifecycle: SIGTERM drains without losing accepted requests; a full queue says 503."""
+"""Process lifecycle: SIGTERM drains without losing accepted requests; a full queue says 503.
+
+The SIGTERM tests run against every runtime (`bentoml serve` included); queueing and
+configuration errors are the default runtime's own behaviour.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from .server import ServerProcess
+from .conftest import require_runtime
+from .server import RUNTIME_NAMES, ServerProcess
 
 
 def raw_request(port: int, path: str, body: bytes) -> socket.socket:
@@ -48,11 +53,13 @@ def _length(data: bytes) -> int:
     return 0
 
 
+@pytest.mark.parametrize("runtime", RUNTIME_NAMES)
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_sigterm_finishes_in_flight_requests_then_exits_0(
-    churn_dir: Path, tmp_path: Path, workers: str, sample: dict[str, Any]
+    churn_dir: Path, tmp_path: Path, workers: str, sample: dict[str, Any], runtime: str
 ) -> None:
-    server = ServerProcess(churn_dir, tmp_path, WORKERS=workers).start()
+    require_runtime(runtime)
+    server = ServerProcess(churn_dir, tmp_path, runtime=runtime, WORKERS=workers).start()
     try:
         body = json.dumps({"instances": sample["inputs"]}).encode()
         pending = [raw_request(server.port, "/v1/models/churn:predict", body) for _ in range(4)]
@@ -69,10 +76,12 @@ def test_sigterm_finishes_in_flight_requests_then_exits_0(
         server.stop()
 
 
+@pytest.mark.parametrize("runtime", RUNTIME_NAMES)
 def test_sigterm_under_load_loses_no_accepted_request(
-    churn_dir: Path, tmp_path: Path, sample: dict[str, Any]
+    churn_dir: Path, tmp_path: Path, sample: dict[str, Any], runtime: str
 ) -> None:
-    server = ServerProcess(churn_dir, tmp_path, WORKERS="2").start()
+    require_runtime(runtime)
+    server = ServerProcess(churn_dir, tmp_path, runtime=runtime, WORKERS="2").start()
     outcomes: list[str] = []
     lock = threading.Lock()
     stop = threading.Event()

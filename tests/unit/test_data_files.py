@@ -27,8 +27,8 @@ def reads(root: Path, *sources: str, folder: str = "notebooks") -> list[DataFile
     """Write a notebook with these code cells under `root/folder` and find its data files."""
     path = root / folder / "train.ipynb"
     path.parent.mkdir(parents=True, exist_ok=True)
-    nb = v4.new_notebook(cells=[v4.new_code_cell(s) for s in sources])  # type: ignore[no-untyped-call]
-    nbformat.write(nb, path)  # type: ignore[no-untyped-call]
+    nb = v4.new_notebook(cells=[v4.new_code_cell(s) for s in sources])
+    nbformat.write(nb, path)
     cells = [(c, transform_cell(c.source)) for c in load_notebook(path).code_cells]
     return list(find_data_files(cells, notebook_dir=path.parent, root=root))
 

@@ -95,10 +95,10 @@ ROWS = [
 
 
 def infer(tmp_path: Path, case: Row) -> DependencyReport:
-    cells = [new_code_cell(src) for src in case.cells]  # type: ignore[no-untyped-call]
+    cells = [new_code_cell(src) for src in case.cells]
     path = tmp_path / "repo" / "train.ipynb"
     path.parent.mkdir(parents=True)
-    nbformat.write(new_notebook(cells=cells), path)  # type: ignore[no-untyped-call]
+    nbformat.write(new_notebook(cells=cells), path)
     for name, content in case.files.items():
         (path.parent / name).write_text(content, encoding="utf-8")
     return infer_dependencies([load_notebook(path)], path.parent, case.python)

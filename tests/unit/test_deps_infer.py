@@ -17,11 +17,11 @@ TRUTH = json.loads((ROOT / "benchmarks" / "deps" / "ground_truth.json").read_tex
 
 
 def make(tmp_path: Path, *cells: str, files: dict[str, str] | None = None) -> Path:
-    nb = new_notebook(cells=[new_code_cell(c) for c in cells])  # type: ignore[no-untyped-call]
+    nb = new_notebook(cells=[new_code_cell(c) for c in cells])
     nb.metadata["language_info"] = {"name": "python", "version": "3.11.7"}
     path = tmp_path / "repo" / "nb" / "train.ipynb"
     path.parent.mkdir(parents=True)
-    nbformat.write(nb, path)  # type: ignore[no-untyped-call]
+    nbformat.write(nb, path)
     for name, content in (files or {}).items():
         target = tmp_path / "repo" / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -173,7 +173,7 @@ def test_to_json_has_the_contract_fields_and_is_serialisable(tmp_path: Path) -> 
 def test_a_pipeline_of_notebooks_shares_one_dependency_set(tmp_path: Path) -> None:
     first = make(tmp_path, "!pip install opencv-python==4.8.1.78")
     second = first.with_name("second.ipynb")
-    nbformat.write(new_notebook(cells=[new_code_cell("import cv2")]), second)  # type: ignore[no-untyped-call]
+    nbformat.write(new_notebook(cells=[new_code_cell("import cv2")]), second)
     nbs = [load_notebook(first), load_notebook(second)]
     report = infer_dependencies(nbs, first.parents[1], "3.11")
     [dep] = report.dependencies

@@ -17,19 +17,19 @@ PY3 = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
 def write_v4(path: Path, cells: list[NotebookNode], **metadata: object) -> Path:
     metadata.setdefault("kernelspec", PY3)
-    nb = new_notebook(cells=cells, metadata=metadata)  # type: ignore[no-untyped-call]
-    nbformat.write(nb, path)  # type: ignore[no-untyped-call]
+    nb = new_notebook(cells=cells, metadata=metadata)
+    nbformat.write(nb, path)
     return path
 
 
 def code(source: str, count: int | None = None, *tags: str) -> NotebookNode:
     meta = {"tags": list(tags)}
-    cell: NotebookNode = new_code_cell(source, execution_count=count, metadata=meta)  # type: ignore[no-untyped-call]
+    cell: NotebookNode = new_code_cell(source, execution_count=count, metadata=meta)
     return cell
 
 
 def markdown(source: str) -> NotebookNode:
-    cell: NotebookNode = new_markdown_cell(source)  # type: ignore[no-untyped-call]
+    cell: NotebookNode = new_markdown_cell(source)
     return cell
 
 

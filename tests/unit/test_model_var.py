@@ -28,7 +28,7 @@ from sklearn.model_selection import GridSearchCV
 
 
 def cell(source: str, *tags: str) -> NotebookNode:
-    node: NotebookNode = v4.new_code_cell(source)  # type: ignore[no-untyped-call]
+    node: NotebookNode = v4.new_code_cell(source)
     if tags:
         node.metadata["tags"] = list(tags)
     return node
@@ -37,12 +37,12 @@ def cell(source: str, *tags: str) -> NotebookNode:
 def notebook(tmp_path: Path, *cells: str | NotebookNode) -> list[AnalyzedCell]:
     """A real notebook (markdown first, so cell indexes count it) with the setup cell first."""
     nodes: Sequence[NotebookNode] = [
-        v4.new_markdown_cell("# Training"),  # type: ignore[no-untyped-call]
+        v4.new_markdown_cell("# Training"),
         cell(SETUP),
         *(cell(c) if isinstance(c, str) else c for c in cells),
     ]
     path = tmp_path / "train.ipynb"
-    nbformat.write(v4.new_notebook(cells=list(nodes)), path)  # type: ignore[no-untyped-call]
+    nbformat.write(v4.new_notebook(cells=list(nodes)), path)
     return [(c, transform_cell(c.source)) for c in load_notebook(path).code_cells]
 
 

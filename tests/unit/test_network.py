@@ -13,9 +13,9 @@ from nbformat import v4
 
 def notebook(tmp_path: Path, *sources: str) -> list[AnalyzedCell]:
     """Write a real notebook with these code cells, load it and transform every cell."""
-    nb = v4.new_notebook(cells=[v4.new_code_cell(s) for s in sources])  # type: ignore[no-untyped-call]
+    nb = v4.new_notebook(cells=[v4.new_code_cell(s) for s in sources])
     path = tmp_path / "train.ipynb"
-    nbformat.write(nb, path)  # type: ignore[no-untyped-call]
+    nbformat.write(nb, path)
     return [(c, transform_cell(c.source)) for c in load_notebook(path).code_cells]
 
 

@@ -23,14 +23,14 @@ PY3 = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
 def notebook(tmp_path: Path, *cells: NotebookNode, name: str = "nb.ipynb") -> Notebook:
     path = tmp_path / name
-    nb = new_notebook(cells=list(cells), metadata={"kernelspec": PY3})  # type: ignore[no-untyped-call]
-    nbformat.write(nb, path)  # type: ignore[no-untyped-call]
+    nb = new_notebook(cells=list(cells), metadata={"kernelspec": PY3})
+    nbformat.write(nb, path)
     return load_notebook(path)
 
 
 def code(source: str, count: int | None = None, *tags: str) -> NotebookNode:
     meta = {"tags": list(tags)}
-    cell: NotebookNode = new_code_cell(source, execution_count=count, metadata=meta)  # type: ignore[no-untyped-call]
+    cell: NotebookNode = new_code_cell(source, execution_count=count, metadata=meta)
     return cell
 
 
@@ -39,7 +39,7 @@ def params_cell(source: str, count: int | None = 2) -> NotebookNode:
 
 
 def markdown(source: str) -> NotebookNode:
-    cell: NotebookNode = new_markdown_cell(source)  # type: ignore[no-untyped-call]
+    cell: NotebookNode = new_markdown_cell(source)
     return cell
 
 

@@ -22,19 +22,19 @@ PY3 = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
 def code(source: str, count: int | None = None, *tags: str) -> NotebookNode:
     meta = {"tags": list(tags)}
-    cell: NotebookNode = new_code_cell(source, execution_count=count, metadata=meta)  # type: ignore[no-untyped-call]
+    cell: NotebookNode = new_code_cell(source, execution_count=count, metadata=meta)
     return cell
 
 
 def markdown(source: str) -> NotebookNode:
-    cell: NotebookNode = new_markdown_cell(source)  # type: ignore[no-untyped-call]
+    cell: NotebookNode = new_markdown_cell(source)
     return cell
 
 
 def write(path: Path, *cells: NotebookNode) -> Notebook:
     path.parent.mkdir(parents=True, exist_ok=True)
-    nb = new_notebook(cells=list(cells), metadata={"kernelspec": PY3})  # type: ignore[no-untyped-call]
-    nbformat.write(nb, path)  # type: ignore[no-untyped-call]
+    nb = new_notebook(cells=list(cells), metadata={"kernelspec": PY3})
+    nbformat.write(nb, path)
     return load_notebook(path)
 
 

@@ -31,7 +31,8 @@ from nb2svc.analysis.network import (
 from nb2svc.errors import CellRef
 
 Found = Literal["exact", "repo-root", "case", "basename", "colab", "kaggle", "windows", "absolute"]
-Unresolved = Literal["generated", "ambiguous", "missing", "remote", "dynamic"]
+Unresolved = Literal["generated", "secret", "ambiguous", "missing", "remote", "dynamic"]
+SECRETS_DIR = "/run/secrets/"  # where `nb2svc build --secret id=ID,...` mounts secret files
 How = Found | Unresolved
 
 PANDAS_READERS = re.compile(
@@ -66,7 +67,8 @@ FALLBACK = re.compile(
 
 _EXPLAIN: dict[str, str] = {
     "exact": "reads {0}",
-    "generated": "reads a file the notebook writes itself",
+    "generated": "reads a file the notebook (or an earlier one in the pipeline) writes",
+    "secret": "reads a build secret (pass it with --secret id=ID,src=PATH)",
     "repo-root": "is relative to the repository root, not the notebook's folder; found {0}",
     "case": "differs in letter case from {0}; Linux file names are case-sensitive",
     "basename": "is not there, but {0} has that name; fix the path",
@@ -96,7 +98,7 @@ class DataFileRef:
     @property
     def problem(self) -> bool:
         """True when the path as written will not work in the build as it stands."""
-        return self.how not in ("exact", "generated")
+        return self.how not in ("exact", "generated", "secret")
 
     def describe(self) -> str:
         where = f"{self.cell}, line {self.line}: {self.function}({self.reference!r})"
@@ -175,15 +177,22 @@ class _Read:
 
 
 def find_data_files(
-    cells: Sequence[AnalyzedCell], notebook_dir: Path, root: Path | None = None
+    cells: Sequence[AnalyzedCell],
+    notebook_dir: Path,
+    root: Path | None = None,
+    written: set[str] | None = None,
 ) -> tuple[DataFileRef, ...]:
-    """Every data-file read in the cells, in order, matched against the files under `root`."""
+    """Every data-file read in the cells, in order, matched against the files under `root`.
+
+    `written` collects the paths the cells write; pass the same set for the notebooks of a
+    pipeline, in order, so a file an earlier notebook writes counts as generated.
+    """
     root = (root or notebook_dir).resolve()
     files = RepoFiles.scan(root)
     nb_dir = _relative_dir(notebook_dir.resolve(), root)
     trees = parse_cells(cells)
     aliases = import_aliases(t for t in trees if t is not None)
-    written: set[str] = set()
+    written = set() if written is None else written
     env: dict[str, str] = {}
     found: list[DataFileRef] = []
     for (cell, transformed), tree in zip(cells, trees, strict=True):
@@ -345,6 +354,8 @@ def _resolve(
     if read.reference is not None:
         remote = REMOTE.match(read.reference)
         match = (None, "remote", []) if remote else match_path(read.reference, files, nb_dir)
+        if read.reference.startswith(SECRETS_DIR):
+            match = (None, "secret", [])
         if match[0] is None and _normal(read.reference) in written:
             match = (None, "generated", [])
     shown = read.reference if read.reference is not None else read.source

@@ -36,6 +36,7 @@ _SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|API_?KEY|CREDENTIAL|PRIVATE", re.
 _SECRET_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 LineHook = Callable[[str], None]
+_CHECKED: dict[str, tuple[int, int, int]] = {}  # executable -> version, once per process
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,9 @@ class BuildRequest:
     def argv(self) -> list[str]:
         args = ["build", f"--isolation={self.isolation}", f"--layers={str(self.layers).lower()}"]
         args += ["--rm", "--force-rm", f"--pull={self.pull}", "--iidfile", str(self.iidfile)]
+        # One stage at a time: output lines then belong to the step printed before them
+        # (so cache hits are attributable); the stages here depend on each other anyway.
+        args.append("--jobs=1")
         args += ["-f", str(self.containerfile)]
         if self.no_cache:
             args.append("--no-cache")
@@ -100,6 +104,21 @@ class BuildRequest:
                 )
             if not Path(src).is_file():
                 raise UsageError(f"secret {secret_id!r}: file not found: {src}")
+
+
+@dataclass(frozen=True)
+class VolumeBuildRequest(BuildRequest):
+    """A `BuildRequest` with bind mounts for every RUN (`buildah build -v SRC:DEST[:OPTS]`).
+
+    Used where the Containerfile must stay as another tool wrote it (S2I
+    `--as-dockerfile`): a CA bundle mounted this way is never part of a layer.
+    """
+
+    volumes: Sequence[str] = ()
+
+    def argv(self) -> list[str]:
+        args = super().argv()
+        return [*args[:-1], *(f"--volume={v}" for v in self.volumes), args[-1]]
 
 
 class Buildah:
@@ -151,7 +170,14 @@ class Buildah:
         return preflight.version_from_json(self._run("version", "--json"), "version")
 
     def check(self) -> tuple[int, int, int]:
-        """Binary present, new enough, storage usable; each failure says how to fix it."""
+        """Binary present, new enough, storage usable; each failure says how to fix it.
+
+        Checked once per process and binary: later calls return the version found.
+        """
+        known = _CHECKED.get(self.executable())
+        return known if known is not None else self._check()
+
+    def _check(self) -> tuple[int, int, int]:
         self.executable()
         found = self.version()
         if found < MIN_VERSION:
@@ -161,6 +187,9 @@ class Buildah:
             )
             raise BuildahTooOldError(msg, fix="upgrade buildah (Debian 12 ships 1.28.2)")
         result = self._call("images", "--quiet", timeout=60)
+        if result.returncode != 0 and "not known" in result.stderr:  # raced with a removal
+            time.sleep(0.2)
+            result = self._call("images", "--quiet", timeout=60)
         if result.returncode != 0:
             raise BuildahMissingError(
                 "buildah cannot open its image storage",
@@ -169,6 +198,7 @@ class Buildah:
                 "and check /etc/containers/storage.conf",
                 details=result.tail(),
             )
+        _CHECKED[self.executable()] = found
         return found
 
     # -- build ------------------------------------------------------------------------
@@ -283,7 +313,16 @@ class Buildah:
         return list(data or [])
 
     def containers(self) -> list[dict[str, Any]]:
-        return list(self._json("containers", "--json") or [])
+        """Working containers. Listing races with other processes removing theirs
+        ("container not known"): such a failure is retried a few times."""
+        for attempt in range(3):
+            try:
+                return list(self._json("containers", "--json") or [])
+            except BuildahError as exc:
+                if attempt == 2 or not _is_listing_race(exc):
+                    raise
+                time.sleep(0.2)
+        return []
 
     def push(self, ref: str, dest: str) -> None:
         """Push to a transport destination, e.g. `oci-archive:/tmp/x.tar` or `docker://...`."""
@@ -356,6 +395,64 @@ class Buildah:
     def umount(self, container: str) -> None:
         self._run("umount", container)
 
+    # -- additions for S2I-style builds -------------------------------------------------
+    def build_with_volumes(
+        self,
+        containerfile: Path,
+        context: Path,
+        *,
+        volumes: Sequence[str],
+        tag: str | None = None,
+        layers: bool = True,
+        on_line: LineHook | None = None,
+    ) -> BuildResult:
+        """`build()` with `-v` bind mounts for every RUN (the Containerfile stays untouched)."""
+        with tempfile.TemporaryDirectory(prefix="nb2svc-build-") as tmp:
+            request = VolumeBuildRequest(
+                containerfile, context, Path(tmp) / "iid", layers=layers, volumes=tuple(volumes)
+            )
+            request.validate()
+            start = time.monotonic()
+            steps, tail = self._build_streamed(request, on_line)
+            image_id = _bare_id(request.iidfile.read_text())
+        if tag:
+            self.tag(image_id, tag)
+        return BuildResult(image_id, time.monotonic() - start, steps, tag, tail)
+
+    def run(
+        self,
+        container: str,
+        argv: Sequence[str],
+        *,
+        user: str | None = None,
+        env: Mapping[str, str] | None = None,
+        volumes: Sequence[str] = (),
+        workdir: str | None = None,
+        on_line: LineHook | None = None,
+        isolation: str = "chroot",
+    ) -> int:
+        """`buildah run` in a working container; output lines go to `on_line` (else the stream).
+
+        Returns 0; a non-zero exit raises `BuildahError` whose `returncode` is the command's.
+        """
+        args = ["run", f"--isolation={isolation}", *([f"--user={user}"] if user else [])]
+        args += [f"--env={k}={v}" for k, v in (env or {}).items()]
+        args += [f"--volume={v}" for v in volumes]
+        args += [f"--workingdir={workdir}"] if workdir else []
+        full = [self.executable(), *args, container, "--", *argv]
+        if self.verbose:
+            echo(full, self.stream)
+        hook = on_line or self._write_line
+        result = run_streaming(full, hook, env=self.env)
+        if result.returncode != 0:
+            raise BuildahError(full, result.returncode, result.tail)
+        return 0
+
+    def _write_line(self, line: str) -> None:
+        if self.stream is not None:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
 
 def _bare_id(text: str) -> str:
     """`sha256:abc...` (iidfile) as the bare hex ID `buildah images` and inspect use."""
@@ -365,3 +462,8 @@ def _bare_id(text: str) -> str:
 @contextmanager
 def _null_context() -> Iterator[None]:
     yield
+
+
+def _is_listing_race(exc: BuildahError) -> bool:
+    text = "\n".join(exc.stderr_tail)
+    return "not known" in text or "is not a container" in text

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 
+from nb2svc.datapaths import link_commands
 from nb2svc.plan import CA_SECRET_ID, LIB_DIR, MODEL_DIR, SRC_DIR, VENV, BuildPlan, Secret
 
 UV_CACHE = "/root/.cache/uv"
@@ -69,14 +70,36 @@ def _deps_stage(plan: BuildPlan) -> list[str]:
 
 
 def _train_stage(plan: BuildPlan) -> list[str]:
-    mounts = _mounts(plan, cache=False, secrets=plan.secrets)
+    """train.py runs with the data links made first; network and time limits as planned.
+
+    The limits are environment variables read by nb2svc_runtime.train_guard (buildah 1.28
+    has no `RUN --network`, so the guard is in-process; the analysis catches `!wget`).
+    """
+    secrets = plan.all_secrets if plan.allow_network else plan.secrets  # + the CA to download
+    mounts = _mounts(plan, cache=False, secrets=secrets)
     run_env = f"MPLBACKEND=Agg PYTHONUNBUFFERED=1 PYTHONPATH={LIB_DIR}"
+    if plan.allow_network:
+        run_env += " NB2SVC_ALLOW_NETWORK=1"
+        if plan.ca_bundle:
+            ca = f"/run/secrets/{CA_SECRET_ID}"
+            run_env += f" SSL_CERT_FILE={ca} REQUESTS_CA_BUNDLE={ca} CURL_CA_BUNDLE={ca}"
+    if plan.train_timeout:
+        run_env += f" NB2SVC_TRAIN_TIMEOUT={plan.train_timeout:g}"
+    links = link_commands(plan.data_links)
     return [
         "FROM deps AS train",
         f"COPY nb2svc_runtime {LIB_DIR}/nb2svc_runtime",
         f"COPY src {SRC_DIR}",
         f"COPY train.py {BUILD_DIR}/train.py",
         f"WORKDIR {SRC_DIR}",
+        *(
+            [
+                "# the notebook's data paths -> the repository's files",
+                "RUN " + " && \\\n    ".join(links),
+            ]
+            if links
+            else []
+        ),
         f"RUN {mounts} {run_env} {VENV}/bin/python {BUILD_DIR}/train.py".replace("RUN  ", "RUN "),
     ]
 
@@ -84,9 +107,13 @@ def _train_stage(plan: BuildPlan) -> list[str]:
 def _serve_deps_stage(plan: BuildPlan) -> list[str]:
     mounts = _mounts(plan, cache=True, secrets=_install_secrets(plan))
     reqs = f"-r {BUILD_DIR}/model-requirements.txt -r {BUILD_DIR}/runtime-requirements.txt"
+    files = "requirements.lock runtime-requirements.txt"
+    if plan.runtime == "bentoml":  # BentoML's own dependencies: serve venv only
+        reqs += f" -r {BUILD_DIR}/bentoml-requirements.txt"
+        files += " bentoml-requirements.txt"
     return [
         f"FROM {plan.build_base_image} AS serve-deps",
-        f"COPY requirements.lock runtime-requirements.txt {BUILD_DIR}/",
+        f"COPY {files} {BUILD_DIR}/",
         f"COPY --from=train {MODEL_DIR}/requirements.txt {BUILD_DIR}/model-requirements.txt",
         f"RUN {mounts} \\",
         f"    export {_uv_env(plan)} && \\",
@@ -99,21 +126,28 @@ def _serve_deps_stage(plan: BuildPlan) -> list[str]:
 def _runtime_stage(plan: BuildPlan) -> list[str]:
     user = f"{plan.uid}:0"
     label_lines = [f"    {json.dumps(k)}={json.dumps(v)}" for k, v in sorted(plan.labels.items())]
+    bentoml = plan.runtime == "bentoml"
+    entrypoint = [f'ENTRYPOINT ["{VENV}/bin/python", "-m", "nb2svc_runtime"]', 'CMD ["serve"]']
+    if bentoml:  # `bentoml serve` of the generated service (nb2svc_bentoml) on the plan's port
+        argv = [f"{VENV}/bin/bentoml", "serve", "nb2svc_bentoml.service:ModelServer"]
+        argv += ["--host", "0.0.0.0", "--port", str(plan.port), "--working-dir", LIB_DIR]
+        entrypoint = [f"ENTRYPOINT {json.dumps(argv)}"]
     return [
         f"FROM {plan.base_image} AS runtime",
         f"COPY --from=serve-deps {VENV} {VENV}",
         f"COPY nb2svc_runtime {LIB_DIR}/nb2svc_runtime",
+        *([f"COPY nb2svc_bentoml {LIB_DIR}/nb2svc_bentoml"] if bentoml else []),
         f"COPY --from=train {MODEL_DIR} {MODEL_DIR}",
         # OpenShift runs images with an arbitrary UID in group 0: make our paths group-0 owned.
         f"RUN chgrp -R 0 /opt/nb2svc && chmod -R g=u /opt/nb2svc && "
         f"python3 -m compileall -q {LIB_DIR}",
         f"ENV PATH={VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\",
         f"    PYTHONPATH={LIB_DIR} MODEL_DIR={MODEL_DIR} PORT={plan.port} \\",
-        "    PYTHONUNBUFFERED=1 HOME=/tmp",
+        "    PYTHONUNBUFFERED=1 HOME=/tmp"
+        + (" BENTOML_HOME=/tmp/bentoml BENTOML_DO_NOT_TRACK=true" if bentoml else ""),
         f"USER {user}",
         f"EXPOSE {plan.port}",
         "LABEL \\",
         " \\\n".join(label_lines),
-        f'ENTRYPOINT ["{VENV}/bin/python", "-m", "nb2svc_runtime"]',
-        'CMD ["serve"]',
+        *entrypoint,
     ]

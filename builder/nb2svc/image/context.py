@@ -1,12 +1,14 @@
 """Write the build context for a plan: a self-contained folder any OCI builder can build.
 
 Layout:  Containerfile, requirements.lock, runtime-requirements.txt, train.py,
-         nb2svc_runtime/ (the server and training support), src/ (the repo's files).
+         nb2svc_runtime/ (the server and training support), src/ (the repo's files);
+         with `--runtime bentoml` also bentoml-requirements.txt and nb2svc_bentoml/.
 File metadata is preserved so unchanged inputs hit the layer cache.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import shutil
@@ -29,10 +31,17 @@ def runtime_package_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def runtime_requirements() -> str:
-    path = runtime_package_dir().parent / "requirements.txt"
+RUNTIME_FILES = {"default": "requirements.txt", "bentoml": "requirements-bentoml.txt"}
+BENTOML_PACKAGE = "nb2svc_bentoml"
+BENTOML_REQUIREMENTS = "bentoml-requirements.txt"
+
+
+def runtime_requirements(runtime: str = "default") -> str:
+    """The server's requirements; for `bentoml`, what it adds on top of the default ones."""
+    name = RUNTIME_FILES.get(runtime, RUNTIME_FILES["default"])
+    path = runtime_package_dir().parent / name
     if not path.exists():
-        path = runtime_package_dir() / "requirements.txt"
+        path = runtime_package_dir() / name
     return path.read_text()
 
 
@@ -45,6 +54,9 @@ def write_context(plan: BuildPlan, source_root: Path, context: Path) -> Path:
     (context / "runtime-requirements.txt").write_text(plan.runtime_requirements)
     (context / "train.py").write_text(plan.train_script)
     _copy_package(runtime_package_dir(), context / RUNTIME_PACKAGE)
+    if plan.runtime == "bentoml":
+        (context / BENTOML_REQUIREMENTS).write_text(runtime_requirements("bentoml"))
+        _copy_package(runtime_package_dir().parent / BENTOML_PACKAGE, context / BENTOML_PACKAGE)
     _copy_files(source_root, plan.source_files, context / "src")
     containerfile = context / "Containerfile"
     containerfile.write_text(render(plan))
@@ -66,3 +78,17 @@ def _copy_files(root: Path, files: tuple[str, ...], dest: Path) -> None:
             os.link(root / rel, target)  # cheap and keeps metadata; falls back to a copy
         except OSError:
             shutil.copy2(root / rel, target)
+
+
+def context_key(context: Path, base_image_ids: list[str]) -> str:
+    """A digest of everything a build reads: every context file (path, mode, content) and
+    the base images. The same key means buildah would reuse every layer, so the image
+    that key produced can be reused without running buildah at all."""
+    digest = hashlib.sha256()
+    for image_id in base_image_ids:
+        digest.update(f"base {image_id}\n".encode())
+    for path in sorted(p for p in context.rglob("*") if p.is_file()):
+        rel = path.relative_to(context).as_posix()
+        digest.update(f"{rel} {path.stat().st_mode:o}\n".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()

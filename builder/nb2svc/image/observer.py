@@ -39,6 +39,7 @@ class BuildObserver:
     clock: Callable[[], float] = time.monotonic
     steps: list[Step] = field(default_factory=list)
     training_error: dict[str, Any] | None = None
+    whole_build_reused: bool = False  # the same context built this image before: no build ran
     install_lines: list[str] = field(default_factory=list)
 
     def feed(self, line: str) -> None:

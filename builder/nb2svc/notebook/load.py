@@ -121,7 +121,7 @@ def _parse(path: Path, raw: bytes) -> Any:
             fix="open and re-save it with a current Jupyter",
         )
     try:
-        node = nbformat.reads(json.dumps(data), as_version=4)  # type: ignore[no-untyped-call]
+        node = nbformat.reads(json.dumps(data), as_version=4)
     except Exception as exc:  # nbformat raises several unrelated types on bad input
         raise NotebookError(f"cannot be read as a notebook: {exc}", path=path) from None
     return node

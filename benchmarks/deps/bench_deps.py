@@ -1,6 +1,6 @@
 """Benchmark nb2svc's dependency inference against pipreqs 0.5.0 on the messy notebooks.
 
-Usage: .venv/bin/python benchmarks/deps/run.py [--timeout SECONDS] [--case NAME]...
+Usage: .venv/bin/python benchmarks/deps/bench_deps.py [--timeout SECONDS] [--case NAME]...
 
 * pipreqs is installed into its own venv (benchmarks/.venv-pipreqs, via `uv venv` and
   `uv pip install pipreqs==0.5.0`), never the project venv: it pins IPython 8.12.

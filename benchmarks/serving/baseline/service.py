@@ -1,0 +1,27 @@
+"""The churn model served the way a BentoML user writes it by hand (the benchmark baseline).
+
+One API, rows as JSON objects turned into the DataFrame the pipeline was fitted on; one
+worker per core. Body: {"instances": [{"tenure": 3, "contract": "month", ...}]}.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import bentoml
+import joblib
+import pandas as pd
+
+MODEL_PATH = os.environ.get("MODEL_PATH", "/opt/nb2svc/model/model.joblib")
+
+
+@bentoml.service(workers=os.cpu_count() or 1)
+class ChurnBaseline:
+    def __init__(self) -> None:
+        self.model = joblib.load(MODEL_PATH)
+
+    @bentoml.api  # type: ignore[untyped-decorator,unused-ignore]
+    def predict(self, instances: list[dict[str, Any]]) -> list[int]:
+        frame = pd.DataFrame(instances)
+        return [int(p) for p in self.model.predict(frame)]

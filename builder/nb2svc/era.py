@@ -1,0 +1,253 @@
+"""Era-aware versions: resolve an unpinned notebook as of the day it was last committed.
+
+A notebook written in 2021 that says `import sklearn` means the scikit-learn of 2021,
+not today's. When none of the notebook's requirements carries a version, the lock is
+resolved with `uv pip compile --exclude-newer DATE --only-binary :all:` where DATE is the
+notebook's last commit date, so only versions released by then *and* with wheels for the
+image's Python count. When nothing resolves at that date (old releases have no wheels
+for a newer Python; the model server needs recent numpy/pandas), the cut-off steps
+forward: the earliest month start that resolves is found by bisection between the
+notebook's date and today (about seven resolutions, each about a second, done once:
+the answer is cached with the locks). The choice and why are reported.
+
+The rule in order: `--exclude-newer none` turns it off; `--exclude-newer DATE` starts
+at DATE; a notebook with any pinned requirement keeps its pins and resolves today's
+versions; an uncommitted or modified notebook (or no git) resolves today's versions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+
+from nb2svc.errors import DependencyError
+from nb2svc.lock import Lock, LockInput, resolve_lock
+
+Resolver = Callable[[str | None], Lock]
+
+
+@dataclass(frozen=True)
+class EraStart:
+    """Where era resolution starts (`start` None: resolve today's versions) and why."""
+
+    start: str | None
+    source: str  # "git", "option", "disabled", "pinned", "uncommitted", "no-git"
+    reason: str
+
+
+@dataclass(frozen=True)
+class EraChoice:
+    """The cut-off used for the lock, what was tried and why; goes into report.json."""
+
+    start: EraStart
+    cutoff: str | None
+    attempts: tuple[tuple[str, bool], ...] = field(default=())
+
+    @property
+    def reason(self) -> str:
+        if self.cutoff is None:
+            return self.start.reason
+        if self.cutoff == self.start.start:
+            return f"{self.start.reason}; resolved as of {self.cutoff}"
+        return (
+            f"{self.start.reason}; nothing resolved as of {self.start.start} with wheels for "
+            f"the image's Python, so the cut-off stepped forward to {self.cutoff}, the "
+            "earliest month that resolves"
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "start": self.start.start,
+            "source": self.start.source,
+            "exclude_newer": self.cutoff,
+            "reason": self.reason,
+            "attempts": [{"exclude_newer": d, "resolved": ok} for d, ok in self.attempts],
+        }
+
+
+def has_pins(requirements: Sequence[str]) -> bool:
+    """True when any requirement names a version (or a URL): the notebook chose versions."""
+    for text in requirements:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            return True
+        if req.specifier or req.url:
+            return True
+    return False
+
+
+def choose_start(
+    option: str | None, root: Path, notebooks: Sequence[str], requirements: Sequence[str]
+) -> EraStart:
+    """Decide where resolution starts; see the module docstring for the rule."""
+    if option is not None and option.lower() in ("none", "off", "latest"):
+        return EraStart(None, "disabled", "--exclude-newer none: today's versions")
+    if option is not None:
+        return EraStart(_check_date(option), "option", f"--exclude-newer {option}")
+    if has_pins(requirements):
+        return EraStart(None, "pinned", "the notebook pins versions; today's versions otherwise")
+    day, why = notebook_date(root, notebooks)
+    if day is None:
+        return EraStart(None, why, f"no commit date for the notebook ({why}): today's versions")
+    return EraStart(day, "git", f"no pinned versions; the notebook was last committed on {day}")
+
+
+def _check_date(text: str) -> str:
+    try:
+        return date.fromisoformat(text[:10]).isoformat()
+    except ValueError:
+        raise DependencyError(
+            f"--exclude-newer {text!r} is not a date", fix="use YYYY-MM-DD, or `none`"
+        ) from None
+
+
+def notebook_date(root: Path, notebooks: Sequence[str]) -> tuple[str | None, str]:
+    """The newest last-commit date (YYYY-MM-DD, UTC) of the notebooks, or None and why."""
+    status = _git(root, "status", "--porcelain", "--", *notebooks)
+    if status is None:
+        return None, "no-git"
+    if status.strip():
+        return None, "uncommitted"
+    stamp = _git(root, "log", "-1", "--format=%cI", "--", *notebooks)
+    if not stamp:
+        return None, "uncommitted"
+    return datetime.fromisoformat(stamp).astimezone(UTC).date().isoformat(), "git"
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, check=False
+        )
+    except OSError:
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def resolve_era(resolve: Resolver, start: EraStart, *, today: date | None = None) -> EraChoice:
+    """Resolve at `start`, else bisect month starts up to today for the earliest that works.
+
+    `resolve(cutoff)` returns a Lock or raises DependencyError. The error of the last
+    attempt (today's versions) is raised when nothing resolves at all.
+    """
+    if start.start is None:
+        resolve(None)
+        return EraChoice(start, None)
+    attempts: list[tuple[str, bool]] = []
+    if _tries(resolve, start.start, attempts):
+        return EraChoice(start, start.start, tuple(attempts))
+    months = _month_starts(date.fromisoformat(start.start), today or datetime.now(UTC).date())
+    lo, hi = 0, len(months) - 1
+    if not _tries(resolve, months[hi], attempts):
+        resolve(months[hi])  # raises the resolver's own explanation
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _tries(resolve, months[mid], attempts):
+            hi = mid
+        else:
+            lo = mid + 1
+    resolve(months[hi])  # cached: the lock for the chosen cut-off
+    return EraChoice(start, months[hi], tuple(attempts))
+
+
+def _tries(resolve: Resolver, cutoff: str, attempts: list[tuple[str, bool]]) -> bool:
+    try:
+        resolve(cutoff)
+    except DependencyError:
+        attempts.append((cutoff, False))
+        return False
+    attempts.append((cutoff, True))
+    return True
+
+
+def _month_starts(after: date, today: date) -> list[str]:
+    """First days of the months after `after`, up to today's date (always included)."""
+    out: list[str] = []
+    year, month = after.year, after.month
+    while True:
+        month += 1
+        if month > 12:
+            year, month = year + 1, 1
+        first = date(year, month, 1)
+        if first >= today:
+            break
+        out.append(first.isoformat())
+    return [*out, today.isoformat()]
+
+
+def era_lock(
+    inputs: Sequence[LockInput],
+    start: EraStart,
+    *,
+    python_version: str,
+    cache_dir: Path,
+    refresh: bool = False,
+) -> tuple[Lock, EraChoice]:
+    """The lock for `inputs` as of the era (cached, including the search's outcome)."""
+    memo = cache_dir / f"era-{_era_key(inputs, python_version, start)}.json"
+    if start.start is not None and memo.exists() and not refresh:
+        saved = json.loads(memo.read_text())
+        choice = EraChoice(start, saved["cutoff"], tuple(map(tuple, saved["attempts"])))
+        return _resolver(inputs, python_version, cache_dir, refresh)(choice.cutoff), choice
+    locks: dict[str | None, Lock] = {}
+
+    def resolve(cutoff: str | None) -> Lock:
+        if cutoff not in locks:
+            locks[cutoff] = _resolver(inputs, python_version, cache_dir, refresh)(cutoff)
+        return locks[cutoff]
+
+    choice = resolve_era(resolve, start)
+    if start.start is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        memo.write_text(json.dumps({"cutoff": choice.cutoff, "attempts": choice.attempts}))
+    return locks[choice.cutoff], choice
+
+
+def _resolver(inputs: Sequence[LockInput], python: str, cache_dir: Path, refresh: bool) -> Resolver:
+    def resolve(cutoff: str | None) -> Lock:
+        return resolve_lock(
+            inputs,
+            python_version=python,
+            cache_dir=cache_dir,
+            exclude_newer=cutoff,
+            refresh=refresh,
+            only_binary=cutoff is not None,
+        )
+
+    return resolve
+
+
+def _era_key(inputs: Sequence[LockInput], python: str, start: EraStart) -> str:
+    payload = [sorted(i.requirement for i in inputs), python, start.start]
+    return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:32]
+
+
+def explain_python(
+    error: DependencyError, *, notebook_python: str | None, image_python: str
+) -> DependencyError:
+    """Add the Python-version explanation when the notebook was written for an older Python."""
+    if not notebook_python or _vkey(notebook_python) >= _vkey(image_python):
+        return error
+    wheels = [d for d in error.details if "wheels" in d or "ABI" in d]
+    return DependencyError(
+        f"{error.message}: the notebook was written for Python {notebook_python} and what it "
+        f"needs has no wheels for the image's Python {image_python}",
+        path=error.path,
+        cell=error.cell,
+        details=[*wheels[:2], *(d for d in error.details if d not in wheels[:2])],
+        fix=f"build with that Python: pass --python {notebook_python} --base-image REF (an "
+        f"image with Python {notebook_python}, e.g. from a registry), or pin versions that "
+        f"support Python {image_python} with `%pip install NAME==VERSION`",
+    )
+
+
+def _vkey(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split(".")[:2] if p.isdigit())

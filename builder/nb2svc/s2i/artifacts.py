@@ -1,0 +1,101 @@
+"""Incremental builds: what `save-artifacts` saves and how `assemble` takes it back.
+
+Saved: the uv cache (downloaded and built wheels) and the resolved locks, i.e.
+`CACHE_DIR/{uv,locks}`. Never the model, the source, the venv or anything secret.
+`python -m nb2svc.s2i.artifacts` is `save-artifacts`: a pure tar on stdout, messages on
+stderr. `restore` accepts what s2i hands over in `<destination>/artifacts`: a tree s2i
+unpacked already, or tar files (`*.tar`) dropped there; either is checked before use.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import TextIO
+
+from nb2svc.s2i import CACHE_DIR
+from nb2svc.s2i.safetar import UnsafeArchiveError, check_tree, restore_links, safe_extract
+from nb2svc.s2i.safetar import write_tree as _write_tree
+
+SAVED = ("uv", "locks")
+
+
+def save(cache_dir: Path, out: TextIO) -> None:
+    """Write the tar of the reusable caches to `out`'s binary buffer."""
+    _write_tree(cache_dir, SAVED, out.buffer)
+    out.flush()
+
+
+def restore(artifacts: Path, cache_dir: Path, log: TextIO) -> bool:
+    """Move checked artifacts into `cache_dir`; False (and a clean build) when refused."""
+    if not artifacts.is_dir() or not any(artifacts.iterdir()):
+        _say(log, "no artifacts from a previous build: clean build")
+        return False
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".restore-", dir=cache_dir) as tmp:
+        staging = Path(tmp)
+        try:
+            _stage(artifacts, staging)
+            links = restore_links(staging)
+        except (UnsafeArchiveError, OSError, ValueError) as exc:
+            _say(log, f"refusing the artifacts of the previous build ({exc}): clean build")
+            return False
+        moved = [_merge(staging / name, cache_dir / name) for name in SAVED]
+    _say(log, f"restored {', '.join(n for n, ok in zip(SAVED, moved, strict=True) if ok)} "
+         f"from the previous build ({links} cache links)")  # fmt: skip
+    return any(moved)
+
+
+def _stage(artifacts: Path, staging: Path) -> None:
+    archives = sorted(p for p in artifacts.iterdir() if p.suffix == ".tar" and p.is_file())
+    if archives:
+        for archive in archives:
+            safe_extract(archive, staging)
+        return
+    check_tree(artifacts)
+    for name in SAVED:
+        if (artifacts / name).is_dir():
+            _move(artifacts / name, staging / name)
+    manifest = artifacts / ".nb2svc-links.json"
+    if manifest.is_file():
+        shutil.copy2(manifest, staging / manifest.name)
+
+
+def _move(src: Path, dest: Path) -> None:
+    """Rename when the filesystem allows (same layer), else copy: the upload is removed anyway."""
+    try:
+        src.rename(dest)
+    except OSError:
+        shutil.copytree(src, dest, symlinks=False)
+
+
+def _merge(src: Path, dest: Path) -> bool:
+    if not src.is_dir():
+        return False
+    if dest.exists():
+        shutil.copytree(src, dest, symlinks=True, dirs_exist_ok=True)
+    else:
+        src.rename(dest)
+    return True
+
+
+def _say(log: TextIO, message: str) -> None:
+    log.write(f"nb2svc-s2i: {message}\n")
+    log.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`save-artifacts`: stdout carries the tar and nothing else."""
+    cache = Path(CACHE_DIR)
+    if not cache.is_dir():
+        _say(sys.stderr, f"{cache} is missing: nothing to save")
+        _write_tree(cache, (), sys.stdout.buffer)
+        return 0
+    save(cache, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

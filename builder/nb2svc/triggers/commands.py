@@ -1,0 +1,134 @@
+"""CLI entry points of the triggers: `nb2svc hook install|run|worker`, `nb2svc webhook serve`.
+
+`register(sub)` adds the subcommands to the main parser; each handler takes the parsed
+`argparse.Namespace` and returns an exit code, raising `TriggerError` (exit 9) for the CLI to
+render. `python -m nb2svc.triggers ...` offers the same commands (the installed hook uses it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nb2svc.errors import TriggerError, UsageError
+from nb2svc.triggers import hook
+
+if TYPE_CHECKING:
+    SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def register(sub: SubParsers) -> None:
+    """Add `hook` and `webhook` to the `nb2svc` subcommands."""
+    _add_hook(sub)
+    _add_webhook(sub)
+
+
+def _add_hook(sub: SubParsers) -> None:
+    group = sub.add_parser("hook", help="build on git push (post-receive hook of a bare repo)")
+    hooks = group.add_subparsers(metavar="ACTION")
+    p = hooks.add_parser("install", help="install the post-receive hook into a bare repository")
+    p.add_argument("bare_repo", type=Path, metavar="BARE_REPO")
+    p.add_argument(
+        "--branch",
+        action="append",
+        default=[],
+        dest="branches",
+        help="branch to build (repeatable; default: the repository's HEAD branch)",
+    )
+    p.add_argument("-n", "--notebook", action="append", default=[], dest="notebooks")
+    p.add_argument("--image", help="image name without tag (default localhost/<repo name>)")
+    p.add_argument("--wait", action="store_true", help="the push waits for the build")
+    p.add_argument("--deploy", action="store_true", help="nb2svc deploy after a good build")
+    p.add_argument("--namespace", help="namespace for --deploy")
+    p.add_argument("--context", dest="kube_context", help="kube context for --deploy")
+    p.add_argument("--state-dir", type=Path, help="history, logs, locks (default BARE/nb2svc)")
+    p.add_argument("--build-command", help="argv prefix instead of `nb2svc build` (shlex-split)")
+    p.add_argument("--timeout", type=float, help="seconds before a build is killed")
+    p.add_argument("--force", action="store_true", help="replace a foreign post-receive hook")
+    p.set_defaults(handler=hook_install_command)
+    for name, handler, text in (
+        ("run", hook_run_command, "what the installed hook runs (reads the pushed refs)"),
+        ("worker", hook_worker_command, "drain the build queue of a repository"),
+    ):
+        q = hooks.add_parser(name, help=text)
+        q.add_argument("--config", type=Path, required=True, help="the hook's hook.json")
+        q.set_defaults(handler=handler)  # fmt: skip
+
+
+def _add_webhook(sub: SubParsers) -> None:
+    group = sub.add_parser("webhook", help="build on forge webhooks (GitHub, GitLab, Gitea)")
+    actions = group.add_subparsers(metavar="ACTION")
+    p = actions.add_parser("serve", help="serve webhooks and the build history")
+    p.add_argument("--config", type=Path, required=True, help="webhook config (TOML)")
+    p.add_argument("--bind", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default from the config, else 8808)")
+    p.set_defaults(handler=webhook_serve_command)
+
+
+def hook_install_command(args: argparse.Namespace) -> int:
+    bare = args.bare_repo.resolve()
+    if args.deploy is False and (args.namespace or args.kube_context):
+        raise UsageError("--namespace and --context only apply with --deploy")
+    deploy: dict[str, Any] | None = None
+    if args.deploy:
+        deploy = {"namespace": args.namespace, "context": args.kube_context}
+    hook.git_path(bare, "hooks")  # fails early on a non-bare path
+    config = hook.HookConfig(
+        repo=str(bare),
+        branches=args.branches or [hook.default_branch(bare)],
+        image=args.image or hook.image_name(bare),
+        state_dir=str((args.state_dir or bare / "nb2svc").resolve()),
+        notebooks=args.notebooks,
+        wait=args.wait,
+        deploy=deploy,
+        build_command=shlex.split(args.build_command) if args.build_command else None,
+        timeout=args.timeout,
+    )
+    path = hook.install(config, force=args.force)
+    print(f"installed {path}: builds {', '.join(config.branches)} as {config.image}:<sha12>")
+    return 0
+
+
+def hook_run_command(args: argparse.Namespace) -> int:
+    return hook.run(args.config, sys.stdin, sys.stdout)
+
+
+def hook_worker_command(args: argparse.Namespace) -> int:
+    return hook.worker(args.config)
+
+
+def webhook_serve_command(args: argparse.Namespace) -> int:
+    from nb2svc.triggers.config import load_config
+    from nb2svc.triggers.webhook import serve
+
+    config = load_config(args.config)
+    if args.bind:
+        config = config.with_listen(args.bind, config.port)
+    if args.port is not None:
+        config = config.with_listen(config.bind, args.port)
+    return serve(config)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m nb2svc.triggers`: the trigger subcommands without the rest of the CLI."""
+    parser = argparse.ArgumentParser(prog="nb2svc")
+    register(parser.add_subparsers(metavar="COMMAND"))
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(handler(args))
+    except TriggerError as exc:
+        print(exc.render(), file=sys.stderr)
+        return exc.exit_code
+    except UsageError as exc:
+        print(exc.render(), file=sys.stderr)
+        return exc.exit_code
+
+
+__all__ = ["hook_install_command", "register", "webhook_serve_command"]

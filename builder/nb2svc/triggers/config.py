@@ -1,0 +1,136 @@
+"""The webhook server's config file (TOML). Secrets are read from a file or an environment
+variable, never written in the config itself. Relative paths are relative to the file.
+
+    bind = "127.0.0.1"            # default; put a TLS reverse proxy in front to expose it
+    port = 8808
+    state_dir = "state"           # history.sqlite, builds/<id>/build.log, locks
+    max_body_bytes = 5242880      # larger requests get 413
+    build_command = ["nb2svc", "build"]   # optional argv prefix
+
+    [repos.churn]                 # webhook URL: POST /hooks/churn
+    forge = "github"              # github | gitlab | gitea | forgejo | generic
+    name = "acme/churn"           # the repository the payload must name
+    clone_url = "https://github.com/acme/churn.git"   # what is cloned (never the payload's URL)
+    branches = ["main"]
+    secret_file = "/run/secrets/churn-webhook"        # or secret_env = "CHURN_WEBHOOK_SECRET"
+    notebooks = ["churn.ipynb"]
+    image = "localhost/churn"     # tagged :<sha12>
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nb2svc.errors import UsageError
+from nb2svc.triggers.signatures import FORGES
+
+DEFAULT_PORT = 8808
+DEFAULT_MAX_BODY = 5 * 1024 * 1024
+_TOP = {"bind", "port", "state_dir", "max_body_bytes", "build_command", "repos"}
+_REPO = {
+    "forge", "name", "clone_url", "branches", "secret_file", "secret_env", "notebooks",
+    "image", "build_command", "timeout", "deploy",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    id: str
+    forge: str
+    name: str
+    clone_url: str
+    branches: tuple[str, ...]
+    secret: bytes = field(repr=False)
+    image: str
+    notebooks: tuple[str, ...] = ()
+    build_command: tuple[str, ...] | None = None
+    timeout: float | None = None
+    deploy: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    state_dir: Path
+    repos: dict[str, RepoConfig]
+    bind: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    max_body_bytes: int = DEFAULT_MAX_BODY
+
+    def with_listen(self, bind: str, port: int) -> WebhookConfig:
+        return dataclasses.replace(self, bind=bind, port=port)
+
+
+def load_config(path: Path) -> WebhookConfig:
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"cannot read webhook config {path}: {exc}") from exc
+    _check_keys(data, _TOP, str(path))
+    base = path.resolve().parent
+    command = data.get("build_command")
+    repos = {
+        rid: _repo(rid, spec, base, command) for rid, spec in dict(data.get("repos", {})).items()
+    }
+    if not repos:
+        raise UsageError(f"{path}: no [repos.NAME] table", fix="see docs/triggers.md")
+    return WebhookConfig(
+        state_dir=base / str(data.get("state_dir", "nb2svc-webhook")),
+        repos=repos,
+        bind=str(data.get("bind", "127.0.0.1")),
+        port=int(data.get("port", DEFAULT_PORT)),
+        max_body_bytes=int(data.get("max_body_bytes", DEFAULT_MAX_BODY)),
+    )
+
+
+def _check_keys(data: dict[str, Any], allowed: set[str], where: str) -> None:
+    for key in data:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, sorted(allowed), n=1)
+            hint = f"perhaps you meant {close[0]!r}" if close else f"known: {sorted(allowed)}"
+            raise UsageError(f"{where}: unknown key {key!r}", fix=hint)
+
+
+def _repo(rid: str, spec: dict[str, Any], base: Path, command: list[str] | None) -> RepoConfig:
+    where = f"[repos.{rid}]"
+    _check_keys(spec, _REPO, where)
+    forge = spec.get("forge", "github")
+    if forge not in FORGES:
+        raise UsageError(f"{where}: forge {forge!r} is not one of {', '.join(FORGES)}")
+    for key in ("name", "clone_url"):
+        if not isinstance(spec.get(key), str) or not spec[key]:
+            raise UsageError(f"{where}: {key} is required")
+    repo_command = spec.get("build_command", command)
+    return RepoConfig(
+        id=rid,
+        forge=forge,
+        name=spec["name"],
+        clone_url=spec["clone_url"],
+        branches=tuple(spec.get("branches", ["main"])),
+        secret=_secret(spec, base, where),
+        image=spec.get("image") or f"localhost/{spec['name'].rsplit('/', 1)[-1].lower()}",
+        notebooks=tuple(spec.get("notebooks", ())),
+        build_command=tuple(repo_command) if repo_command else None,
+        timeout=spec.get("timeout"),
+        deploy=spec.get("deploy"),
+    )
+
+
+def _secret(spec: dict[str, Any], base: Path, where: str) -> bytes:
+    if "secret_file" in spec:
+        try:
+            value = (base / str(spec["secret_file"])).read_bytes().strip()
+        except OSError as exc:
+            raise UsageError(f"{where}: cannot read secret_file: {exc}") from exc
+    elif "secret_env" in spec:
+        value = os.environ.get(str(spec["secret_env"]), "").strip().encode()
+    else:
+        raise UsageError(f"{where}: set secret_file or secret_env (unsigned hooks are refused)")
+    if not value:
+        raise UsageError(f"{where}: the webhook secret is empty")
+    return value

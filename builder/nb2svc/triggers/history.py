@@ -1,0 +1,229 @@
+"""Persistent build history in SQLite; it is also the queue.
+
+One row per requested build. Status moves `queued -> running -> succeeded | failed`, or
+`queued -> superseded` when a newer push to the same repository and ref arrives before
+the build started. Deliveries (webhook IDs) and body MACs are kept so a replay or a
+redelivery after a restart does not build twice. Every method opens its own connection,
+so threads and processes (hooks of concurrent pushes) can share the file.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DELIVERY_TTL_SECONDS = 90 * 24 * 3600
+ACTIVE = ("queued", "running")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS builds (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    repo TEXT NOT NULL, ref TEXT NOT NULL, sha TEXT NOT NULL, image TEXT NOT NULL,
+    status TEXT NOT NULL, spec TEXT NOT NULL, delivery TEXT,
+    created REAL NOT NULL, started REAL, finished REAL, exit_code INTEGER,
+    log_path TEXT, image_id TEXT, pid INTEGER, superseded_by INTEGER, error TEXT
+);
+CREATE INDEX IF NOT EXISTS builds_repo_status ON builds (repo, status);
+CREATE TABLE IF NOT EXISTS deliveries (
+    key TEXT PRIMARY KEY, build_id INTEGER, received REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS macs (
+    mac TEXT PRIMARY KEY, delivery TEXT NOT NULL, received REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Build:
+    id: int
+    repo: str
+    ref: str
+    sha: str
+    image: str
+    status: str
+    spec: dict[str, Any]
+    delivery: str | None
+    created: float
+    started: float | None
+    finished: float | None
+    exit_code: int | None
+    log_path: str | None
+    image_id: str | None
+    pid: int | None
+    superseded_by: int | None
+    error: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data.pop("spec")
+        data["notebooks"] = self.spec.get("notebooks", [])
+        return data
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    build_id: int
+    duplicate: bool  # the delivery or the same (repo, ref, sha) was already queued
+
+
+class History:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(path, timeout=60)) as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE: writers queue on the file lock)."""
+        with closing(sqlite3.connect(self.path, timeout=60, isolation_level=None)) as db:
+            db.row_factory = sqlite3.Row
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def seen_delivery(self, key: str) -> int | None:
+        with self._tx() as db:
+            row = db.execute("SELECT build_id FROM deliveries WHERE key=?", (key,)).fetchone()
+        return None if row is None else int(row[0] or 0)
+
+    def mac_owner(self, mac: str) -> str | None:
+        """The delivery key a body MAC was first seen with (replay detection)."""
+        with self._tx() as db:
+            row = db.execute("SELECT delivery FROM macs WHERE mac=?", (mac,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def remember(self, delivery: str, mac: str | None, build_id: int | None) -> None:
+        """Record a delivery that did not enqueue a build (ignored events)."""
+        with self._tx() as db:
+            self._record(db, delivery, mac, build_id)
+
+    @staticmethod
+    def _record(db: sqlite3.Connection, delivery: str, mac: str | None, bid: int | None) -> None:
+        now = time.time()
+        db.execute("DELETE FROM deliveries WHERE received < ?", (now - DELIVERY_TTL_SECONDS,))
+        db.execute("DELETE FROM macs WHERE received < ?", (now - DELIVERY_TTL_SECONDS,))
+        db.execute("INSERT OR IGNORE INTO deliveries VALUES (?, ?, ?)", (delivery, bid, now))
+        if mac:
+            db.execute("INSERT OR IGNORE INTO macs VALUES (?, ?, ?)", (mac, delivery, now))
+
+    def enqueue(
+        self, spec: dict[str, Any], *, delivery: str | None = None, mac: str | None = None
+    ) -> Enqueued:
+        """Queue a build (spec has repo, ref, sha, image); supersede older queued ones."""
+        with self._tx() as db:
+            if delivery is not None:
+                row = db.execute("SELECT build_id FROM deliveries WHERE key=?", (delivery,))
+                found = row.fetchone()
+                if found is not None:
+                    return Enqueued(int(found[0] or 0), duplicate=True)
+            same = db.execute(
+                "SELECT id FROM builds WHERE repo=? AND ref=? AND sha=? AND status IN (?, ?)",
+                (spec["repo"], spec["ref"], spec["sha"], *ACTIVE),
+            ).fetchone()
+            if same is not None:
+                build_id, duplicate = int(same[0]), True
+            else:
+                build_id, duplicate = self._insert(db, spec, delivery), False
+            if delivery is not None:
+                self._record(db, delivery, mac, build_id)
+        return Enqueued(build_id, duplicate)
+
+    @staticmethod
+    def _insert(db: sqlite3.Connection, spec: dict[str, Any], delivery: str | None) -> int:
+        cur = db.execute(
+            "INSERT INTO builds (repo, ref, sha, image, status, spec, delivery, created)"
+            " VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
+            (spec["repo"], spec["ref"], spec["sha"], spec["image"], json.dumps(spec), delivery,
+             time.time()),
+        )  # fmt: skip
+        build_id = int(cur.lastrowid or 0)
+        db.execute(
+            "UPDATE builds SET status='superseded', superseded_by=?, finished=?"
+            " WHERE repo=? AND ref=? AND status='queued' AND id<>?",
+            (build_id, time.time(), spec["repo"], spec["ref"], build_id),
+        )
+        return build_id
+
+    def claim_next(self, repo: str) -> Build | None:
+        """Mark the oldest queued build of `repo` running and return it."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT * FROM builds WHERE repo=? AND status='queued' ORDER BY id LIMIT 1", (repo,)
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "UPDATE builds SET status='running', started=?, pid=NULL WHERE id=?",
+                (time.time(), row["id"]),
+            )
+        return self.get(int(row["id"]))
+
+    def requeue_running(self, repo: str | None = None) -> list[Build]:
+        """Put interrupted builds back in the queue; return them as they were."""
+        where, args = (
+            ("status='running'", ()) if repo is None else ("status='running' AND repo=?", (repo,))
+        )
+        with self._tx() as db:
+            rows = db.execute(f"SELECT * FROM builds WHERE {where}", args).fetchall()
+            db.execute(f"UPDATE builds SET status='queued', started=NULL WHERE {where}", args)
+        return [_build(r) for r in rows]
+
+    def set_running(self, build_id: int, *, pid: int | None, log_path: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE builds SET pid=?, log_path=? WHERE id=?", (pid, log_path, build_id))
+
+    def finish(
+        self, build_id: int, status: str, *, exit_code: int | None, image_id: str | None = None,
+        error: str | None = None,
+    ) -> None:  # fmt: skip
+        with self._tx() as db:
+            db.execute(
+                "UPDATE builds SET status=?, exit_code=?, image_id=?, error=?, finished=?, pid=NULL"
+                " WHERE id=? AND status='running'",
+                (status, exit_code, image_id, error, time.time(), build_id),
+            )
+
+    def get(self, build_id: int) -> Build | None:
+        with self._tx() as db:
+            row = db.execute("SELECT * FROM builds WHERE id=?", (build_id,)).fetchone()
+        return None if row is None else _build(row)
+
+    def recent(self, *, limit: int = 100, repo: str | None = None) -> list[Build]:
+        query, args = "SELECT * FROM builds", ()  # type: tuple[str, tuple[Any, ...]]
+        if repo is not None:
+            query, args = query + " WHERE repo=?", (repo,)
+        with self._tx() as db:
+            rows = db.execute(query + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        return [_build(r) for r in rows]
+
+    def has_queued(self, repo: str) -> bool:
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT 1 FROM builds WHERE repo=? AND status='queued' LIMIT 1", (repo,)
+            ).fetchone()
+        return row is not None
+
+    def repos_with_work(self) -> list[str]:
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT DISTINCT repo FROM builds WHERE status IN (?, ?)", ACTIVE
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
+
+def _build(row: sqlite3.Row) -> Build:
+    data = dict(row)
+    data["spec"] = json.loads(data["spec"])
+    return Build(**data)

@@ -1,0 +1,228 @@
+"""`nb2svc webhook serve`: receive push webhooks, queue builds, serve the build history.
+
+POST /hooks/{repo-id}   a forge delivery for the configured repository `repo-id`
+GET  /builds            the latest builds (JSON)
+GET  /builds/{id}       one build with the tail of its log
+GET  /healthz           liveness
+
+Answers to POST: 202 queued (or ignored, with the reason), 200 duplicate delivery,
+400 malformed or no delivery ID, 401 no credential, 403 wrong credential or replay,
+404 unknown repo-id, 411 no Content-Length, 413 body over `max_body_bytes`.
+Builds run in one worker thread per repository; on start, queued and interrupted
+(`running`) builds from the history are picked up again.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from nb2svc.triggers.config import RepoConfig, WebhookConfig
+from nb2svc.triggers.events import parse_push
+from nb2svc.triggers.history import History
+from nb2svc.triggers.queue import drain
+from nb2svc.triggers.refs import branch_of
+from nb2svc.triggers.runner import Runner
+from nb2svc.triggers.signatures import Rejected, Verified, verify
+
+LOG_TAIL_BYTES = 64 * 1024
+
+
+class Service:
+    """State shared by request threads: config, history, runner and per-repo workers."""
+
+    def __init__(self, config: WebhookConfig) -> None:
+        self.config = config
+        self.history = History(config.state_dir / "history.sqlite")
+        self.runner = Runner(self.history, config.state_dir)
+        self._wake: dict[str, threading.Event] = {}
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def kick(self, repo: str) -> None:
+        """Wake the repository's worker, starting it if needed."""
+        with self._lock:
+            event = self._wake.get(repo)
+            if event is None:
+                event = self._wake[repo] = threading.Event()
+                thread = threading.Thread(target=self._work, args=(repo, event), daemon=True)
+                self._threads.append(thread)
+                thread.start()
+        event.set()
+
+    def _work(self, repo: str, event: threading.Event) -> None:
+        while not self.runner.stopping.is_set():
+            event.wait()
+            event.clear()
+            if not self.runner.stopping.is_set():
+                drain(self.runner, repo, block=True)
+
+    def recover(self) -> None:
+        for repo in self.history.repos_with_work():
+            self.kick(repo)
+
+    def stop(self) -> None:
+        self.runner.stop()
+        with self._lock:
+            for event in self._wake.values():
+                event.set()
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(timeout=30)
+
+    def receive(
+        self, repo: RepoConfig, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, Any]]:
+        """Authenticate, deduplicate, filter and queue one delivery."""
+        verified = verify(repo.forge, headers, body, repo.secret, time.time())
+        seen = self._seen(verified)
+        if seen is not None:
+            return seen
+        if verified.event != "push":
+            self.history.remember(verified.delivery, verified.mac, None)
+            return 202, {"status": "ignored", "reason": f"event {verified.event!r} is not a push"}
+        push = parse_push(repo.forge, body)
+        reason = _ignore_reason(repo, push.repository, push.ref, push.deleted)
+        if reason is not None:
+            self.history.remember(verified.delivery, verified.mac, None)
+            return 202, {"status": "ignored", "reason": reason}
+        spec = {
+            "repo": repo.id, "source": repo.clone_url, "ref": push.ref, "sha": push.after,
+            "image": f"{repo.image}:{push.after[:12]}", "notebooks": list(repo.notebooks),
+            "build_command": list(repo.build_command) if repo.build_command else None,
+            "deploy": repo.deploy, "timeout": repo.timeout,
+        }  # fmt: skip
+        queued = self.history.enqueue(spec, delivery=verified.delivery, mac=verified.mac)
+        self.kick(repo.id)
+        status = "duplicate" if queued.duplicate else "queued"
+        return (200 if queued.duplicate else 202), {"status": status, "build": queued.build_id}
+
+    def _seen(self, verified: Verified) -> tuple[int, dict[str, Any]] | None:
+        build = self.history.seen_delivery(verified.delivery)
+        if build is not None:
+            return 200, {"status": "duplicate", "build": build or None}
+        owner = self.history.mac_owner(verified.mac)
+        if owner is not None:
+            raise Rejected(403, "this signed body was already delivered under another ID (replay)")
+        return None
+
+
+def _ignore_reason(repo: RepoConfig, name: str, ref: str, deleted: bool) -> str | None:
+    if name.lower() != repo.name.lower():
+        return f"repository {name[:200]!r} is not {repo.name!r}"
+    branch = branch_of(ref)
+    if branch is None or branch not in repo.branches:
+        return f"ref {ref[:200]!r} is not a configured branch"
+    if deleted:
+        return "branch deleted"
+    return None
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "nb2svc-webhook"
+    service: Service  # set on the subclass made by make_server
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0].rstrip("/")
+        if path == "/healthz":
+            self._send(200, {"status": "ok"})
+        elif path == "/builds":
+            self._send(200, {"builds": [b.to_json() for b in self.service.history.recent()]})
+        elif path.startswith("/builds/") and path[len("/builds/") :].isdigit():
+            self._build(int(path[len("/builds/") :]))
+        else:
+            self._send(404, {"error": "not found"})
+
+    def _build(self, build_id: int) -> None:
+        build = self.service.history.get(build_id)
+        if build is None:
+            self._send(404, {"error": f"no build {build_id}"})
+            return
+        data = build.to_json()
+        data["log"] = _tail(build.log_path)
+        self._send(200, data)
+
+    def do_POST(self) -> None:
+        path = self.path.split("?", 1)[0]
+        repo = self.service.config.repos.get(path.removeprefix("/hooks/"))
+        if not path.startswith("/hooks/") or repo is None:
+            self._send(404, {"error": "no such hook"})
+            return
+        try:
+            body = self._body()
+            status, answer = self.service.receive(repo, _lower(self.headers.items()), body)
+        except Rejected as exc:
+            status, answer = exc.status, {"error": exc.reason}
+        self._send(status, answer)
+
+    def _body(self) -> bytes:
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            self.close_connection = True
+            raise Rejected(411, "Content-Length required")
+        if int(length) > self.service.config.max_body_bytes:
+            self.close_connection = True
+            raise Rejected(413, f"body over {self.service.config.max_body_bytes} bytes")
+        return self.rfile.read(int(length))
+
+    def _send(self, status: int, data: dict[str, Any]) -> None:
+        body = json.dumps(data, indent=1).encode() + b"\n"
+        self.send_response(status, HTTPStatus(status).phrase)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        sys.stderr.write(f"nb2svc webhook: {self.address_string()} {format % args}\n")
+
+
+def _lower(items: Any) -> dict[str, str]:
+    return {str(k).lower(): str(v) for k, v in items}
+
+
+def _tail(log_path: str | None) -> str:
+    if not log_path:
+        return ""
+    try:
+        with Path(log_path).open("rb") as log:
+            log.seek(0, 2)
+            log.seek(max(0, log.tell() - LOG_TAIL_BYTES))
+            return log.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def make_server(service: Service) -> ThreadingHTTPServer:
+    handler = type("BoundHandler", (Handler,), {"service": service})
+    server = ThreadingHTTPServer((service.config.bind, service.config.port), handler)
+    server.daemon_threads = True
+    return server
+
+
+def serve(config: WebhookConfig) -> int:
+    """Serve until SIGTERM/SIGINT; running builds are stopped and stay queued for next start."""
+    service = Service(config)
+    server = make_server(service)
+    host, port = server.server_address[:2]
+    print(f"nb2svc webhook: listening on http://{host!s}:{port}", flush=True)
+
+    def _stop(signum: int, frame: object) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    service.recover()
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        service.stop()
+        server.server_close()
+    return 0

@@ -1,0 +1,320 @@
+# ruff: noqa: E501  (notebook sources are data; one line per case reads best)
+"""Write the corpus: one folder per case with its notebook(s) and small data.
+
+Run `python tests/corpus/make_corpus.py` after editing; the output is committed. The
+notebooks reproduce patterns seen in real public training notebooks (Colab/Kaggle/Windows
+paths, downloads in cells, magics, several models...), written by the team, not copied.
+Serving notebooks all import exactly pandas + scikit-learn, so they share one lock and
+one deps layer; expected outcomes live in cases.toml.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).parent
+CASES = HERE / "cases"
+
+LOAD = "import pandas as pd\nfrom sklearn.tree import DecisionTreeClassifier\n\ndf = pd.read_csv({path!r})\ndf.head()"
+SPLIT = 'X = df[["tenure", "monthly", "is_monthly"]]\ny = df["churn"]'
+FIT = "model = DecisionTreeClassifier(random_state=0).fit(X, y)\nprint(model.score(X, y))"
+
+
+def churn_rows() -> str:
+    lines = ["customer,tenure,monthly,is_monthly,total,churn"]
+    for i in range(48):
+        tenure = (i * 7) % 40 + 1
+        monthly = 20.0 + (i * 13) % 70
+        is_monthly = 1 if i % 3 else 0
+        churn = "Yes" if is_monthly and tenure < 12 else "No"
+        lines.append(f"c{i:03d},{tenure},{monthly:.1f},{is_monthly},{2 * tenure + 5},{churn}")
+    return "\n".join(lines) + "\n"
+
+
+def notebook(*cells: str | tuple[str, list[str]], python: str = "3.11.4") -> nbformat.NotebookNode:
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.metadata["language_info"] = {"name": "python", "version": python}
+    nb.cells.append(new_markdown_cell("Corpus notebook (see tests/corpus/cases.toml)."))
+    for count, item in enumerate(cells, start=1):
+        source, tags = item if isinstance(item, tuple) else (item, [])
+        cell = new_code_cell(source, execution_count=count)
+        if tags:
+            cell.metadata["tags"] = tags
+        nb.cells.append(cell)
+    return nb
+
+
+def churn_notebook(path: str, *extra: str | tuple[str, list[str]]) -> nbformat.NotebookNode:
+    return notebook(LOAD.format(path=path), SPLIT, *extra, FIT)
+
+
+def write(case: str, files: dict[str, object]) -> None:
+    root = CASES / case
+    for rel, content in files.items():
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, nbformat.NotebookNode):
+            nbformat.write(content, str(target))
+        else:
+            target.write_text(str(content))
+
+
+def serving_cases(data: str) -> None:
+    write(
+        "relative-path", {"train.ipynb": churn_notebook("data/churn.csv"), "data/churn.csv": data}
+    )
+    write(
+        "colab-content",
+        {"train.ipynb": churn_notebook("/content/churn.csv"), "data/churn.csv": data},
+    )
+    write(
+        "colab-drive",
+        {"train.ipynb": churn_notebook("/content/drive/MyDrive/ml/churn.csv"), "churn.csv": data},
+    )
+    write(
+        "kaggle-input",
+        {
+            "train.ipynb": churn_notebook("/kaggle/input/telco-churn/churn.csv"),
+            "data/churn.csv": data,
+        },
+    )
+    write(
+        "windows-backslash",
+        {
+            "train.ipynb": churn_notebook("C:\\Users\\me\\Downloads\\churn.csv"),
+            "data/churn.csv": data,
+        },
+    )
+    write(
+        "windows-forward-slash",
+        {"train.ipynb": churn_notebook("D:/datasets/churn.csv"), "churn.csv": data},
+    )
+    write(
+        "case-mismatch", {"train.ipynb": churn_notebook("data/Churn.csv"), "data/churn.csv": data}
+    )
+    write("wrong-subfolder", {"train.ipynb": churn_notebook("data/churn.csv"), "churn.csv": data})
+    write(
+        "notebook-relative",
+        {"notebooks/train.ipynb": churn_notebook("../data/churn.csv"), "data/churn.csv": data},
+    )
+    write(
+        "repo-root-relative",
+        {"notebooks/train.ipynb": churn_notebook("data/churn.csv"), "data/churn.csv": data},
+    )
+    write(
+        "absolute-home",
+        {
+            "train.ipynb": churn_notebook("/home/alice/projects/churn/churn.csv"),
+            "data/churn.csv": data,
+        },
+    )
+    magics = notebook(
+        "%matplotlib inline\n%load_ext autoreload\n%autoreload 2",
+        "%pip install -q pandas scikit-learn",
+        LOAD.format(path="data/churn.csv"),
+        "!ls data\nfiles = !ls data\nprint(files)",
+        "df.describe?",
+        SPLIT,
+        "%%time\n" + FIT,
+    )
+    write("magics-and-shell", {"train.ipynb": magics, "data/churn.csv": data})
+    several = notebook(
+        LOAD.format(path="data/churn.csv"),
+        SPLIT,
+        "from sklearn.linear_model import LogisticRegression\nbaseline = LogisticRegression(max_iter=500).fit(X, y)",
+        "tree = DecisionTreeClassifier(max_depth=1, random_state=0).fit(X, y)",
+        FIT,
+    )
+    write("several-models", {"train.ipynb": several, "data/churn.csv": data})
+    tagged = notebook(
+        LOAD.format(path="data/churn.csv"),
+        SPLIT,
+        ("best = DecisionTreeClassifier(random_state=0).fit(X, y)", ["nb2svc:model"]),
+        "from sklearn.linear_model import LogisticRegression\nmodel = LogisticRegression(max_iter=500).fit(X, y)",
+    )
+    write("tagged-model", {"train.ipynb": tagged, "data/churn.csv": data})
+    helpers = 'import pandas as pd\n\nFEATURES = ["tenure", "monthly", "is_monthly"]\n\n\ndef load(path):\n    return pd.read_csv(path)\n'
+    local = notebook(
+        "from helpers import FEATURES, load\nfrom sklearn.tree import DecisionTreeClassifier",
+        'df = load("data/churn.csv")\nX, y = df[FEATURES], df["churn"]',
+        FIT,
+    )
+    write("local-module", {"train.ipynb": local, "helpers.py": helpers, "data/churn.csv": data})
+    writefile = notebook(
+        '%%writefile features.py\nFEATURES = ["tenure", "monthly", "is_monthly"]\n',
+        "import features\n" + LOAD.format(path="data/churn.csv"),
+        'X, y = df[features.FEATURES], df["churn"]',
+        FIT,
+    )
+    write("writefile-module", {"train.ipynb": writefile, "data/churn.csv": data})
+    legacy = notebook(
+        "try:\n    import cPickle as pickle\nexcept ImportError:\n    import pickle\nfrom IPython.display import display, HTML",
+        LOAD.format(path="data/churn.csv"),
+        "display(df.head())\nHTML('<b>ok</b>')",
+        SPLIT,
+        FIT,
+    )
+    write("py2-fallbacks-and-display", {"train.ipynb": legacy, "data/churn.csv": data})
+    regression = notebook(
+        'import pandas as pd\nfrom sklearn.linear_model import LinearRegression\n\ndf = pd.read_csv("/content/churn.csv")',
+        'X = df[["tenure", "monthly", "is_monthly"]]\ny = df["total"]',
+        "model = LinearRegression().fit(X, y)",
+    )
+    write("regression-colab", {"train.ipynb": regression, "data/churn.csv": data})
+    params = notebook(
+        ("MAX_DEPTH = 1", ["parameters"]),
+        LOAD.format(path="data/churn.csv"),
+        SPLIT,
+        "model = DecisionTreeClassifier(max_depth=MAX_DEPTH, random_state=0).fit(X, y)",
+    )
+    write("parameter-override", {"train.ipynb": params, "data/churn.csv": data})
+    allowed = churn_notebook(
+        "data/churn.csv",
+        'import urllib.request\nwith urllib.request.urlopen("https://pypi.org/simple/pip/", timeout=20) as r:\n    print(r.status)',
+    )
+    write("network-allowed", {"train.ipynb": allowed, "data/churn.csv": data})
+    write("era-unpinned", {"train.ipynb": churn_notebook("data/churn.csv"), "data/churn.csv": data})
+
+
+def failing_cases(data: str) -> None:
+    download = 'import urllib.request\nurllib.request.urlretrieve("https://example.com/churn.csv", "churn.csv")'
+    write(
+        "download-urlretrieve",
+        {"train.ipynb": notebook(download, LOAD.format(path="churn.csv"), SPLIT, FIT)},
+    )
+    write(
+        "download-wget",
+        {
+            "train.ipynb": notebook(
+                "!wget -q https://example.com/churn.csv", LOAD.format(path="churn.csv"), SPLIT, FIT
+            )
+        },
+    )
+    write(
+        "download-kaggle-cli",
+        {
+            "train.ipynb": notebook(
+                "!kaggle datasets download -d someone/telco-churn --unzip",
+                LOAD.format(path="churn.csv"),
+                SPLIT,
+                FIT,
+            )
+        },
+    )
+    write(
+        "download-nltk",
+        {
+            "train.ipynb": notebook(
+                "import nltk\nnltk.download('stopwords')",
+                LOAD.format(path="data/churn.csv"),
+                SPLIT,
+                FIT,
+            ),
+            "data/churn.csv": data,
+        },
+    )
+    write(
+        "read-csv-url",
+        {
+            "train.ipynb": churn_notebook(
+                "https://raw.githubusercontent.com/someone/data/main/churn.csv"
+            )
+        },
+    )
+    openml = "from sklearn.datasets import fetch_openml\nbunch = fetch_openml('credit-g', version=1, as_frame=True)"
+    write(
+        "fetch-openml",
+        {
+            "train.ipynb": notebook(
+                openml, "model = DecisionTreeClassifier().fit(bunch.data, bunch.target)"
+            )
+        },
+    )
+    write("remote-s3", {"train.ipynb": churn_notebook("s3://acme-ml/churn.csv")})
+    write(
+        "ambiguous-file",
+        {
+            "train.ipynb": churn_notebook("/content/train.csv"),
+            "a/train.csv": data,
+            "b/train.csv": data,
+        },
+    )
+    write(
+        "missing-file",
+        {
+            "train.ipynb": churn_notebook("/kaggle/input/telco/customers.csv"),
+            "data/churn.csv": data,
+        },
+    )
+    write(
+        "unknown-import",
+        {
+            "train.ipynb": notebook(
+                "import acme_internal_features as aif",
+                LOAD.format(path="data/churn.csv"),
+                SPLIT,
+                FIT,
+            ),
+            "data/churn.csv": data,
+        },
+    )
+    write(
+        "python2-print",
+        {
+            "train.ipynb": notebook(
+                'print "training"', LOAD.format(path="data/churn.csv"), SPLIT, FIT
+            ),
+            "data/churn.csv": data,
+        },
+    )
+    old = notebook(
+        "%pip install tensorflow==1.15.0",
+        "import tensorflow as tf\nprint(tf.__version__)",
+        python="3.6.9",
+    )
+    write("python-too-old", {"train.ipynb": old})
+    hidden = 'import http.client\nconn = http.client.HTTPSConnection("example.com", timeout=10)\nconn.request("GET", "/churn.csv")'
+    write(
+        "runtime-download-blocked",
+        {"train.ipynb": churn_notebook("data/churn.csv", hidden), "data/churn.csv": data},
+    )
+    write(
+        "train-timeout",
+        {
+            "train.ipynb": churn_notebook("data/churn.csv", "import time\ntime.sleep(120)"),
+            "data/churn.csv": data,
+        },
+    )
+    write(
+        "cell-error",
+        {
+            "train.ipynb": churn_notebook("data/churn.csv", 'df["contract_type"].value_counts()'),
+            "data/churn.csv": data,
+        },
+    )
+    no_model = notebook(
+        LOAD.format(path="data/churn.csv"),
+        "summary = df.groupby('churn').mean(numeric_only=True)\nprint(summary)",
+    )
+    write("no-model", {"train.ipynb": no_model, "data/churn.csv": data})
+
+
+def main() -> None:
+    shutil.rmtree(CASES, ignore_errors=True)
+    data = churn_rows()
+    serving_cases(data)
+    failing_cases(data)
+    print(f"wrote {len(list(CASES.iterdir()))} cases under {CASES}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""Run one corpus case end to end: commit it into a fresh git repo, build, probe, clean up.
+
+Shared by tests/corpus/test_corpus.py (assertions) and benchmarks/corpus/run.py (table).
+Builds go through `nb2svc.cli.main` in-process, exactly as a user's `nb2svc build`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nb2svc.cli import main as nb2svc_main
+from nb2svc.engine.buildah import Buildah
+from nb2svc.engine.podman import Podman
+
+HERE = Path(__file__).parent
+CASES_DIR = HERE / "cases"
+MANIFEST = HERE / "cases.toml"
+TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    expect: str = "serves"
+    notebook: str = "train.ipynb"
+    args: tuple[str, ...] = ()
+    commit_date: str = ""
+    probe: dict[str, Any] = field(default_factory=dict)
+    prediction: Any = None
+    report: dict[str, Any] = field(default_factory=dict)
+    stage: str = ""
+    message: tuple[str, ...] = ()
+
+    @property
+    def image(self) -> str:
+        return f"localhost/nb2svc-corpus-{self.name}:latest"
+
+
+@dataclass
+class Outcome:
+    case: Case
+    ok: bool
+    seconds: float
+    got: str
+    problems: list[str] = field(default_factory=list)
+
+
+def load_cases() -> list[Case]:
+    data = tomllib.loads(MANIFEST.read_text())
+    defaults = {"commit_date": data["default_commit_date"], **data.get("defaults", {})}
+    cases = []
+    for raw in data["case"]:
+        item = {**defaults, **raw}
+        if item.get("expect", "serves") == "fails":
+            item.pop("probe", None), item.pop("prediction", None)
+        item["args"] = tuple(item.get("args", ()))
+        item["message"] = tuple(item.get("message", ()))
+        cases.append(Case(**item))
+    return cases
+
+
+def make_repo(case: Case, workdir: Path) -> Path:
+    """The case's files committed into a new git repository at the case's date."""
+    repo = workdir / "repo"
+    shutil.copytree(CASES_DIR / case.name, repo)
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_DATE": case.commit_date,
+        "GIT_COMMITTER_DATE": case.commit_date,
+    }
+    ident = ["-c", "user.name=corpus", "-c", "user.email=corpus@example.invalid"]
+    for args in (["init", "-q"], ["add", "-A"], [*ident, "commit", "-q", "-m", case.name]):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, env=env)
+    return repo
+
+
+def build(case: Case, workdir: Path) -> tuple[int, str]:
+    """`nb2svc build` of the case; (exit code, what it printed on stderr)."""
+    repo = make_repo(case, workdir)
+    argv = ["build", str(repo), "-n", case.notebook, "-t", case.image, "-o", str(workdir / "out")]
+    captured = io.StringIO()
+    with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(io.StringIO()):
+        code = nb2svc_main([*argv, *case.args])
+    text = captured.getvalue()
+    sys.stderr.write(text)
+    return code, text
+
+
+def probe(image_id: str, name: str, row: dict[str, Any]) -> Any:
+    podman = Podman()
+    with podman.running(image_id, port_container=8080, read_only=True) as container:
+        podman.wait_http_ready(f"{container.url}/readyz", timeout=60, container=container)
+        body = json.dumps({"instances": [row]}).encode()
+        request = urllib.request.Request(
+            f"{container.url}/v1/models/{name}:predict",
+            data=body,
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:  # loopback
+            return json.loads(response.read())["predictions"][0]
+
+
+def lookup(report: dict[str, Any], path: str) -> list[Any]:
+    """Values at a dotted path; lists along the way are searched element-wise."""
+    values: list[Any] = [report]
+    for key in path.split("."):
+        nxt: list[Any] = []
+        for value in values:
+            items = value if isinstance(value, list) else [value]
+            nxt += [item[key] for item in items if isinstance(item, dict) and key in item]
+        values = nxt
+    return [v for value in values for v in (value if isinstance(value, list) else [value])]
+
+
+def check_report(case: Case, report: dict[str, Any]) -> list[str]:
+    problems = []
+    for path, expected in case.report.items():
+        found = lookup(report, path)
+        ok = any(v is not None for v in found) if expected == "*" else expected in found
+        if not ok:
+            problems.append(f"report {path}: expected {expected!r}, found {found!r}")
+    return problems
+
+
+def same(expected: Any, got: Any) -> bool:
+    if isinstance(expected, float) and isinstance(got, int | float):
+        return abs(expected - got) <= TOLERANCE * max(1.0, abs(expected))
+    return bool(expected == got)
+
+
+def check_serves(case: Case, workdir: Path, code: int, text: str) -> tuple[str, list[str]]:
+    if code != 0:
+        return f"failed (exit {code})", [f"expected to serve; the build said:\n{text[-3000:]}"]
+    report = json.loads((workdir / "out" / "report.json").read_text())
+    got = probe(report["image_id"], report["model"]["name"], case.probe)
+    problems = check_report(case, report)
+    if not same(case.prediction, got):
+        problems.append(f"probe {case.probe} -> {got!r}, expected {case.prediction!r}")
+    return f"serves ({got!r})", problems
+
+
+def check_fails(case: Case, code: int, text: str) -> tuple[str, list[str]]:
+    error = text[text.rfind("error [") :] if "error [" in text else ""
+    got = error.splitlines()[0][:160] if error else f"exit {code}"
+    if code == 0:
+        return "served", ["expected a failure, the build succeeded"]
+    problems = []
+    if f"error [{case.stage}]" not in error:
+        problems.append(f"expected stage [{case.stage}]: {got}")
+    problems += [f"message lacks {m!r}" for m in case.message if m not in error]
+    if "fix:" not in error:
+        problems.append("the message has no fix")
+    return got, [*problems, *([f"full message:\n{error}"] if problems else [])]
+
+
+def run_case(case: Case, workdir: Path) -> Outcome:
+    start = time.monotonic()
+    try:
+        code, text = build(case, workdir)
+        if case.expect == "serves":
+            got, problems = check_serves(case, workdir, code, text)
+        else:
+            got, problems = check_fails(case, code, text)
+    finally:
+        cleanup(case)
+    return Outcome(case, not problems, round(time.monotonic() - start, 1), got, problems)
+
+
+def cleanup(case: Case) -> None:
+    buildah = Buildah(progress=False)
+    if buildah.image_exists(case.image):
+        buildah.rmi(case.image, force=True)

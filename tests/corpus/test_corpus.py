@@ -1,0 +1,26 @@
+"""The real-world notebook corpus, built end to end: each case serves its probe or fails
+with its expected message (tests/corpus/cases.toml). About ten minutes with warm caches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .runner import Case, load_cases, run_case
+
+pytestmark = [pytest.mark.slow, pytest.mark.containers]
+CASES = load_cases()
+
+
+def test_the_corpus_has_at_least_thirty_cases_each_with_a_folder() -> None:
+    assert len(CASES) >= 30
+    assert all((Path(__file__).parent / "cases" / c.name).is_dir() for c in CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_case_has_its_expected_outcome(
+    case: Case, tmp_path: Path, buildah: object, podman: object
+) -> None:
+    outcome = run_case(case, tmp_path)
+    assert outcome.ok, "\n".join(outcome.problems)

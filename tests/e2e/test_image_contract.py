@@ -1,0 +1,70 @@
+"""The HTTP contract suite (tests/runtime/test_contract*.py) against the built churn image.
+
+For each runtime the real `nb2svc build` makes the image (the layer cache makes a rebuild
+take seconds), podman runs it read-only, and the same contract tests that run against the
+local servers run against the container, via NB2SVC_SERVER_URL and NB2SVC_ARTIFACT_DIR.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from e2e_support import REPO_ROOT, nb2svc
+from nb2svc.engine.podman import Container, Podman
+from nb2svc.image.base import BaseImages
+
+pytestmark = [pytest.mark.slow, pytest.mark.containers]
+CHURN = REPO_ROOT / "sample-notebooks" / "churn"
+CONTRACT = ["tests/runtime/test_contract.py", "tests/runtime/test_contract_openapi.py"]
+ARTIFACT_FILES = ("model.joblib", "signature.json", "sample.json", "requirements.txt")
+
+
+@pytest.fixture(scope="module", params=["default", "bentoml"])
+def image(
+    request: pytest.FixtureRequest,
+    base_images: BaseImages,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> str:
+    """`nb2svc build` of the churn sample for one runtime (kept: localhost/churn:contract-*)."""
+    runtime = str(request.param)
+    tag = f"localhost/churn:contract-{runtime}"
+    out = tmp_path_factory.mktemp(f"churn-{runtime}")
+    run = nb2svc("build", CHURN, "--runtime", runtime, "-o", out, "-t", tag)
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert run.report(out)["runtime"] == runtime
+    return tag
+
+
+@pytest.fixture(scope="module")
+def container(podman: Podman, image: str) -> Iterator[Container]:
+    with podman.running(image, read_only=True) as running:
+        podman.wait_http_ready(f"{running.url}/readyz", timeout=60, container=running)
+        yield running
+
+
+def copy_artifact(podman: Podman, container: Container, into: Path) -> Path:
+    into.mkdir(parents=True, exist_ok=True)
+    for name in ARTIFACT_FILES:
+        (into / name).write_bytes(podman.read_file(container, f"/opt/nb2svc/model/{name}"))
+    return into
+
+
+def test_the_image_honours_the_http_contract(
+    podman: Podman, container: Container, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "NB2SVC_SERVER_URL": container.url,
+        "NB2SVC_ARTIFACT_DIR": str(copy_artifact(podman, container, tmp_path / "model")),
+    }
+    argv = [sys.executable, "-m", "pytest", *CONTRACT, "-q", "-p", "no:cacheprovider"]
+    done = subprocess.run(
+        argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900, check=False
+    )
+    assert done.returncode == 0, done.stdout[-6000:]
+    assert " passed" in done.stdout

@@ -1,0 +1,343 @@
+"""`nb2svc webhook serve` as a real process on 127.0.0.1, driven by real HTTP requests.
+
+The configured repository is a local bare repository; builds run a small real stand-in for
+`nb2svc build` that records the checkout's HEAD and waits for a gate file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nb2svc.triggers.signatures import sign_generic
+
+SECRET = b"s3cret-for-tests"
+
+STANDIN = """\
+import json, pathlib, subprocess, sys, time
+record, gate, src = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
+head = subprocess.run(["git", "-C", src, "rev-parse", "HEAD"], capture_output=True,
+                      text=True, check=True).stdout.strip()
+entry = {"argv": sys.argv[3:], "head": head}
+with record.open("a") as f:
+    f.write(json.dumps(dict(entry, event="start")) + "\\n")
+deadline = time.time() + 60
+while not gate.exists() and time.time() < deadline:
+    time.sleep(0.05)
+with record.open("a") as f:
+    f.write(json.dumps(dict(entry, event="end")) + "\\n")
+"""
+
+CONFIG = """\
+port = 0
+state_dir = "state"
+max_body_bytes = 65536
+build_command = {command}
+
+[repos.churn]
+forge = "github"
+name = "acme/churn"
+clone_url = "{bare}"
+branches = ["main"]
+secret_file = "secret"
+image = "localhost/churn"
+
+[repos.lab]
+forge = "gitlab"
+name = "acme/lab"
+clone_url = "{bare}"
+secret_file = "secret"
+
+[repos.tea]
+forge = "gitea"
+name = "acme/tea"
+clone_url = "{bare}"
+secret_file = "secret"
+
+[repos.gen]
+forge = "generic"
+name = "acme/gen"
+clone_url = "{bare}"
+secret_file = "secret"
+"""
+
+
+def git(*args: str, cwd: Path) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@e", GIT_COMMITTER_NAME="t")
+    env["GIT_COMMITTER_EMAIL"] = "t@e"
+    proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+@dataclass
+class Server:
+    tmp: Path
+    config: Path
+    proc: subprocess.Popen[str] | None = None
+    url: str = ""
+    shas: list[str] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "nb2svc.triggers", "webhook", "serve", "--config",
+             str(self.config)],
+            stdout=subprocess.PIPE, stderr=(self.tmp / "server.err").open("a"), text=True,
+        )  # fmt: skip
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert "listening on http://127.0.0.1:" in line, line
+        self.url = line.split("listening on ", 1)[1].strip()
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+            self.proc = None
+
+    def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
+        request = urllib.request.Request(self.url + path, data=body, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"{}")
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.url + path, timeout=10) as response:
+            return json.loads(response.read())
+
+    def statuses(self) -> list[str]:
+        return [b["status"] for b in reversed(self.get("/builds")["builds"])]
+
+    def entries(self, event: str) -> list[dict[str, Any]]:
+        record = self.tmp / "record.jsonl"
+        if not record.exists():
+            return []
+        return [e for e in map(json.loads, record.read_text().splitlines()) if e["event"] == event]
+
+
+def wait_for(predicate: Any, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    bare, work = tmp_path / "churn.git", tmp_path / "work"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
+    shas = []
+    for i in range(3):
+        (work / "nb.ipynb").write_text(str(i))
+        git("add", "-A", cwd=work)
+        git("commit", "-qm", str(i), cwd=work)
+        shas.append(git("rev-parse", "HEAD", cwd=work))
+        git("push", "-q", str(bare), f"HEAD:refs/heads/v{i}", cwd=work)
+    (tmp_path / "standin.py").write_text(STANDIN)
+    (tmp_path / "secret").write_bytes(SECRET + b"\n")
+    command = [sys.executable, str(tmp_path / "standin.py"), str(tmp_path / "record.jsonl"),
+               str(tmp_path / "gate")]  # fmt: skip
+    config = tmp_path / "webhook.toml"
+    config.write_text(CONFIG.format(command=json.dumps(command), bare=bare))
+    srv = Server(tmp_path, config, shas=shas)
+    srv.start()
+    yield srv
+    (tmp_path / "gate").touch()
+    srv.stop()
+    left = our_processes(str(tmp_path))
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes left running: {left}"
+
+
+def our_processes(marker: str) -> list[int]:
+    """PIDs whose command line mentions `marker` (a path unique to this test)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and proc.name != str(os.getpid()):
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue
+            if marker.encode() in cmdline:
+                found.append(int(proc.name))
+    return found
+
+
+def github_push(sha: str, *, ref: str = "refs/heads/main", repo: str = "acme/churn") -> bytes:
+    return json.dumps({"ref": ref, "before": "0" * 40, "after": sha,
+                       "repository": {"full_name": repo}}).encode()  # fmt: skip
+
+
+def github_headers(
+    body: bytes, *, event: str = "push", delivery: str | None = None
+) -> dict[str, str]:
+    mac = hmac.new(SECRET, body, hashlib.sha256).hexdigest()
+    return {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+        "X-Hub-Signature-256": f"sha256={mac}",
+    }
+
+
+def test_valid_github_push_is_recorded_and_built(server: Server) -> None:
+    body = github_push(server.shas[0])
+    status, answer = server.post("/hooks/churn", body, github_headers(body))
+    assert (status, answer["status"]) == (202, "queued")
+    (server.tmp / "gate").touch()
+    wait_for(lambda: server.statuses() == ["succeeded"], "the build")
+    (entry,) = server.entries("end")
+    assert entry["head"] == server.shas[0]
+    assert f"--tag=localhost/churn:{server.shas[0][:12]}" in entry["argv"]
+    build = server.get(f"/builds/{answer['build']}")
+    assert build["sha"] == server.shas[0]
+    assert build["ref"] == "refs/heads/main"
+    assert "standin.py" in build["log"]
+
+
+def test_unsigned_badly_signed_and_replayed_requests_queue_nothing(server: Server) -> None:
+    body = github_push(server.shas[0])
+    good = github_headers(body)
+    unsigned = {k: v for k, v in good.items() if k != "X-Hub-Signature-256"}
+    assert server.post("/hooks/churn", body, unsigned)[0] == 401
+    wrong = dict(good, **{"X-Hub-Signature-256": "sha256=" + "0" * 64})
+    assert server.post("/hooks/churn", body, wrong)[0] == 403
+    # The signature of one body replayed on another (a different commit):
+    other = github_push(server.shas[1])
+    assert server.post("/hooks/churn", other, good)[0] == 403
+    # Another repository's hook secret is not this one's: the payload must be signed for it.
+    assert server.post("/hooks/lab", body, good)[0] == 401
+    assert server.get("/builds")["builds"] == []
+    # The real delivery, then the same signed body replayed under a new delivery ID:
+    assert server.post("/hooks/churn", body, good)[0] == 202
+    replay = dict(good, **{"X-GitHub-Delivery": str(uuid.uuid4())})
+    status, answer = server.post("/hooks/churn", body, replay)
+    assert (status, "replay" in answer["error"]) == (403, True)
+    assert len(server.get("/builds")["builds"]) == 1
+
+
+def test_duplicate_delivery_builds_once(server: Server) -> None:
+    body = github_push(server.shas[0])
+    headers = github_headers(body)
+    first = server.post("/hooks/churn", body, headers)
+    second = server.post("/hooks/churn", body, headers)
+    assert first == (202, {"status": "queued", "build": 1})
+    assert second == (200, {"status": "duplicate", "build": 1})
+    (server.tmp / "gate").touch()
+    wait_for(lambda: server.statuses() == ["succeeded"], "the build")
+    assert server.post("/hooks/churn", body, headers)[0] == 200
+    assert len(server.entries("start")) == 1
+
+
+def test_oversized_non_push_and_filtered_requests(server: Server) -> None:
+    big = b"{" + b" " * 70000 + b"}"
+    assert server.post("/hooks/churn", big, github_headers(big))[0] == 413
+    ping = b'{"zen": "hi"}'
+    status, answer = server.post("/hooks/churn", ping, github_headers(ping, event="ping"))
+    assert (status, answer["status"]) == (202, "ignored")
+    for body in (
+        github_push(server.shas[0], ref="refs/heads/dev"),
+        github_push(server.shas[0], ref="refs/heads/$(touch${IFS}pwned)"),
+        github_push(server.shas[0], repo="evil/churn"),
+        github_push("0" * 40),
+    ):
+        status, answer = server.post("/hooks/churn", body, github_headers(body))
+        assert (status, answer["status"]) == (202, "ignored"), answer
+    bad = json.dumps({"ref": "refs/heads/main", "after": "; rm -rf /",
+                      "repository": {"full_name": "acme/churn"}}).encode()  # fmt: skip
+    assert server.post("/hooks/churn", bad, github_headers(bad))[0] == 400
+    assert server.post("/hooks/nope", ping, github_headers(ping))[0] == 404
+    assert server.get("/builds")["builds"] == []
+    assert not list(server.tmp.rglob("pwned"))
+
+
+def test_gitlab_gitea_forgejo_and_generic_schemes(server: Server) -> None:
+    sha = server.shas[2]
+    project = {"path_with_namespace": "acme/lab"}
+    lab = json.dumps({"object_kind": "push", "ref": "refs/heads/main", "checkout_sha": sha,
+                      "after": sha, "project": project}).encode()  # fmt: skip
+    lab_headers = {"X-Gitlab-Event": "Push Hook", "X-Gitlab-Event-UUID": "e1"}
+    assert server.post("/hooks/lab", lab, lab_headers)[0] == 401
+    assert server.post("/hooks/lab", lab, {**lab_headers, "X-Gitlab-Token": "nope"})[0] == 403
+    ok = {**lab_headers, "X-Gitlab-Token": SECRET.decode()}
+    assert server.post("/hooks/lab", lab, ok)[0] == 202
+    tea = github_push(sha, repo="acme/tea")
+    mac = hmac.new(SECRET, tea, hashlib.sha256).hexdigest()
+    gitea = {"X-Gitea-Event": "push", "X-Gitea-Delivery": "d1", "X-Gitea-Signature": mac}
+    assert server.post("/hooks/tea", tea, {**gitea, "X-Gitea-Signature": "ab"})[0] == 403
+    assert server.post("/hooks/tea", tea, gitea)[0] == 202
+    forgejo_body = github_push(server.shas[1], repo="acme/tea")
+    forgejo = {
+        "X-Forgejo-Event": "push",
+        "X-Forgejo-Delivery": "d2",
+        "X-Forgejo-Signature": hmac.new(SECRET, forgejo_body, hashlib.sha256).hexdigest(),
+    }
+    assert (
+        server.post("/hooks/tea", forgejo_body, {**forgejo, "X-Forgejo-Signature": mac})[0] == 403
+    )
+    assert server.post("/hooks/tea", forgejo_body, forgejo)[0] == 202
+    gen = json.dumps({"repository": "acme/gen", "ref": "refs/heads/main", "after": sha}).encode()
+    now = int(time.time())
+    signed = {"X-Nb2svc-Timestamp": str(now), "X-Nb2svc-Delivery": "g1",
+              "X-Nb2svc-Signature-256": sign_generic(SECRET, gen, now)}  # fmt: skip
+    stale = {"X-Nb2svc-Timestamp": str(now - 3600), "X-Nb2svc-Delivery": "g2",
+             "X-Nb2svc-Signature-256": sign_generic(SECRET, gen, now - 3600)}  # fmt: skip
+    assert server.post("/hooks/gen", gen, stale)[0] == 403
+    assert server.post("/hooks/gen", gen, signed)[0] == 202
+    repos = {b["repo"] for b in server.get("/builds")["builds"]}
+    assert repos == {"lab", "tea", "gen"}
+
+
+def test_restart_keeps_history_queue_and_deliveries(server: Server) -> None:
+    bodies = [github_push(server.shas[0]), github_push(server.shas[1], ref="refs/heads/main")]
+    headers = [github_headers(b) for b in bodies]
+    assert server.post("/hooks/churn", bodies[0], headers[0])[0] == 202
+    wait_for(lambda: server.entries("start"), "the first build to start")
+    assert server.post("/hooks/churn", bodies[1], headers[1])[0] == 202
+    assert server.statuses() == ["running", "queued"]
+    server.stop(signal.SIGKILL)  # a crash in the middle of build #1
+    server.start()
+    # The delivery is remembered across the restart: no second build for it.
+    assert server.post("/hooks/churn", bodies[0], headers[0]) == (
+        200, {"status": "duplicate", "build": 1},
+    )  # fmt: skip
+    wait_for(lambda: len(server.entries("start")) == 2, "build #1 to be started again")
+    (server.tmp / "gate").touch()
+    wait_for(lambda: server.statuses() == ["succeeded", "succeeded"], "both builds")
+    heads = [e["head"] for e in server.entries("end")]
+    # The orphan of the crashed server was stopped; #1 ran again, then #2.
+    assert heads == [server.shas[0], server.shas[1]]
+
+
+def test_sigterm_requeues_the_running_build(server: Server) -> None:
+    body = github_push(server.shas[0])
+    assert server.post("/hooks/churn", body, github_headers(body))[0] == 202
+    wait_for(lambda: server.entries("start"), "the build to start")
+    server.stop(signal.SIGTERM)
+    assert server.entries("end") == [], "the build was stopped, not finished"
+    server.start()
+    assert server.statuses() in (["queued"], ["running"])
+    (server.tmp / "gate").touch()
+    wait_for(lambda: server.statuses() == ["succeeded"], "the build after restart")

@@ -1,0 +1,129 @@
+"""Data paths: where the notebook looks for its data, linked to the repository's file.
+
+Each test builds a small repository (files + a notebook), analyzes it for real and
+checks the links the train stage will make, or the error that stops the build.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+from nb2svc.analyze import analyze
+from nb2svc.config import load_config
+from nb2svc.datapaths import DataLink, analysis_links, check_offline, link_commands
+from nb2svc.errors import NotebookError
+from nbformat import v4
+
+SRC = "/opt/nb2svc/src"
+
+
+def repo(tmp_path: Path, *files: str, notebook: str = "train.ipynb", code: str = "") -> Path:
+    for name in files:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("a,b\n1,2\n")
+    nb_path = tmp_path / notebook
+    nb_path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(v4.new_notebook(cells=[v4.new_code_cell(code)]), nb_path)
+    return nb_path
+
+
+def links(nb_path: Path, root: Path) -> list[tuple[str, str, str]]:
+    analysis = analyze([nb_path], root=root, config=load_config(root))
+    files = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
+    found = analysis_links(analysis, src_dir=SRC, source_files=files)
+    return [(link.link, link.target, link.how) for link in found]
+
+
+def read(path: str) -> str:
+    return f"import pandas as pd\ndf = pd.read_csv({path!r})\n"
+
+
+def test_a_colab_path_is_linked_to_the_repository_file(tmp_path: Path) -> None:
+    nb = repo(tmp_path, "data/churn.csv", code=read("/content/churn.csv"))
+    assert links(nb, tmp_path) == [("/content/churn.csv", f"{SRC}/data/churn.csv", "colab")]
+
+
+def test_a_kaggle_input_path_is_linked(tmp_path: Path) -> None:
+    nb = repo(tmp_path, "churn.csv", code=read("/kaggle/input/telco/churn.csv"))
+    assert links(nb, tmp_path) == [("/kaggle/input/telco/churn.csv", f"{SRC}/churn.csv", "kaggle")]
+
+
+def test_a_windows_path_becomes_a_file_name_with_backslashes_in_the_notebook_folder(
+    tmp_path: Path,
+) -> None:
+    nb = repo(tmp_path, "data/churn.csv", code=read("C:\\Users\\me\\churn.csv"))
+    assert links(nb, tmp_path) == [
+        (f"{SRC}/C:\\Users\\me\\churn.csv", f"{SRC}/data/churn.csv", "windows")
+    ]
+
+
+def test_a_case_mismatch_gets_a_link_with_the_notebooks_spelling(tmp_path: Path) -> None:
+    nb = repo(tmp_path, "data/churn.csv", code=read("data/Churn.CSV"))
+    assert links(nb, tmp_path) == [(f"{SRC}/data/Churn.CSV", f"{SRC}/data/churn.csv", "case")]
+
+
+def test_a_path_relative_to_the_repo_root_is_linked_from_the_notebooks_folder(
+    tmp_path: Path,
+) -> None:
+    nb = repo(tmp_path, "data/churn.csv", notebook="nbs/train.ipynb", code=read("data/churn.csv"))
+    assert links(nb, tmp_path) == [
+        (f"{SRC}/nbs/data/churn.csv", f"{SRC}/data/churn.csv", "repo-root")
+    ]
+
+
+def test_paths_that_already_work_need_no_link(tmp_path: Path) -> None:
+    nb = repo(tmp_path, "nbs/data/x.csv", notebook="nbs/train.ipynb", code=read("data/x.csv"))
+    assert links(nb, tmp_path) == []
+
+
+def test_system_folders_are_never_linked_over() -> None:
+    from nb2svc.analysis.data_files import DataFileRef
+    from nb2svc.datapaths import plan_links
+    from nb2svc.errors import CellRef
+
+    ref = DataFileRef("/usr/lib/x.csv", CellRef(1), 1, "read_csv", "x.csv", "absolute")
+    assert plan_links([("train.ipynb", ref)], src_dir=SRC) == ()
+
+
+def test_an_ambiguous_file_stops_the_build_naming_the_cell_and_the_candidates(
+    tmp_path: Path,
+) -> None:
+    nb = repo(tmp_path, "a/train.csv", "b/train.csv", code=read("/content/train.csv"))
+    analysis = analyze([nb], root=tmp_path, config=load_config(tmp_path))
+    with pytest.raises(NotebookError, match="matches several") as caught:
+        check_offline(analysis, allow_network=False)
+    assert caught.value.cell is not None
+    assert "a/train.csv" in caught.value.message
+
+
+def test_a_missing_file_stops_the_build_unless_shell_commands_may_create_it(
+    tmp_path: Path,
+) -> None:
+    nb = repo(tmp_path, code=read("/kaggle/input/t/missing.csv"))
+    analysis = analyze([nb], root=tmp_path, config=load_config(tmp_path))
+    with pytest.raises(NotebookError, match="not in the repository"):
+        check_offline(analysis, allow_network=False)
+    nb = repo(tmp_path, code="!unzip data.zip\n" + read("missing.csv"))
+    check_offline(analyze([nb], root=tmp_path, config=load_config(tmp_path)), allow_network=False)
+
+
+def test_a_download_cell_fails_unless_the_network_is_allowed(tmp_path: Path) -> None:
+    nb = repo(tmp_path, code="!wget https://example.com/x.csv")
+    analysis = analyze([nb], root=tmp_path, config=load_config(tmp_path))
+    with pytest.raises(NotebookError, match="needs the network") as caught:
+        check_offline(analysis, allow_network=False)
+    assert "--allow-network" in (caught.value.fix or "")
+    check_offline(analysis, allow_network=True)
+
+
+def test_link_commands_create_the_links_a_shell_can_run(tmp_path: Path) -> None:
+    target = tmp_path / "data.csv"
+    target.write_text("x\n")
+    link = DataLink(str(tmp_path / "C:\\Users\\me\\d.csv"), str(target), "r", "nb", 1, "windows")
+    script = " && ".join(link_commands([link]))
+    subprocess.run(["sh", "-c", script], check=True)
+    assert (tmp_path / "C:\\Users\\me\\d.csv").readlink() == target

@@ -1,0 +1,89 @@
+"""assemble's steps on the host: a failing cell is named, values are never printed."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nb2svc.errors import EXIT_TRAINING, TrainingError
+from nb2svc.notebook.script import render_training_script
+from nb2svc.s2i import assemble, steps
+from nb2svc.s2i.settings import Settings
+from nb2svc.s2i.steps import Layout
+
+RUNTIMES = Path(__file__).resolve().parents[2] / "runtimes"
+
+
+def layout(tmp_path: Path) -> Layout:
+    return Layout(
+        destination=tmp_path / "upload",
+        app_src=tmp_path / "upload" / "src",
+        model=tmp_path / "model",
+        venv=Path(sys.prefix),  # the project venv stands in for /opt/venv
+        lib=RUNTIMES,
+        cache=tmp_path / "cache",
+        build=tmp_path / "build",
+    )
+
+
+def write_notebook(path: Path, *cells: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    nb.metadata["language_info"] = {"name": "python", "version": "3.11.2"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+
+
+def test_a_failing_cell_fails_training_with_the_cell_named(tmp_path: Path) -> None:
+    where = layout(tmp_path)
+    write_notebook(where.src / "train.ipynb", "x = 1", "raise ValueError('bad data')")
+    analysis = assemble._analyze(where.src, Settings())
+    script = render_training_script(
+        [n.notebook for n in analysis.notebooks],
+        overrides={},
+        model_variable=None,
+        model_name="train",
+        artifact_dir=str(where.model),
+        repo_root=where.src,
+    )
+    where.build.mkdir()
+    with pytest.raises(TrainingError) as info:
+        steps.train(script.text, analysis, where, io.StringIO())
+    assert info.value.exit_code == EXIT_TRAINING
+    assert str(info.value.cell) == "cell 2"
+    assert "ValueError: bad data" in info.value.message
+
+
+def test_settings_from_the_environment_file_are_logged_by_name_only(tmp_path: Path) -> None:
+    where = layout(tmp_path)
+    (where.src / ".s2i").mkdir(parents=True)
+    (where.src / ".s2i" / "environment").write_text(
+        "NB2SVC_PARAM_alpha=0.5\nDATA_TOKEN=hunter2-secret\n"
+    )
+    env: dict[str, str] = {}
+    log = io.StringIO()
+    found = assemble.load_settings(where, env, log)
+    assert found.parameters == ("alpha=0.5",)
+    assert env["DATA_TOKEN"] == "hunter2-secret"
+    assert "DATA_TOKEN" in log.getvalue()
+    assert "hunter2" not in log.getvalue()
+
+
+def test_assemble_without_a_source_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(assemble.DESTINATION_ENV, str(tmp_path))
+    assert assemble.main([]) == 2
+    assert "no source at" in capsys.readouterr().err
+
+
+def test_group_writable_copies_user_bits_to_the_group(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir(mode=0o700)
+    (tmp_path / "d" / "f").write_text("")
+    (tmp_path / "d" / "f").chmod(0o600)
+    steps.group_writable(tmp_path / "d")
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o770
+    assert (tmp_path / "d" / "f").stat().st_mode & 0o777 == 0o660

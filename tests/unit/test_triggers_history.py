@@ -1,0 +1,80 @@
+"""The SQLite history as a queue: supersede, dedup, claim, crash recovery, persistence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nb2svc.triggers.history import History
+from nb2svc.triggers.queue import RepoLock
+
+
+def spec(sha: str, *, repo: str = "r", ref: str = "refs/heads/main") -> dict[str, Any]:
+    return {"repo": repo, "ref": ref, "sha": sha * 40, "image": f"img:{sha * 12}", "source": "/x"}
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> History:
+    return History(tmp_path / "h.sqlite")
+
+
+def test_newer_push_supersedes_queued_builds_of_the_same_ref(history: History) -> None:
+    one = history.enqueue(spec("a")).build_id
+    running = history.claim_next("r")
+    assert running is not None
+    assert running.id == one
+    two = history.enqueue(spec("b")).build_id
+    other_ref = history.enqueue(spec("c", ref="refs/heads/dev")).build_id
+    three = history.enqueue(spec("d")).build_id
+    states = {b.id: (b.status, b.superseded_by) for b in history.recent()}
+    assert states[one] == ("running", None)
+    assert states[two] == ("superseded", three)
+    assert states[other_ref] == ("queued", None)
+    assert states[three] == ("queued", None)
+    claimed = history.claim_next("r")
+    assert claimed is not None
+    assert claimed.id == other_ref
+
+
+def test_same_commit_is_not_queued_twice_and_deliveries_deduplicate(history: History) -> None:
+    first = history.enqueue(spec("a"), delivery="github:1:x", mac="m1")
+    assert not first.duplicate
+    again = history.enqueue(spec("a"), delivery="github:1:x", mac="m1")
+    assert (again.build_id, again.duplicate) == (first.build_id, True)
+    same_commit = history.enqueue(spec("a"), delivery="github:1:y", mac="m2")
+    assert (same_commit.build_id, same_commit.duplicate) == (first.build_id, True)
+    assert history.seen_delivery("github:1:y") == first.build_id
+    assert history.mac_owner("m1") == "github:1:x"
+    assert history.mac_owner("nope") is None
+    assert len(history.recent()) == 1
+
+
+def test_history_and_interrupted_builds_survive_reopening(tmp_path: Path) -> None:
+    history = History(tmp_path / "h.sqlite")
+    one = history.enqueue(spec("a"), delivery="d1").build_id
+    history.claim_next("r")
+    history.enqueue(spec("b"), delivery="d2")
+    reopened = History(tmp_path / "h.sqlite")
+    assert reopened.repos_with_work() == ["r"]
+    stale = reopened.requeue_running("r")
+    assert [b.id for b in stale] == [one]
+    assert [b.status for b in reopened.recent()] == ["queued", "queued"]
+    assert reopened.seen_delivery("d1") == one
+    build = reopened.claim_next("r")
+    assert build is not None
+    reopened.finish(build.id, "succeeded", exit_code=0, image_id="sha256:abc")
+    done = reopened.get(build.id)
+    assert done is not None
+    assert (done.status, done.image_id) == ("succeeded", "sha256:abc")
+    assert done.to_json()["notebooks"] == []
+
+
+def test_repo_lock_is_exclusive_across_open_files(tmp_path: Path) -> None:
+    first, second = RepoLock(tmp_path, "repo"), RepoLock(tmp_path, "repo")
+    assert first.acquire(block=False)
+    assert not second.acquire(block=False)
+    assert RepoLock(tmp_path, "other").acquire(block=False)
+    first.release()
+    assert second.acquire(block=False)
+    second.release()
