@@ -14,7 +14,7 @@ from typing import Any
 
 from nb2svc_runtime.adapters import Adapter, Columns, make_adapter
 from nb2svc_runtime.artifact import load_artifact
-from nb2svc_runtime.batching import MicroBatcher, Result
+from nb2svc_runtime.batching import Result
 from nb2svc_runtime.service import ModelService
 
 log = logging.getLogger("nb2svc.bentoml")
@@ -40,14 +40,7 @@ class BentoModel(ModelService):
         """ModelService's path: the micro-batcher, started in this worker's event loop."""
         if self.batcher is None:
             assert self.adapter is not None, "load() runs before the server answers"
-            self.batcher = MicroBatcher(
-                self.adapter,
-                max_batch=self.settings.max_batch,
-                max_wait=self.settings.max_batch_wait_ms / 1000,
-                max_queue=self.settings.max_queue,
-                on_batch=self.metrics.batch.observe,
-            )
-            self.batcher.start()
+            self.batcher = self.start_batcher(self.adapter)
         return await super()._predict_rows(rows, want_proba)
 
 

@@ -61,14 +61,7 @@ class ModelService:
         try:
             artifact = await loop.run_in_executor(None, load_artifact, self.settings.model_dir)
             self.adapter = make_adapter(artifact.model, self.signature)
-            self.batcher = MicroBatcher(
-                self.adapter,
-                max_batch=self.settings.max_batch,
-                max_wait=self.settings.max_batch_wait_ms / 1000,
-                max_queue=self.settings.max_queue,
-                on_batch=self.metrics.batch.observe,
-            )
-            self.batcher.start()
+            self.batcher = self.start_batcher(self.adapter)
             await self._warm_up()
         except (ArtifactError, ApiError, *MODEL_ERRORS) as exc:
             self._fail(f"{type(exc).__name__}: {exc}")
@@ -90,6 +83,18 @@ class ModelService:
         log.error("model failed to load", extra={"fields": {"reason": reason}})
         if self._on_fatal is not None:
             self._on_fatal(reason)
+
+    def start_batcher(self, adapter: Adapter) -> MicroBatcher:
+        """The micro-batcher for this worker, started in the running event loop."""
+        batcher = MicroBatcher(
+            adapter,
+            max_batch=self.settings.max_batch,
+            max_wait=self.settings.max_batch_wait_ms / 1000,
+            max_queue=self.settings.max_queue,
+            on_batch=self.metrics.batch.observe,
+        )
+        batcher.start()
+        return batcher
 
     async def _warm_up(self) -> None:
         rows = self.sample.get("inputs") or []

@@ -229,10 +229,15 @@ class Buildah:
                 containerfile, context, iidfile or Path(tmp) / "iid", target, build_args,
                 secrets, labels, layers, no_cache, isolation, pull,
             )  # fmt: skip
-            request.validate()
-            start = time.monotonic()
-            steps, tail = self._build_streamed(request, on_line)
-            image_id = _bare_id(request.iidfile.read_text())
+            return self._build(request, tag, on_line)
+
+    def _build(
+        self, request: BuildRequest, tag: str | None, on_line: LineHook | None
+    ) -> BuildResult:
+        request.validate()
+        start = time.monotonic()
+        steps, tail = self._build_streamed(request, on_line)
+        image_id = _bare_id(request.iidfile.read_text())
         if tag:
             self.tag(image_id, tag)
         return BuildResult(image_id, time.monotonic() - start, steps, tag, tail)
@@ -411,13 +416,7 @@ class Buildah:
             request = VolumeBuildRequest(
                 containerfile, context, Path(tmp) / "iid", layers=layers, volumes=tuple(volumes)
             )
-            request.validate()
-            start = time.monotonic()
-            steps, tail = self._build_streamed(request, on_line)
-            image_id = _bare_id(request.iidfile.read_text())
-        if tag:
-            self.tag(image_id, tag)
-        return BuildResult(image_id, time.monotonic() - start, steps, tag, tail)
+            return self._build(request, tag, on_line)
 
     def run(
         self,
