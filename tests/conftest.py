@@ -108,7 +108,8 @@ def created_podman(created: Created, podman: Podman) -> Created:
 @pytest.fixture
 def test_image(buildah: Buildah, request: pytest.FixtureRequest) -> Iterator[str]:
     """A unique image reference for this test, removed afterwards."""
-    ref = f"localhost/nb2svc-e2e-{request.node.name.replace('_', '-')[:40].lower()}:test"
+    name = request.node.name.replace("_", "-")[:40].lower().strip("-")
+    ref = f"localhost/nb2svc-e2e-{name}:test"
     yield ref
     if buildah.image_exists(ref):
         buildah.rmi(ref, force=True)

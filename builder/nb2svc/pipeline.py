@@ -8,6 +8,7 @@ predictions, so a failed or interrupted build never touches the previous tag.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -77,6 +78,8 @@ class Timer:
 def build(options: BuildOptions, out: TextIO = sys.stderr) -> dict[str, Any]:
     """Run the whole build; return report.json's content. Raises `Nb2svcError`."""
     timer = Timer()
+    if options.image:
+        check_image_ref(options.image)
     with open_source(options.source) as source:
         with timer.step("analyze"):
             analysis = _analyze(source, options)
@@ -230,7 +233,7 @@ def _make_plan(
     )
     return BuildPlan(
         name=name,
-        image=options.image or f"localhost/{name}:latest",
+        image=check_image_ref(options.image or f"localhost/{name}:latest"),
         python_version=python,
         base_image=bases[0],
         build_base_image=bases[1],
@@ -269,6 +272,24 @@ def _notebook_refs(source: Source, analysis: Analysis) -> tuple[NotebookRef, ...
         )
         for n in analysis.notebooks
     )
+
+
+_IMAGE_REF = re.compile(
+    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?"  # registry host[:port]/
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"
+)
+
+
+def check_image_ref(ref: str) -> str:
+    """Refuse a malformed `-t` before anything is built (buildah would only say so at the end)."""
+    if not _IMAGE_REF.match(ref):
+        raise UsageError(
+            f"{ref!r} is not a valid image reference",
+            fix="use lower-case letters, digits and . _ - in names, e.g. "
+            "localhost/churn:v1 or registry.example.com/team/churn:2024-05",
+        )
+    return ref
 
 
 def _parse_secret(spec: str) -> Secret:
