@@ -81,9 +81,12 @@ def _dependencies(analysis: Analysis, plan: BuildPlan) -> list[dict[str, Any]]:
     return rows
 
 
+TRAIN_STEP = "/bin/python /opt/nb2svc/build/train.py"  # the RUN that trains, not the COPY
+
+
 def _stage_timings(observer: BuildObserver) -> dict[str, float]:
     stages = observer.stage_seconds()
-    train = observer.step_matching("train.py")
+    train = observer.step_matching(TRAIN_STEP)
     out = {f"stage_{name}": seconds for name, seconds in stages.items()}
     if train is not None:
         out["train"] = train.seconds
@@ -94,7 +97,7 @@ def _cache(
     observer: BuildObserver, lock_diff: dict[str, list[str]], plan: BuildPlan
 ) -> dict[str, Any]:
     deps = observer.step_matching("uv pip sync")
-    train = observer.step_matching("train.py")
+    train = observer.step_matching(TRAIN_STEP)
     reused = observer.whole_build_reused
     return {
         "whole_build_reused": reused,

@@ -91,9 +91,13 @@ def test_the_runtime_runs_as_a_numeric_non_root_user_on_port_8080() -> None:
     assert runtime[-2] == 'ENTRYPOINT ["/opt/venv/bin/python", "-m", "nb2svc_runtime"]'
 
 
-def test_the_runtime_copies_the_serving_venv_and_the_artifact_but_not_the_source() -> None:
-    runtime = "\n".join(lines_of_stage(render(make_plan()), "runtime"))
-    assert "COPY --from=serve-deps /opt/venv /opt/venv" in runtime
+def test_the_runtime_is_the_slim_serving_venv_plus_the_artifact_but_not_the_source() -> None:
+    text = render(make_plan())
+    serve_deps = "\n".join(lines_of_stage(text, "serve-deps"))
+    assert serve_deps.startswith("localhost/nb2svc/python:3.11 AS serve-deps")
+    assert "from=localhost/nb2svc/python:3.11-build,source=/usr/local/bin/uv" in serve_deps
+    runtime = "\n".join(lines_of_stage(text, "runtime"))
+    assert runtime.startswith("serve-deps AS runtime")
     assert "COPY --from=train /opt/nb2svc/model /opt/nb2svc/model" in runtime
     assert "COPY src" not in runtime
     assert "--from=deps" not in runtime

@@ -19,6 +19,7 @@ from nb2svc.plan import CA_SECRET_ID, LIB_DIR, MODEL_DIR, SRC_DIR, VENV, BuildPl
 
 UV_CACHE = "/root/.cache/uv"
 BUILD_DIR = "/opt/nb2svc/build"
+UV_BIN = "/usr/local/bin/uv"
 
 
 def render(plan: BuildPlan) -> str:
@@ -105,14 +106,18 @@ def _train_stage(plan: BuildPlan) -> list[str]:
 
 
 def _serve_deps_stage(plan: BuildPlan) -> list[str]:
+    """The serving venv, installed in place on the slim runtime base (uv mounted from the
+    build base). The runtime stage builds on this one, so no big `COPY --from` of the venv
+    has to be checksummed on every build."""
     mounts = _mounts(plan, cache=True, secrets=_install_secrets(plan))
+    mounts += f" --mount=type=bind,from={plan.build_base_image},source={UV_BIN},target={UV_BIN}"
     reqs = f"-r {BUILD_DIR}/model-requirements.txt -r {BUILD_DIR}/runtime-requirements.txt"
     files = "requirements.lock runtime-requirements.txt"
     if plan.runtime == "bentoml":  # BentoML's own dependencies: serve venv only
         reqs += f" -r {BUILD_DIR}/bentoml-requirements.txt"
         files += " bentoml-requirements.txt"
     return [
-        f"FROM {plan.build_base_image} AS serve-deps",
+        f"FROM {plan.base_image} AS serve-deps",
         f"COPY {files} {BUILD_DIR}/",
         f"COPY --from=train {MODEL_DIR}/requirements.txt {BUILD_DIR}/model-requirements.txt",
         f"RUN {mounts} \\",
@@ -135,8 +140,7 @@ def _runtime_stage(plan: BuildPlan) -> list[str]:
         argv += ["--host", "0.0.0.0", "--port", str(plan.port), "--working-dir", LIB_DIR]
         entrypoint = [f"ENTRYPOINT {json.dumps(argv)}"]
     return [
-        f"FROM {plan.base_image} AS runtime",
-        f"COPY --from=serve-deps {VENV} {VENV}",
+        "FROM serve-deps AS runtime",
         f"COPY nb2svc_runtime {LIB_DIR}/nb2svc_runtime",
         *([f"COPY nb2svc_bentoml {LIB_DIR}/nb2svc_bentoml"] if bentoml else []),
         f"COPY --from=train {MODEL_DIR} {MODEL_DIR}",
