@@ -55,7 +55,7 @@ def build_report(
         "timings": {**timings, **_stage_timings(observer)},
         "cache": _cache(observer, lock_diff, plan),
         "image_size_bytes": image_size,
-        "manifests": str(manifests),
+        "manifests": str(manifests.resolve()),
         "warnings": analysis.warning_messages(),
         "notebooks": [{"path": n.path, "sha256": n.sha256} for n in plan.notebooks],
         "lock": {
