@@ -57,13 +57,12 @@ def empty_uv_cache() -> Iterator[None]:
             aside.rename(UV_CACHE_MOUNT)
 
 
-def edit_notebook(repo: Path) -> None:
+def edit_notebook(repo: Path, label: str) -> None:
     """A code edit that touches no import: the deps layer stays, training reruns."""
-    path = repo / "churn.ipynb"
-    text = path.read_text()
-    edited = text.replace("print(df.shape)", "print('rows, columns:', df.shape)", 1)
+    text = (CHURN / "churn.ipynb").read_text()
+    edited = text.replace("print(df.shape)", f"print('{label}', df.shape)", 1)
     assert edited != text, "the churn notebook changed; update the benchmark's edit"
-    path.write_text(edited)
+    (repo / "churn.ipynb").write_text(edited)
 
 
 def train_stage_size(buildah: Buildah, context: Path) -> int:
@@ -95,7 +94,11 @@ def main() -> int:
         with empty_uv_cache():
             cold = nb2svc_build(repo, out, "--no-cache", "--refresh-lock")
         unchanged = nb2svc_build(repo, out)
-        edit_notebook(repo)
+        # A --no-cache build leaves layers later builds do not reuse, so the first edit after
+        # it also rebuilds the serving venv; the second is the edit loop a user lives in.
+        edit_notebook(repo, "first edit")
+        first_edit = nb2svc_build(repo, out)
+        edit_notebook(repo, "second edit")
         edited = nb2svc_build(repo, out)
         runtime_size = int(edited[1]["image_size_bytes"] or 0)
         train_size = train_stage_size(buildah, out / "context")
@@ -104,6 +107,7 @@ def main() -> int:
     for name, (seconds, report) in (
         ("cold", cold),
         ("unchanged rebuild", unchanged),
+        ("edit after --no-cache", first_edit),
         ("notebook edit", edited),
     ):
         print(row(name, seconds, report))

@@ -124,9 +124,7 @@ def _serve_deps_stage(plan: BuildPlan) -> list[str]:
         f"    export {_uv_env(plan)} && \\",
         f"    uv venv --quiet --python /usr/bin/python3 {VENV} && \\",
         "    uv pip install --quiet --compile-bytecode "
-        f"--python {VENV}/bin/python {reqs} -c {BUILD_DIR}/requirements.lock && \\",
-        # Packages' own test suites (numpy, scipy, pandas... ~50 MB) are not needed to serve.
-        f"    find {VENV} -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {{}} +",
+        f"--python {VENV}/bin/python {reqs} -c {BUILD_DIR}/requirements.lock",
     ]
 
 
