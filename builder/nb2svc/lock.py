@@ -7,6 +7,7 @@ re-resolves. Resolution failures name the requirement and where it came from.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -51,9 +52,9 @@ class Lock:
     def sha256(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()
 
-    def diff(self, previous: Lock | None) -> dict[str, list[str]]:
-        """What changed against a previous lock: added, removed and changed packages."""
-        old = dict(previous.packages) if previous else {}
+    def diff(self, previous: Lock | Mapping[str, str] | None) -> dict[str, list[str]]:
+        """What changed against a previous lock (or its pins): added, removed, changed."""
+        old = dict(previous.packages if isinstance(previous, Lock) else previous or {})
         new = dict(self.packages)
         return {
             "added": sorted(f"{n}=={v}" for n, v in new.items() if n not in old),
@@ -76,7 +77,9 @@ def uv_binary() -> str:
     return found
 
 
+@functools.cache
 def uv_version() -> str:
+    """`uv --version`, asked once per process (a build may resolve several locks)."""
     out = subprocess.run([uv_binary(), "--version"], capture_output=True, text=True, check=False)
     return out.stdout.strip() or "uv (unknown version)"
 

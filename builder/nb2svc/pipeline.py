@@ -343,7 +343,7 @@ def _build_and_verify(
         image_size=buildah.image_size(image_id),
         verification=verification,
         observer=observer,
-        lock_diff=plan.lock.diff(_lock_from_text(previous, plan.lock)),
+        lock_diff=plan.lock.diff(parse_lock(previous) if previous is not None else None),
         timings=timer.timings,
         outdir=options.outdir,
     )
@@ -405,19 +405,6 @@ def _exit_status(exc: BuildahError) -> int | None:
             if tail and tail[0].isdigit():
                 return int(tail[0])
     return None
-
-
-def _lock_from_text(text: str | None, current: Lock) -> Lock | None:
-    if text is None:
-        return None
-    return Lock(
-        text=text,
-        packages=parse_lock(text),
-        tool=current.tool,
-        python_version=current.python_version,
-        platform=current.platform,
-        inputs_sha256="",
-    )
 
 
 def _say(out: TextIO, message: str) -> None:

@@ -54,12 +54,8 @@ def _mounts(plan: BuildPlan, *, cache: bool, secrets: tuple[Secret, ...]) -> str
     return " ".join(parts)
 
 
-def _install_secrets(plan: BuildPlan) -> tuple[Secret, ...]:
-    return plan.all_secrets
-
-
 def _deps_stage(plan: BuildPlan) -> list[str]:
-    mounts = _mounts(plan, cache=True, secrets=_install_secrets(plan))
+    mounts = _mounts(plan, cache=True, secrets=plan.all_secrets)
     return [
         f"FROM {plan.build_base_image} AS deps",
         f"COPY requirements.lock {BUILD_DIR}/requirements.lock",
@@ -101,7 +97,9 @@ def _train_stage(plan: BuildPlan) -> list[str]:
             if links
             else []
         ),
-        f"RUN {mounts} {run_env} {VENV}/bin/python {BUILD_DIR}/train.py".replace("RUN  ", "RUN "),
+        " ".join(
+            p for p in ("RUN", mounts, run_env, f"{VENV}/bin/python {BUILD_DIR}/train.py") if p
+        ),
     ]
 
 
@@ -109,7 +107,7 @@ def _serve_deps_stage(plan: BuildPlan) -> list[str]:
     """The serving venv, installed in place on the slim runtime base (uv mounted from the
     build base). The runtime stage builds on this one, so no big `COPY --from` of the venv
     has to be checksummed on every build."""
-    mounts = _mounts(plan, cache=True, secrets=_install_secrets(plan))
+    mounts = _mounts(plan, cache=True, secrets=plan.all_secrets)
     mounts += f" --mount=type=bind,from={plan.build_base_image},source={UV_BIN},target={UV_BIN}"
     reqs = f"-r {BUILD_DIR}/model-requirements.txt -r {BUILD_DIR}/runtime-requirements.txt"
     files = "requirements.lock runtime-requirements.txt"
