@@ -16,6 +16,7 @@ import sys
 import tarfile
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -139,7 +140,8 @@ def test_a_code_edit_keeps_the_dependency_layer_and_retrains(
     repo = make_repo(tmp_path / "repo")
     assert nb2svc("build", repo, "-o", tmp_path / "a", "-t", test_image).returncode == 0
     cells = list(SMALL_CELLS)
-    cells[0] = "n_estimators = 12\nrandom_state = 0"
+    # A nonce: the edited notebook must be new to the shared layer cache, whatever ran before.
+    cells[0] = f"n_estimators = 12\nrandom_state = 0\nedit = '{uuid.uuid4().hex}'"
     make_repo(repo, cells)
     run = nb2svc("build", repo, "-o", tmp_path / "b", "-t", test_image)
     assert run.returncode == 0, run.stderr[-3000:]
