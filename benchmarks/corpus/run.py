@@ -28,6 +28,10 @@ def row(outcome: Outcome) -> str:
 
 def main(names: list[str]) -> int:
     cases = [c for c in load_cases() if not names or c.name in names]
+    missing = [c for c in cases if c.requires and not Path(c.requires).exists()]
+    for case in missing:
+        print(f"skipped {case.name}: needs {case.requires}", file=sys.stderr)
+    cases = [c for c in cases if c not in missing]
     outcomes = []
     start = time.monotonic()
     for case in cases:

@@ -102,6 +102,14 @@ def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--train-timeout", type=float, metavar="SECONDS", help="stop training after this long"
     )
     p.add_argument(
+        "--find-links",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="local wheels (e.g. a CPU build of torch); a package found there is pinned to it",
+    )
+    p.add_argument(
         "--exclude-newer",
         metavar="DATE|none",
         help="resolve versions as of DATE (default for unpinned notebooks: their last commit "
@@ -184,6 +192,7 @@ def _build(args: argparse.Namespace) -> int:
         allow_network=args.allow_network,
         train_timeout=args.train_timeout,
         exclude_newer=args.exclude_newer,
+        find_links=tuple(args.find_links),
         ca_bundle=args.ca_bundle,
     )
     report = build(options)

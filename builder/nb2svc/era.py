@@ -29,6 +29,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from nb2svc.errors import DependencyError
 from nb2svc.lock import Lock, LockInput, resolve_lock
+from nb2svc.wheelhouse import NO_WHEELS, Wheelhouse
 
 Resolver = Callable[[str | None], Lock]
 
@@ -190,18 +191,20 @@ def era_lock(
     python_version: str,
     cache_dir: Path,
     refresh: bool = False,
+    wheelhouse: Wheelhouse = NO_WHEELS,
 ) -> tuple[Lock, EraChoice]:
     """The lock for `inputs` as of the era (cached, including the search's outcome)."""
-    memo = cache_dir / f"era-{_era_key(inputs, python_version, start)}.json"
+    memo = cache_dir / f"era-{_era_key(inputs, python_version, start, wheelhouse)}.json"
+    resolver = _resolver(inputs, python_version, cache_dir, refresh, wheelhouse)
     if start.start is not None and memo.exists() and not refresh:
         saved = json.loads(memo.read_text())
         choice = EraChoice(start, saved["cutoff"], tuple(map(tuple, saved["attempts"])))
-        return _resolver(inputs, python_version, cache_dir, refresh)(choice.cutoff), choice
+        return resolver(choice.cutoff), choice
     locks: dict[str | None, Lock] = {}
 
     def resolve(cutoff: str | None) -> Lock:
         if cutoff not in locks:
-            locks[cutoff] = _resolver(inputs, python_version, cache_dir, refresh)(cutoff)
+            locks[cutoff] = resolver(cutoff)
         return locks[cutoff]
 
     choice = resolve_era(resolve, start)
@@ -211,7 +214,9 @@ def era_lock(
     return locks[choice.cutoff], choice
 
 
-def _resolver(inputs: Sequence[LockInput], python: str, cache_dir: Path, refresh: bool) -> Resolver:
+def _resolver(
+    inputs: Sequence[LockInput], python: str, cache_dir: Path, refresh: bool, wheels: Wheelhouse
+) -> Resolver:
     def resolve(cutoff: str | None) -> Lock:
         return resolve_lock(
             inputs,
@@ -220,13 +225,16 @@ def _resolver(inputs: Sequence[LockInput], python: str, cache_dir: Path, refresh
             exclude_newer=cutoff,
             refresh=refresh,
             only_binary=cutoff is not None,
+            wheelhouse=wheels,
         )
 
     return resolve
 
 
-def _era_key(inputs: Sequence[LockInput], python: str, start: EraStart) -> str:
+def _era_key(inputs: Sequence[LockInput], python: str, start: EraStart, wheels: Wheelhouse) -> str:
     payload = [sorted(i.requirement for i in inputs), python, start.start]
+    if wheels.wheels:  # only when set, so existing memos stay valid
+        payload.append(wheels.key())
     return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:32]
 
 

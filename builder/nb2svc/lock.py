@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from nb2svc.errors import DependencyError
+from nb2svc.wheelhouse import NO_WHEELS, Wheelhouse
 
 PLATFORM = "x86_64-manylinux_2_36"  # Debian 12 (glibc 2.36), the base image's platform
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;]+)")
@@ -92,18 +94,20 @@ def resolve_lock(
     exclude_newer: str | None = None,
     refresh: bool = False,
     only_binary: bool = False,
+    wheelhouse: Wheelhouse = NO_WHEELS,
 ) -> Lock:
     """Pin `inputs` for `python_version` on the image platform, reusing a cached lock.
 
-    `only_binary` accepts only versions with a wheel for that Python and platform.
+    `only_binary` accepts only versions with a wheel for that Python and platform;
+    distributions in `wheelhouse` are pinned to their local wheels.
     """
     _check_requirements(inputs)
-    key = _inputs_key(inputs, python_version, exclude_newer, only_binary)
+    key = _inputs_key(inputs, python_version, exclude_newer, only_binary, wheelhouse.key())
     cached = cache_dir / f"{key}.lock"
     tool = uv_version()
     if cached.exists() and not refresh:
         return _make_lock(cached.read_text(), tool, python_version, key, exclude_newer, True)
-    text = _compile(inputs, python_version, exclude_newer, only_binary)
+    text = _compile(inputs, python_version, exclude_newer, only_binary, wheelhouse)
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(".tmp")
     tmp.write_text(text)
@@ -148,7 +152,11 @@ def _check_requirements(inputs: Sequence[LockInput]) -> None:
 
 
 def _inputs_key(
-    inputs: Sequence[LockInput], python: str, exclude_newer: str | None, only_binary: bool = False
+    inputs: Sequence[LockInput],
+    python: str,
+    exclude_newer: str | None,
+    only_binary: bool = False,
+    local_wheels: str = "",
 ) -> str:
     payload: dict[str, object] = {
         "requirements": sorted(i.requirement for i in inputs),
@@ -158,11 +166,17 @@ def _inputs_key(
     }
     if only_binary:  # only when set, so existing cache keys stay valid
         payload["only_binary"] = True
+    if local_wheels:  # likewise
+        payload["local_wheels"] = local_wheels
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def _compile(
-    inputs: Sequence[LockInput], python: str, exclude_newer: str | None, only_binary: bool = False
+    inputs: Sequence[LockInput],
+    python: str,
+    exclude_newer: str | None,
+    only_binary: bool,
+    wheelhouse: Wheelhouse,
 ) -> str:
     argv = [uv_binary(), "pip", "compile", "-", "--quiet", "--no-header"]
     argv += ["--python-version", python, "--python-platform", PLATFORM]
@@ -172,9 +186,16 @@ def _compile(
         argv += ["--only-binary", ":all:"]
     stdin = "\n".join(sorted({i.requirement for i in inputs})) + "\n"
     env = {**os.environ, "UV_SYSTEM_CERTS": "1"}
-    proc = subprocess.run(
-        argv, input=stdin, capture_output=True, text=True, check=False, env=env, timeout=600
-    )
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as constraints:
+        if wheelhouse.wheels:
+            constraints.write(wheelhouse.constraints())
+            constraints.flush()
+            argv += ["-c", constraints.name, "--no-annotate"]  # no temporary path in the lock
+            for directory in wheelhouse.directories:
+                argv += ["--find-links", str(directory)]
+        proc = subprocess.run(
+            argv, input=stdin, capture_output=True, text=True, check=False, env=env, timeout=600
+        )
     if proc.returncode != 0:
         raise _resolution_error(inputs, proc.stderr)
     return proc.stdout

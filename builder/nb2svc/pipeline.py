@@ -36,6 +36,7 @@ from nb2svc.realworld import explain_limit, extra_report
 from nb2svc.report import build_report, write_report
 from nb2svc.source import Source, list_source_files, open_source, select_notebooks
 from nb2svc.state import StateDir
+from nb2svc.wheelhouse import NO_WHEELS, Wheelhouse
 
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
@@ -60,6 +61,8 @@ class BuildOptions:
     train_timeout: float | None = None
     exclude_newer: str | None = None
     """Era cut-off: None = the notebook's last commit date (when unpinned), a date, or "none"."""
+    find_links: tuple[Path, ...] = ()
+    """Directories of local wheels (nb2svc.wheelhouse)."""
 
 
 @dataclass
@@ -182,6 +185,7 @@ def _lock(analysis: Analysis, python: str, options: BuildOptions) -> Lock:
         cache_dir=StateDir.default().locks,
         exclude_newer=options.exclude_newer,
         refresh=options.refresh_lock,
+        wheelhouse=Wheelhouse.scan(options.find_links),
     )
 
 
@@ -192,6 +196,7 @@ def resolve_build_lock(
     cache_dir: Path,
     exclude_newer: str | None = None,
     refresh: bool = False,
+    wheelhouse: Wheelhouse = NO_WHEELS,
 ) -> Lock:
     """The lock a build installs: the notebooks' requirements plus the model server's,
     resolved as of the notebook's era (see nb2svc.era). `nb2svc build` and S2I's
@@ -206,7 +211,12 @@ def resolve_build_lock(
     )
     try:
         lock, choice = era_lock(
-            inputs, start, python_version=python, cache_dir=cache_dir, refresh=refresh
+            inputs,
+            start,
+            python_version=python,
+            cache_dir=cache_dir,
+            refresh=refresh,
+            wheelhouse=wheelhouse,
         )
     except DependencyError as exc:
         wanted = analysis.python_version if analysis.python_source == "language_info" else None
@@ -262,6 +272,7 @@ def _make_plan(
         ),
         allow_network=options.allow_network,
         train_timeout=options.train_timeout,
+        wheels=tuple(w.path for w in Wheelhouse.scan(options.find_links).used_by(lock.packages)),
     )
 
 

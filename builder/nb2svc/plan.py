@@ -62,6 +62,8 @@ class BuildPlan:
     """Links the train stage makes so the notebook finds its data (see nb2svc.datapaths)."""
     allow_network: bool = False
     train_timeout: float | None = None
+    wheels: tuple[Path, ...] = ()
+    """Local wheels the lock installs (bind-mounted from the context's wheels/ folder)."""
 
     @property
     def all_secrets(self) -> tuple[Secret, ...]:
@@ -92,6 +94,7 @@ class BuildPlan:
             "data_links": [link.to_json() for link in self.data_links],
             "allow_network": self.allow_network,
             "train_timeout": self.train_timeout,
+            "wheels": [str(w) for w in self.wheels],
             "source_files": list(self.source_files),
             "secrets": [{"id": s.id, "src": str(s.src)} for s in self.all_secrets],
             "labels": dict(self.labels),

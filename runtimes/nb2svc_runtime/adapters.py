@@ -59,6 +59,8 @@ class Adapter:
         proba = getattr(model, "predict_proba", None)
         self.has_proba = signature.has_proba and callable(proba)
         self._split = _split_pipeline(model) if self.has_proba else None
+        final = self._split[1] if self._split else model
+        self._argmax_classes = _argmax_classes(final) if self.has_proba else None
 
     def make_input(self, columns: Columns) -> Any:
         if self.kind == "series":
@@ -79,12 +81,14 @@ class Adapter:
         """Predictions and (if wanted) probabilities; a Pipeline transforms only once."""
         if not (want_proba and self.has_proba):
             return self.predict(data), None
-        if self._split is None:
-            return self.predict(data), self.predict_proba(data)
-        head, final = self._split
-        transformed = head.transform(data)
-        proba = np.asarray(final.predict_proba(transformed), dtype="float64").tolist()
-        return json_values(final.predict(transformed)), proba
+        head, final = self._split or (None, self.model)
+        transformed = data if head is None else head.transform(data)
+        proba = np.asarray(final.predict_proba(transformed), dtype="float64")
+        if self._argmax_classes is not None:  # predict() would run every tree again
+            predictions = self._argmax_classes.take(np.argmax(proba, axis=1), axis=0)
+        else:
+            predictions = final.predict(transformed)
+        return json_values(predictions), proba.tolist()
 
     def predict_proba(self, data: Any) -> list[list[float]] | None:
         if not self.has_proba:
@@ -112,6 +116,32 @@ class XGBoostAdapter(Adapter):
 
 class LightGBMAdapter(Adapter):
     framework = "lightgbm"
+
+
+class TorchAdapter(Adapter):
+    """A TorchScript module: a float32 tensor of the features in, its outputs as lists."""
+
+    framework = "pytorch"
+
+    def __init__(self, model: Any, signature: Signature) -> None:
+        super().__init__(model, signature)
+        self.has_proba = False
+
+    def predict(self, data: Any) -> list[Any]:
+        from .torch_support import forward
+
+        return json_values(forward(self.model, data))
+
+
+class KerasAdapter(TorchAdapter):
+    """A Keras model, called directly (not predict()) on float32 features."""
+
+    framework = "keras"
+
+    def predict(self, data: Any) -> list[Any]:
+        from .keras_support import call
+
+        return json_values(call(self.model, data))
 
 
 class GenericAdapter(Adapter):
@@ -146,11 +176,33 @@ def _split_pipeline(model: Any) -> tuple[Any, Any] | None:
         return None
 
 
+_ARGMAX_PREDICTORS = (
+    "sklearn.ensemble._forest.ForestClassifier",
+    "sklearn.ensemble._bagging.BaggingClassifier",
+    "sklearn.tree._classes.DecisionTreeClassifier",
+)
+
+
+def _argmax_classes(final: Any) -> Any:
+    """`classes_` when `final.predict(X)` is by definition `classes_[argmax(predict_proba(X))]`.
+
+    True of scikit-learn's forests, bagging and decision trees with one output (their
+    predict() calls predict_proba() and takes the argmax), so both outputs cost one pass.
+    """
+    classes = getattr(final, "classes_", None)
+    if getattr(final, "n_outputs_", 1) != 1 or not isinstance(classes, np.ndarray):
+        return None
+    lineage = {f"{k.__module__}.{k.__qualname__}" for k in type(final).__mro__}
+    return classes if lineage & set(_ARGMAX_PREDICTORS) else None
+
+
 ADAPTERS: dict[str, type[Adapter]] = {
     "sklearn": Adapter,
     "xgboost": XGBoostAdapter,
     "lightgbm": LightGBMAdapter,
     "statsmodels": StatsmodelsAdapter,
+    "pytorch": TorchAdapter,
+    "keras": KerasAdapter,
 }
 
 

@@ -26,8 +26,13 @@ from .deps import (
 )
 from .describe import derive_inputs, describe, predict_outputs
 from .introspect import CaptureError, find_model
+from .keras_support import KERAS, backend_module, is_keras_model
+from .keras_support import save as save_keras
+from .prune import PRUNED_NAME
 from .serialization import FORMATS, SerializationError, load_model_file, write_model_file
-from .signature import REQUIREMENTS_FILE, SAMPLE_FILE, SIGNATURE_FILE
+from .signature import KEEP_FILE, REQUIREMENTS_FILE, SAMPLE_FILE, SIGNATURE_FILE
+from .torch_support import TORCHSCRIPT, is_torch_module
+from .torch_support import save as save_torchscript
 
 _CORE_LIBRARIES = ("numpy", "pandas", "scikit-learn", "scipy", "joblib", "cloudpickle")
 
@@ -72,7 +77,12 @@ def _by_value(model: Any, variable: str, reason: str) -> Serialization:
 
 
 def plan_serialization(model: Any, variable: str) -> Serialization:
-    """Pick the format: joblib (or pickle) by reference, cloudpickle by value for notebook code."""
+    """Pick the format: joblib (or pickle) by reference, cloudpickle by value for notebook code,
+    TorchScript for a PyTorch module."""
+    if is_torch_module(model):
+        return Serialization(TORCHSCRIPT, {"torch"})
+    if is_keras_model(model):
+        return Serialization(KERAS, {"keras", backend_module(model)})
     try:
         stream = pickle.dumps(model, protocol=5, buffer_callback=lambda _buffer: None)
     except (pickle.PicklingError, AttributeError, TypeError) as exc:
@@ -85,6 +95,11 @@ def plan_serialization(model: Any, variable: str) -> Serialization:
     if _joblib_available():
         return Serialization("joblib", modules | {"joblib"})
     return Serialization("pickle", modules)
+
+
+def _in_tests(module: str) -> bool:
+    """A module inside a package's tests/ folder, which the serving venv would prune."""
+    return PRUNED_NAME in module.split(".")[1:]
 
 
 def _library_versions(pins: dict[str, str]) -> dict[str, str]:
@@ -145,7 +160,13 @@ def _check_roundtrip(directory: Path, plan: Serialization, sample: Any, expected
     except SerializationError as exc:
         raise CaptureError(f"the saved model cannot be loaded back: {exc}") from exc
     got, _ = predict_outputs(loaded, sample, "regression")
-    if not np.array_equal(np.asarray(got), np.asarray(expected)):
+    got, expected = np.asarray(got), np.asarray(expected)
+    same = (
+        np.allclose(got, expected, rtol=1e-5, atol=1e-6)  # saved vs live float kernels
+        if plan.fmt in (TORCHSCRIPT, KERAS)
+        else np.array_equal(got, expected)
+    )
+    if not same:
         raise CaptureError("the saved model predicts differently after loading it back")
 
 
@@ -167,13 +188,19 @@ def _capture(namespace: dict[str, Any], variable: str | None, name: str, out_dir
     expected, _ = predict_outputs(model, inputs.sample, "regression")
 
     def write(directory: Path) -> None:
-        write_model_file(model, directory / plan.file, plan.fmt, plan.stream)
+        if plan.fmt == TORCHSCRIPT:
+            save_torchscript(model, inputs.sample, directory / plan.file)
+        elif plan.fmt == KERAS:
+            save_keras(model, directory / plan.file)
+        else:
+            write_model_file(model, directory / plan.file, plan.fmt, plan.stream)
         _check_roundtrip(directory, plan, inputs.sample, expected)
 
     documents = {
         SIGNATURE_FILE: signature,
         SAMPLE_FILE: sample,
         REQUIREMENTS_FILE: requirements_text(pins),
+        KEEP_FILE: "".join(f"{m}\n" for m in sorted(plan.modules) if _in_tests(m)),
     }
     write_artifact(out_dir, documents, write)
 

@@ -10,6 +10,7 @@ from .introspect import (
     CaptureError,
     Inputs,
     array_inputs,
+    call_predict,
     column_spec,
     frame_inputs,
     is_frame,
@@ -17,7 +18,9 @@ from .introspect import (
     series_inputs,
     shape_of,
 )
+from .keras_support import is_keras_model
 from .signature import FORMAT_VERSION, logical_dtype, to_native
+from .torch_support import is_torch_module
 
 STATS_ROWS = 10_000
 
@@ -32,6 +35,10 @@ def _attr(obj: Any, name: str) -> Any:
 def framework_of(model: Any) -> str:
     root = type(model).__module__.split(".")[0]
     known = {"sklearn", "xgboost", "lightgbm", "statsmodels", "catboost"}
+    if is_torch_module(model):
+        return "pytorch"
+    if is_keras_model(model):
+        return "keras"
     return root if root in known else "generic"
 
 
@@ -63,18 +70,29 @@ def _generic_inputs(model: Any, namespace: dict[str, Any]) -> Inputs | None:
         else:
             continue
         try:
-            model.predict(candidate.sample)
+            call_predict(model, candidate.sample)
         except Exception:
             continue
         return candidate
     return None
 
 
+def _feature_names(model: Any) -> Any:
+    """scikit-learn's `feature_names_in_`, or CatBoost's `feature_names_` when fitted on a
+    DataFrame (CatBoost names array columns "0", "1", ...: those stay an array model)."""
+    names = _attr(model, "feature_names_in_")
+    if names is None and framework_of(model) == "catboost":
+        names = _attr(model, "feature_names_")
+        if not names or all(str(n).isdigit() for n in names):
+            return None
+    return names
+
+
 def derive_inputs(model: Any, namespace: dict[str, Any]) -> Inputs:
     """Work out what the model takes, from fitted attributes and the notebook's data."""
     if framework_of(model) == "statsmodels" and _attr(model, "model") is not None:
         return _statsmodels_inputs(model)
-    names = _attr(model, "feature_names_in_")
+    names = _feature_names(model)
     if names is not None:
         return frame_inputs(namespace, [str(n) for n in names])
     n_features = _attr(model, "n_features_in_")
@@ -108,7 +126,7 @@ def predict_outputs(model: Any, data: Any, task: str) -> tuple[Any, Any]:
     """Predictions (and class probabilities for classifiers, when the model has them)."""
     import numpy as np
 
-    predictions = np.asarray(model.predict(data))
+    predictions = np.asarray(call_predict(model, data))
     proba = None
     if task == "classification" and callable(_attr(model, "predict_proba")):
         try:
@@ -126,7 +144,7 @@ def _quantiles(model: Any, data: Any) -> list[float]:
     import numpy as np
 
     try:
-        values = np.asarray(model.predict(_head(data, STATS_ROWS)), dtype="float64")
+        values = np.asarray(call_predict(model, _head(data, STATS_ROWS)), dtype="float64")
     except Exception:
         return []
     values = values[np.isfinite(values)]

@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from types import FunctionType, ModuleType
 from typing import Any
 
+from .keras_support import call as keras_call
+from .keras_support import is_keras_model
 from .signature import MAX_CATEGORIES, logical_dtype, to_native
+from .torch_support import forward, is_torch_module
 
 MODEL_NAMES = (
     "model", "pipeline", "pipe", "clf", "estimator", "regressor", "classifier", "best_model",
@@ -39,7 +42,16 @@ class Inputs:
 def _has_predict(value: Any) -> bool:
     if isinstance(value, (type, ModuleType, FunctionType)):
         return False
-    return callable(getattr(value, "predict", None))
+    return callable(getattr(value, "predict", None)) or is_torch_module(value)
+
+
+def call_predict(model: Any, data: Any) -> Any:
+    """model.predict(data); PyTorch and Keras models are called on float32 features instead."""
+    if is_torch_module(model):
+        return forward(model, data)
+    if is_keras_model(model):
+        return keras_call(model, data)
+    return model.predict(data)
 
 
 def _looks_fitted(value: Any) -> bool:
@@ -171,7 +183,7 @@ def series_inputs(model: Any, namespace: dict[str, Any]) -> Inputs | None:
     for name, value in _text_candidates(namespace):
         sample = list(value[:SAMPLE_ROWS])
         try:
-            model.predict(sample)
+            call_predict(model, sample)
         except Exception:
             continue
         spec = {"name": name, "dtype": "string", "pandas_dtype": "object", "nullable": False}

@@ -10,7 +10,13 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-FORMATS = {"joblib": "model.joblib", "pickle": "model.pkl", "cloudpickle": "model.pkl"}
+FORMATS = {
+    "joblib": "model.joblib",
+    "pickle": "model.pkl",
+    "cloudpickle": "model.pkl",
+    "torchscript": "model.pt",  # torch_support: no pickle, no notebook classes needed
+    "keras": "model.keras",  # keras_support: Keras's own format
+}
 
 
 class SerializationError(Exception):
@@ -28,6 +34,14 @@ def load_model_file(path: Path, fmt: str) -> Any:
             import joblib
 
             return joblib.load(path)
+        if fmt == "torchscript":
+            from .torch_support import load
+
+            return load(path)
+        if fmt == "keras":
+            from .keras_support import load as load_keras
+
+            return load_keras(path)
         with path.open("rb") as handle:
             return pickle.load(handle)
     except ModuleNotFoundError as exc:

@@ -13,6 +13,7 @@ FORMAT_VERSION = 1
 SIGNATURE_FILE = "signature.json"
 SAMPLE_FILE = "sample.json"
 REQUIREMENTS_FILE = "requirements.txt"
+KEEP_FILE = "keep-modules.txt"  # test modules the pickle references (see prune.py)
 
 INPUT_KINDS = ("dataframe", "array", "series")
 FLOAT_DTYPES = ("float16", "float32", "float64")

@@ -308,10 +308,94 @@ def failing_cases(data: str) -> None:
     write("no-model", {"train.ipynb": no_model, "data/churn.csv": data})
 
 
+FRAMEWORKS = (
+    "import pandas as pd\nimport statsmodels.formula.api as smf\n"
+    "from catboost import CatBoostClassifier\nfrom lightgbm import LGBMClassifier\n"
+    "from xgboost import XGBClassifier\n\ndf = pd.read_csv('data/churn.csv')"
+)
+FRAMEWORK_FITS = {
+    "xgboost": "y01 = (y == 'Yes').astype(int)\n"
+    "model = XGBClassifier(n_estimators=20, max_depth=3, random_state=0).fit(X, y01)",
+    "lightgbm": "model = LGBMClassifier(n_estimators=30, min_child_samples=2, verbose=-1)\n"
+    "model.fit(X, y)",
+    "catboost": "model = CatBoostClassifier(iterations=60, depth=3, random_seed=0, verbose=0)\n"
+    "model.fit(X, y)",
+    "statsmodels": "model = smf.ols('total ~ tenure + monthly', data=df[['tenure', 'monthly', 'total']]).fit()\n"
+    "model.summary()",
+}
+
+
+TORCH_LOAD = """import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+torch.manual_seed(0)
+df = pd.read_csv("data/churn.csv")
+features = ["tenure", "monthly", "is_monthly"]
+X = torch.tensor(df[features].values, dtype=torch.float32)
+y = torch.tensor((df["churn"] == "Yes").values, dtype=torch.float32).unsqueeze(1)"""
+TORCH_MODEL = """class ChurnNet(nn.Module):
+    def __init__(self, mean, std):
+        super().__init__()
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
+        self.net = nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Linear(16, 1), nn.Sigmoid())
+
+    def forward(self, x):
+        return self.net((x - self.mean) / self.std)
+
+
+model = ChurnNet(X.mean(0), X.std(0))
+loss_fn = nn.BCELoss()
+optimizer = torch.optim.Adam(model.parameters(), lr=0.05)"""
+TORCH_TRAIN = """for epoch in range(300):
+    optimizer.zero_grad()
+    loss = loss_fn(model(X), y)
+    loss.backward()
+    optimizer.step()
+print(f"final loss {loss.item():.4f}")"""
+
+
+KERAS_LOAD = """import numpy as np
+import pandas as pd
+import tensorflow as tf
+from tensorflow import keras
+
+tf.random.set_seed(0)
+df = pd.read_csv("data/churn.csv")
+features = ["tenure", "monthly", "is_monthly"]
+X = df[features].to_numpy(dtype="float32")
+y = (df["churn"] == "Yes").to_numpy(dtype="float32")"""
+KERAS_FIT = """normalize = keras.layers.Normalization()
+normalize.adapt(X)
+model = keras.Sequential([
+    keras.Input(shape=(3,)),
+    normalize,
+    keras.layers.Dense(16, activation="relu"),
+    keras.layers.Dense(1, activation="sigmoid"),
+])
+model.compile(optimizer=keras.optimizers.Adam(0.05), loss="binary_crossentropy")
+history = model.fit(X, y, epochs=200, verbose=0)
+print("final loss", history.history["loss"][-1])"""
+
+
+def framework_cases(data: str) -> None:
+    """One notebook per library; all import the same five, so they share one lock."""
+    for name, fit in FRAMEWORK_FITS.items():
+        nb = notebook(FRAMEWORKS, SPLIT, fit)
+        write(f"framework-{name}", {"train.ipynb": nb, "data/churn.csv": data})
+    torch_nb = notebook(TORCH_LOAD, TORCH_MODEL, TORCH_TRAIN)
+    write("framework-pytorch", {"train.ipynb": torch_nb, "data/churn.csv": data})
+    keras_nb = notebook(KERAS_LOAD, KERAS_FIT)
+    write("framework-keras", {"train.ipynb": keras_nb, "data/churn.csv": data})
+
+
 def main() -> None:
     shutil.rmtree(CASES, ignore_errors=True)
     data = churn_rows()
     serving_cases(data)
+    framework_cases(data)
     failing_cases(data)
     print(f"wrote {len(list(CASES.iterdir()))} cases under {CASES}")
 

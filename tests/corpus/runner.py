@@ -42,6 +42,8 @@ class Case:
     report: dict[str, Any] = field(default_factory=dict)
     stage: str = ""
     message: tuple[str, ...] = ()
+    requires: str = ""
+    tolerance: float = TOLERANCE
 
     @property
     def image(self) -> str:
@@ -135,9 +137,9 @@ def check_report(case: Case, report: dict[str, Any]) -> list[str]:
     return problems
 
 
-def same(expected: Any, got: Any) -> bool:
+def same(expected: Any, got: Any, tolerance: float = TOLERANCE) -> bool:
     if isinstance(expected, float) and isinstance(got, int | float):
-        return abs(expected - got) <= TOLERANCE * max(1.0, abs(expected))
+        return abs(expected - got) <= tolerance * max(1.0, abs(expected))
     return bool(expected == got)
 
 
@@ -147,7 +149,7 @@ def check_serves(case: Case, workdir: Path, code: int, text: str) -> tuple[str, 
     report = json.loads((workdir / "out" / "report.json").read_text())
     got = probe(report["image_id"], report["model"]["name"], case.probe)
     problems = check_report(case, report)
-    if not same(case.prediction, got):
+    if not same(case.prediction, got, case.tolerance):
         problems.append(f"probe {case.probe} -> {got!r}, expected {case.prediction!r}")
     return f"serves ({got!r})", problems
 

@@ -24,8 +24,9 @@ def read(directory: Path, name: str) -> Any:
 
 def test_artifact_has_model_signature_sample_and_requirements(churn_dir: Path) -> None:
     assert sorted(p.name for p in churn_dir.iterdir()) == [
-        "model.joblib", "requirements.txt", "sample.json", "signature.json",
+        "keep-modules.txt", "model.joblib", "requirements.txt", "sample.json", "signature.json",
     ]  # fmt: skip
+    assert (churn_dir / "keep-modules.txt").read_text() == "", "no test module in a churn model"
 
 
 def test_signature_describes_the_training_dataframe(churn_dir: Path) -> None:

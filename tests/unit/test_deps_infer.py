@@ -142,6 +142,23 @@ def test_implicit_backends_need_their_library(tmp_path: Path) -> None:
     assert required(infer(make(tmp_path, "obj.read_excel('x.xlsx')\nimport numpy"))) == {"numpy"}
 
 
+@pytest.mark.parametrize(
+    "code",
+    [
+        "from xgboost import XGBClassifier\nm = XGBClassifier()",
+        "import xgboost as xgb\nm = xgb.XGBRegressor()",
+        "from lightgbm import LGBMClassifier",
+    ],
+)
+def test_the_boosting_libraries_sklearn_api_needs_scikit_learn(tmp_path: Path, code: str) -> None:
+    assert "scikit-learn" in required(infer(make(tmp_path, code)))
+
+
+def test_the_boosting_libraries_native_api_does_not(tmp_path: Path) -> None:
+    code = "import xgboost as xgb\nbooster = xgb.train({}, xgb.DMatrix([[1]]))"
+    assert required(infer(make(tmp_path, code))) == {"xgboost"}
+
+
 def test_squatter_installs_are_rewritten(tmp_path: Path) -> None:
     report = infer(make(tmp_path, "!pip install sklearn", "import sklearn"))
     assert required(report) == {"scikit-learn"}

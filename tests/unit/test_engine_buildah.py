@@ -126,3 +126,21 @@ def test_old_or_missing_podman(tmp_path: Path) -> None:
     fake_tool(tmp_path / "bin", "podman", '{"Client": {"Version": "3.4.4"}}')
     with pytest.raises(PodmanMissingError, match="too old"):
         Podman(env={"PATH": f"{tmp_path / 'bin'}{os.pathsep}/usr/bin:/bin"}).check()
+
+
+def test_another_running_buildah_is_seen_so_its_containers_are_not_removed(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+
+    from nb2svc.engine.buildah import other_buildah_processes
+
+    fake = tmp_path / "buildah"
+    fake.symlink_to("/bin/sleep")
+    proc = subprocess.Popen([str(fake), "30"])
+    try:
+        assert proc.pid in other_buildah_processes()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.pid not in other_buildah_processes()

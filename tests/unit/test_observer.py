@@ -57,3 +57,38 @@ def test_the_training_error_line_is_parsed() -> None:
 
 def test_a_broken_error_line_is_ignored_rather_than_crashing() -> None:
     assert observe("NB2SVC-ERROR {not json\n").training_error is None
+
+
+INTERLEAVED = """\
+[3/4] STEP 4/6: COPY --from=train /opt/nb2svc/model/requirements.txt /opt/nb2svc/build/m.txt
+[2/4] STEP 1/6: FROM 93acac AS train
+[2/4] STEP 2/6: COPY nb2svc_runtime /opt/nb2svc/lib/nb2svc_runtime
+--> Using cache 8a9943
+[2/4] STEP 6/6: RUN /opt/venv/bin/python /opt/nb2svc/build/train.py
+nb2svc: cell 1 (In [1]) of flowers.ipynb, 0.0s elapsed
+nb2svc: training done in 3.6s; saving the model
+--> Using cache c0d40c
+[3/4] STEP 5/6: COPY --from=train /opt/nb2svc/model/keep-modules.txt /opt/nb2svc/build/k.txt
+--> Using cache 4c37c8
+"""
+
+
+def test_a_cache_hit_printed_after_training_belongs_to_the_step_that_waited_for_it() -> None:
+    observer = observe(INTERLEAVED)
+    train = observer.step_matching("/bin/python /opt/nb2svc/build/train.py")
+    waiting = observer.step_matching("model/requirements.txt")
+    assert train is not None
+    assert not train.cached, "training printed output: it ran"
+    assert waiting is not None
+    assert waiting.cached
+    assert [s.cached for s in observer.steps] == [True, False, True, False, True]
+
+
+def test_a_cached_training_step_and_the_waiting_step_are_both_cache_hits() -> None:
+    cached_run = INTERLEAVED.replace(
+        "nb2svc: cell 1 (In [1]) of flowers.ipynb, 0.0s elapsed\n"
+        "nb2svc: training done in 3.6s; saving the model\n",
+        "--> Using cache 11aa22\n",
+    )
+    observer = observe(cached_run)
+    assert [s.cached for s in observer.steps] == [True, False, True, True, True]

@@ -20,6 +20,7 @@ from nb2svc.deps.classify import Verdict, classify
 from nb2svc.deps.closure import local_closure
 from nb2svc.deps.collect import Found, Install, NotebookEvidence, collect_notebook
 from nb2svc.deps.evidence import Declared, DeclaredSet, collect_declared, read_requirements
+from nb2svc.deps.imports import AttrUse
 from nb2svc.deps.installs import InstallSpec
 from nb2svc.deps.local import LocalIndex, import_roots
 from nb2svc.deps.mapping import ImportMap, load_import_map
@@ -246,9 +247,11 @@ def _unresolved(found: Found, verdict: Verdict, state: _State) -> None:
 
 
 def _add_implicit(ctx: _Context, state: _State) -> None:
-    """`df.read_excel(...)` needs openpyxl even though nothing imports it."""
+    """`df.read_excel(...)` needs openpyxl even though nothing imports it; likewise
+    `from xgboost import XGBClassifier` needs scikit-learn (xgboost's sklearn API)."""
     imported = {f.ref.top for f in ctx.found}
-    for use, site in ctx.ev.attrs:
+    names = [(AttrUse(f.ref.name, f.ref.line, None), f.site) for f in ctx.found if f.ref.name]
+    for use, site in [*ctx.ev.attrs, *names]:
         rule = state.table.implicit.get(use.attr)
         if rule is None or rule.requires not in imported:
             continue

@@ -274,12 +274,22 @@ class Buildah:
     def _remove_new_containers(self, before: set[str]) -> list[str]:
         """Remove working containers that appeared since `before` (a failed build's leftovers).
 
-        Shares storage with anything else running buildah on this host: a container that
-        another build created during ours would be removed too (its build then fails).
+        Storage is shared with anything else running buildah on this host, and a container
+        another build created meanwhile cannot be told from ours: while another `buildah`
+        process runs, the leftovers are named instead of removed, so that build survives.
         """
         new = sorted(self._container_ids() - before)
-        if new:
-            self._call("rm", *new, timeout=120)
+        if not new:
+            return []
+        others = other_buildah_processes()
+        if others:
+            self._write_line(
+                f"nb2svc: left {len(new)} container(s) of the stopped build because another "
+                f"buildah is running (pid {', '.join(map(str, others))}); remove them "
+                f"later with: buildah rm {' '.join(c[:12] for c in new)}"
+            )
+            return []
+        self._call("rm", *new, timeout=120)
         return new
 
     # -- images -----------------------------------------------------------------------
@@ -466,3 +476,16 @@ def _null_context() -> Iterator[None]:
 def _is_listing_race(exc: BuildahError) -> bool:
     text = "\n".join(exc.stderr_tail)
     return "not known" in text or "is not a container" in text
+
+
+def other_buildah_processes() -> list[int]:
+    """PIDs of buildah processes on this host (ours has exited by the time this is asked)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv0 = cmdline.read_bytes().split(b"\0", 1)[0]
+        except OSError:
+            continue
+        if argv0.rsplit(b"/", 1)[-1] == b"buildah" and int(cmdline.parent.name) != os.getpid():
+            found.append(int(cmdline.parent.name))
+    return sorted(found)

@@ -3,7 +3,8 @@
 Stages:
   deps        the lock installed into /opt/venv (uv, cache mount, CA bundle as a secret)
   train       the notebook's code runs (train.py) and writes the model artifact
-  serve-deps  a fresh venv with only what the saved model and the server need
+  serve-deps  a fresh venv with only what the saved model and the server need, packages'
+              test suites pruned (nb2svc_runtime/prune.py)
   runtime     slim base + that venv + artifact + server; non-root, labels, port
 
 Only `requirements.lock` feeds the deps stage, so editing notebook code retrains
@@ -20,6 +21,7 @@ from nb2svc.plan import CA_SECRET_ID, LIB_DIR, MODEL_DIR, SRC_DIR, VENV, BuildPl
 UV_CACHE = "/root/.cache/uv"
 BUILD_DIR = "/opt/nb2svc/build"
 UV_BIN = "/usr/local/bin/uv"
+WHEELS = "/opt/nb2svc/wheels"
 
 
 def render(plan: BuildPlan) -> str:
@@ -41,6 +43,8 @@ def render(plan: BuildPlan) -> str:
 def _uv_env(plan: BuildPlan) -> str:
     """Inline environment for a RUN that installs packages (never an ENV layer)."""
     env = ["UV_CACHE_DIR=" + UV_CACHE, "UV_LINK_MODE=copy", "UV_PYTHON_DOWNLOADS=never"]
+    if plan.wheels:
+        env.append(f"UV_FIND_LINKS={WHEELS}")
     if plan.ca_bundle:
         env += ["UV_SYSTEM_CERTS=1", f"SSL_CERT_FILE=/run/secrets/{CA_SECRET_ID}"]
     return " ".join(env)
@@ -50,6 +54,8 @@ def _mounts(plan: BuildPlan, *, cache: bool, secrets: tuple[Secret, ...]) -> str
     parts = []
     if cache:
         parts.append(f"--mount=type=cache,id=nb2svc-uv,target={UV_CACHE},sharing=locked")
+        if plan.wheels:  # local wheels: read from the context, never copied into a layer
+            parts.append(f"--mount=type=bind,source=wheels,target={WHEELS}")
     parts += [f"--mount=type=secret,id={s.id},target=/run/secrets/{s.id}" for s in secrets]
     return " ".join(parts)
 
@@ -117,12 +123,17 @@ def _serve_deps_stage(plan: BuildPlan) -> list[str]:
     return [
         f"FROM {plan.base_image} AS serve-deps",
         f"COPY {files} {BUILD_DIR}/",
+        f"COPY nb2svc_runtime/prune.py {BUILD_DIR}/prune.py",
         f"COPY --from=train {MODEL_DIR}/requirements.txt {BUILD_DIR}/model-requirements.txt",
+        f"COPY --from=train {MODEL_DIR}/keep-modules.txt {BUILD_DIR}/keep-modules.txt",
+        "# then packages' test suites go: the server never imports them (kept if the model does)",
         f"RUN {mounts} \\",
         f"    export {_uv_env(plan)} && \\",
         f"    uv venv --quiet --python /usr/bin/python3 {VENV} && \\",
         "    uv pip install --quiet --compile-bytecode "
-        f"--python {VENV}/bin/python {reqs} -c {BUILD_DIR}/requirements.lock",
+        f"--python {VENV}/bin/python {reqs} -c {BUILD_DIR}/requirements.lock && \\",
+        f"    {VENV}/bin/python {BUILD_DIR}/prune.py {VENV}/lib/python3*/site-packages "
+        f"{BUILD_DIR}/keep-modules.txt",
     ]
 
 

@@ -19,6 +19,7 @@ from nb2svc.image.containerfile import render
 from nb2svc.plan import BuildPlan
 
 RUNTIME_PACKAGE = "nb2svc_runtime"
+WHEELS_DIR = "wheels"  # local wheels (--find-links), bind-mounted by the install steps
 
 
 def runtime_package_dir() -> Path:
@@ -58,6 +59,8 @@ def write_context(plan: BuildPlan, source_root: Path, context: Path) -> Path:
         (context / BENTOML_REQUIREMENTS).write_text(runtime_requirements("bentoml"))
         _copy_package(runtime_package_dir().parent / BENTOML_PACKAGE, context / BENTOML_PACKAGE)
     _copy_files(source_root, plan.source_files, context / "src")
+    if plan.wheels:
+        _link_files(plan.wheels, context / WHEELS_DIR)
     containerfile = context / "Containerfile"
     containerfile.write_text(render(plan))
     return containerfile
@@ -67,6 +70,15 @@ def _copy_package(src: Path, dest: Path) -> None:
     shutil.copytree(
         src, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt")
     )
+
+
+def _link_files(files: tuple[Path, ...], dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in files:
+        try:
+            os.link(path, dest / path.name)
+        except OSError:
+            shutil.copy2(path, dest / path.name)
 
 
 def _copy_files(root: Path, files: tuple[str, ...], dest: Path) -> None:

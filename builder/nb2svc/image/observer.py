@@ -1,8 +1,13 @@
 """Read a build's output as it streams: steps, cache hits, timings, training errors.
 
 buildah prints `[2/4] STEP 3/5: RUN ...` per instruction and `--> Using cache <id>`
-when a layer is reused. The training step prints one `NB2SVC-ERROR {json}` line
-when a notebook cell raises (see nb2svc_runtime.train_support).
+when a layer is reused. Stages interleave: a `COPY --from=train` step of a later stage
+is announced, then the train stage runs, and only then is that step's cache hit
+printed, after the training output. Such a step is "suspended" (the next STEP line
+came from another stage before it printed anything); a cache line that cannot belong
+to the latest step (which printed output, so it ran) belongs to the latest suspended one.
+The training step prints one `NB2SVC-ERROR {json}` line when a notebook cell raises (see
+nb2svc_runtime.train_support).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ class Step:
     started: float
     ended: float | None = None
     cached: bool = False
+    lines: int = 0  # output lines printed under this step (a step that prints ran)
+    suspended: bool = False
 
     @property
     def seconds(self) -> float:
@@ -48,16 +55,34 @@ class BuildObserver:
         if match:
             self._close(now)
             stage = int(match[1] or 1)
+            self._suspend_if_switching(stage)
             self.steps.append(Step(stage, int(match[3]), match[5], now))
             return
         if line.startswith("--> Using cache") and self.steps:
-            self.steps[-1].cached = True
+            step = self._cache_owner()
+            if step is not None:
+                step.cached = True
+            return
+        if self.steps and not line.startswith("-->"):
+            self.steps[-1].lines += 1
         error = _ERROR.search(line)
         if error:
             self.training_error = _load(error[1])
         elif self._in_install_step():
             self.install_lines.append(line.rstrip())
             del self.install_lines[:-60]
+
+    def _suspend_if_switching(self, stage: int) -> None:
+        last = self.steps[-1] if self.steps else None
+        if last is not None and last.stage != stage and not last.cached and last.lines == 0:
+            last.suspended = True
+
+    def _cache_owner(self) -> Step | None:
+        last = self.steps[-1]
+        if not last.cached and last.lines == 0:
+            return last
+        waiting = [s for s in self.steps if s.suspended and not s.cached and s.lines == 0]
+        return waiting[-1] if waiting else None
 
     def finish(self) -> None:
         self._close(self.clock())
