@@ -26,6 +26,7 @@ def layout(tmp_path: Path) -> Layout:
         lib=RUNTIMES,
         cache=tmp_path / "cache",
         build=tmp_path / "build",
+        image_metadata=tmp_path / ".s2i" / "image_metadata.json",
     )
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import tarfile
 from pathlib import Path
 
+import pytest
 from nb2svc.s2i.local import dockerfile, upload_tar, write_dockerfile_context
+from nb2svc.s2i.safetar import UnsafeArchiveError
 
 
 def test_as_dockerfile_shape() -> None:
@@ -42,6 +45,48 @@ def test_context_holds_the_source_without_git(tmp_path: Path) -> None:
 def test_upload_tar_has_src_and_artifacts(tmp_path: Path) -> None:
     (tmp_path / "repo").mkdir()
     (tmp_path / "repo" / "nb.ipynb").write_text("{}")
-    upload_tar(tmp_path / "repo", tmp_path / "u.tar")
+    with (tmp_path / "u.tar").open("wb") as out:
+        upload_tar(tmp_path / "repo", out)
     with tarfile.open(tmp_path / "u.tar") as tar:
         assert sorted(tar.getnames()) == ["artifacts", "src/nb.ipynb"]
+
+
+def saved_stream(*members: tuple[str, bytes | None, bytes]) -> io.BytesIO:
+    stream = io.BytesIO()
+    with tarfile.open(fileobj=stream, mode="w") as tar:
+        for name, data, kind in members:
+            info = tarfile.TarInfo(name)
+            info.type, info.mode = kind, 0o4777
+            if kind == tarfile.SYMTYPE:
+                info.linkname = "/etc"
+            info.size = len(data or b"")
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    stream.seek(0)
+    return stream
+
+
+def test_a_save_artifacts_stream_is_relayed_under_artifacts_without_set_id_bits(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "repo").mkdir()
+    saved = saved_stream(("uv", None, tarfile.DIRTYPE), ("uv/f", b"data", tarfile.REGTYPE))
+    out = io.BytesIO()
+    upload_tar(tmp_path / "repo", out, saved)
+    out.seek(0)
+    with tarfile.open(fileobj=out) as tar:
+        assert tar.getnames() == ["artifacts", "artifacts/uv", "artifacts/uv/f"]
+        assert tar.getmember("artifacts/uv/f").mode == 0o755
+        assert tar.extractfile("artifacts/uv/f").read() == b"data"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "member",
+    [("uv/link", None, tarfile.SYMTYPE), ("../escape", b"x", tarfile.REGTYPE)],
+    ids=["link", "parent"],
+)
+def test_an_unsafe_save_artifacts_stream_stops_the_upload(
+    tmp_path: Path, member: tuple[str, bytes | None, bytes]
+) -> None:
+    (tmp_path / "repo").mkdir()
+    with pytest.raises(UnsafeArchiveError):
+        upload_tar(tmp_path / "repo", io.BytesIO(), saved_stream(member))

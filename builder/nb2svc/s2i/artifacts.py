@@ -1,7 +1,8 @@
 """Incremental builds: what `save-artifacts` saves and how `assemble` takes it back.
 
 Saved: the uv cache (downloaded and built wheels) and the resolved locks, i.e.
-`CACHE_DIR/{uv,locks}`. Never the model, the source, the venv or anything secret.
+`CACHE_DIR/{uv,locks}`, and the venv's compiled modules (`pycache/`, see `bytecode`).
+Never the model, the source, the venv's files or anything secret.
 `python -m nb2svc.s2i.artifacts` is `save-artifacts`: a pure tar on stdout, messages on
 stderr. `restore` accepts what s2i hands over in `<destination>/artifacts`: a tree s2i
 unpacked already, or tar files (`*.tar`) dropped there; either is checked before use.
@@ -15,16 +16,19 @@ import tempfile
 from pathlib import Path
 from typing import TextIO
 
-from nb2svc.s2i import CACHE_DIR
+from nb2svc.plan import VENV
+from nb2svc.s2i import CACHE_DIR, bytecode
 from nb2svc.s2i.safetar import UnsafeArchiveError, check_tree, restore_links, safe_extract
 from nb2svc.s2i.safetar import write_tree as _write_tree
 
-SAVED = ("uv", "locks")
+CACHES = ("uv", "locks")
+SAVED = (*CACHES, bytecode.BYTECODE)
 
 
-def save(cache_dir: Path, out: TextIO) -> None:
-    """Write the tar of the reusable caches to `out`'s binary buffer."""
-    _write_tree(cache_dir, SAVED, out.buffer)
+def save(cache_dir: Path, out: TextIO, venv: Path | None = None) -> None:
+    """Write the tar of the reusable caches (and the venv's bytecode) to `out`'s buffer."""
+    pyc = bytecode.saved_files(cache_dir, venv) if venv is not None else ()
+    _write_tree(cache_dir, CACHES, out.buffer, pyc)
     out.flush()
 
 
@@ -45,7 +49,7 @@ def restore(artifacts: Path, cache_dir: Path, log: TextIO) -> bool:
         moved = [_merge(staging / name, cache_dir / name) for name in SAVED]
     _say(log, f"restored {', '.join(n for n, ok in zip(SAVED, moved, strict=True) if ok)} "
          f"from the previous build ({links} cache links)")  # fmt: skip
-    return any(moved)
+    return any(ok for name, ok in zip(SAVED, moved, strict=True) if name in CACHES)
 
 
 def _stage(artifacts: Path, staging: Path) -> None:
@@ -93,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         _say(sys.stderr, f"{cache} is missing: nothing to save")
         _write_tree(cache, (), sys.stdout.buffer)
         return 0
-    save(cache, sys.stdout)
+    save(cache, sys.stdout, Path(VENV))
     return 0
 
 

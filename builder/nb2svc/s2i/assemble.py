@@ -1,7 +1,8 @@
 """`assemble`: the same steps as `nb2svc build`, inside the S2I builder image.
 
 source (<destination>/src) -> .s2i/environment -> artifacts -> analyze -> lock -> install
--> train -> check the artifact -> group-0 permissions -> clean up the upload.
+(+ the previous build's bytecode) -> train -> check the artifact -> provenance labels
+(`/tmp/.s2i/image_metadata.json`) -> group-0 permissions -> clean up the upload.
 Never runs buildah or podman. Exit status: 0, or the `nb2svc build` code of the failing
 class (6 for training, with the notebook cell named). Prints names, never values, of the
 environment, and never the CA bundle.
@@ -24,7 +25,7 @@ from nb2svc.lock import Lock
 from nb2svc.notebook.script import render_training_script
 from nb2svc.pipeline import resolve_build_lock
 from nb2svc.plan import LIB_DIR, MODEL_DIR, SRC_DIR, VENV
-from nb2svc.s2i import BUILD_DIR, CACHE_DIR, DESTINATION, artifacts, steps
+from nb2svc.s2i import BUILD_DIR, CACHE_DIR, DESTINATION, artifacts, bytecode, metadata, steps
 from nb2svc.s2i.environment import apply_environment, read_environment
 from nb2svc.s2i.settings import Settings
 from nb2svc.s2i.steps import Layout
@@ -63,13 +64,12 @@ def assemble(layout: Layout, env: MutableMapping[str, str], log: TextIO) -> dict
     step("analyze")
     lock = _lock(analysis, layout, settings, log)
     step("lock")
-    offline = steps.install(
-        lock, layout, steps.uv_env(layout, settings.ca_file), log, offline=restored
-    )
-    _say(log, "installed without downloads (restored cache, --offline)" if offline else "installed")
+    _install(lock, layout, settings, log, restored=restored)
     step("install")
     _train(analysis, layout, log)
     step("train")
+    labels = metadata.provenance_labels(analysis, lock, layout.app_src, settings.runtime, env)
+    metadata.write(layout.image_metadata, labels)
     steps.group_writable(layout.venv, layout.app_src, layout.model, layout.cache, layout.build)
     _clean_upload(layout)
     step("finish")
@@ -109,6 +109,17 @@ def _lock(analysis: Analysis, layout: Layout, settings: Settings, log: TextIO) -
         lock = resolve_build_lock(analysis, python, cache_dir=layout.cache / "locks")
     _say(log, f"lock: {len(lock.packages)} packages ({'reused' if lock.reused else 'resolved'})")
     return lock
+
+
+def _install(
+    lock: Lock, layout: Layout, settings: Settings, log: TextIO, *, restored: bool
+) -> None:
+    env = steps.uv_env(layout, settings.ca_file)
+    offline = steps.install(lock, layout, env, log, offline=restored)
+    _say(log, "installed without downloads (restored cache, --offline)" if offline else "installed")
+    compiled = bytecode.restore(layout.cache, layout.venv)
+    if compiled:
+        _say(log, f"reused {compiled} compiled modules of the previous build")
 
 
 def _train(analysis: Analysis, layout: Layout, log: TextIO) -> None:

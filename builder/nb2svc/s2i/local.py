@@ -3,27 +3,30 @@
 - `write_dockerfile_context`: what `s2i build --as-dockerfile` writes (FROM the builder,
   source in `upload/src` copied to `<dest>/src` owned by `<user>:0`, `USER`, `RUN assemble`,
   `CMD run`; with `incremental_from`, the multi-stage artifacts prelude s2i emits).
+  `apply_image_metadata` then applies assemble's labels (s2i cannot in this mode).
 - `docker_api_build`: s2i's Docker-API flow: a working container from the builder, the
-  upload tar (`src/`, `artifacts/`) unpacked into `<dest>` and assemble run as the
-  assemble user in one command, then committed with `CMD run`, the builder's `USER`, the
-  build env as `ENV`.
+  upload tar (`src/`, `artifacts/`) streamed into `tar -xf -` in `<dest>` and assemble run
+  as the assemble user in one command, then committed with `CMD run`, the builder's
+  `USER`, the build env as `ENV` and the labels of `/tmp/.s2i/image_metadata.json`.
+- `save_artifacts`: the previous image's `save-artifacts` stdout, extracted as it streams.
 The CA bundle is bind-mounted (`-v`, as `s2i build -v` or a build volume does) and never
 written to a layer.
 """
 
 from __future__ import annotations
 
-import io
 import json
+import shutil
 import tarfile
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 from nb2svc.engine.buildah import Buildah
 from nb2svc.plan import CA_SECRET_ID
-from nb2svc.s2i import ASSEMBLE_USER, DESTINATION, SCRIPTS_DIR
-from nb2svc.s2i.safetar import safe_extract
+from nb2svc.s2i import ASSEMBLE_USER, DESTINATION, SCRIPTS_DIR, metadata, pipes
+from nb2svc.s2i.metadata import IMAGE_METADATA
+from nb2svc.s2i.safetar import check_members, check_name, safe_extract
 from nb2svc.source import list_source_files
 
 CA_MOUNT = f"/run/secrets/{CA_SECRET_ID}"
@@ -90,39 +93,58 @@ def _copy_tree(source: Path, dest: Path) -> None:
     for rel in list_source_files(source):
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes((source / rel).read_bytes())
+        shutil.copy2(source / rel, target)
 
 
-def upload_tar(source: Path, out: Path, artifacts: Path | None = None) -> None:
-    """s2i's upload: `src/` (no .git) and, for an incremental build, `artifacts/`."""
-    with tarfile.open(out, "w") as tar:
+def upload_tar(source: Path, out: IO[bytes], artifacts: Path | IO[bytes] | None = None) -> None:
+    """s2i's upload, streamed: `src/` (no .git) and, for an incremental build, `artifacts/`:
+    a folder, or a save-artifacts stream relayed member by member after the paranoid checks."""
+    with tarfile.open(fileobj=out, mode="w|") as tar:
         for rel in list_source_files(source):
             tar.add(source / rel, arcname=f"src/{rel}", recursive=False)
-        if artifacts is not None:
+        if isinstance(artifacts, Path):
             tar.add(artifacts, arcname="artifacts")
-        else:
-            info = tarfile.TarInfo("artifacts")
-            info.type, info.mode = tarfile.DIRTYPE, 0o755
-            tar.addfile(info, io.BytesIO())
+            return
+        info = tarfile.TarInfo("artifacts")
+        info.type, info.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(info)
+        if artifacts is not None:
+            _relay(artifacts, tar)
 
 
-def unpack_artifacts(stream: Path, dest: Path) -> Path:
-    """s2i's host side of save-artifacts: the paranoid extraction of the previous image's tar."""
-    safe_extract(stream, dest)
+def _relay(stream: IO[bytes], out: tarfile.TarFile) -> None:
+    with tarfile.open(fileobj=stream, mode="r|") as saved:
+        for member in saved:
+            check_members([member])
+            copy = tarfile.TarInfo(f"artifacts/{check_name(member.name)}")
+            copy.type, copy.size, copy.mtime = member.type, member.size, member.mtime
+            copy.mode = member.mode & 0o755 | (0o755 if member.isdir() else 0o644)
+            out.addfile(copy, saved.extractfile(member) if member.isreg() else None)
+
+
+def save_artifacts(buildah: Buildah, image: str, dest: Path, *, user: str = ASSEMBLE_USER) -> Path:
+    """s2i's incremental step: the previous image's save-artifacts, its stdout tar extracted
+    on the fly with the paranoid checks (`safe_extract`) into `dest`; nothing else is written."""
+    with buildah.working_container(image) as container:
+        argv = run_argv(buildah, container, [f"{SCRIPTS_DIR}/save-artifacts"], user=user)
+        pipes.read_stdout(argv, buildah.env, lambda stdout: safe_extract(stdout, dest))
     return dest
 
 
-def save_artifacts(buildah: Buildah, image: str, out: Path, *, user: str = ASSEMBLE_USER) -> Path:
-    """s2i's incremental step: run the previous image's save-artifacts, keep its stdout tar."""
-    with buildah.working_container(image) as container:
-        command = f"{SCRIPTS_DIR}/save-artifacts > /tmp/.s2i-artifacts.tar"
-        buildah.run(container, ["/bin/sh", "-c", command], user=user)
-        root = buildah.mount(container)
-        try:
-            out.write_bytes((root / "tmp" / ".s2i-artifacts.tar").read_bytes())
-        finally:
-            buildah.umount(container)
-    return out
+def run_argv(
+    buildah: Buildah,
+    container: str,
+    command: Sequence[str],
+    *,
+    user: str,
+    env: Mapping[str, str] | None = None,
+    volumes: Sequence[str] = (),
+) -> list[str]:
+    """`buildah run` for a command whose stdin or stdout is a stream."""
+    argv = [buildah.executable(), "run", "--isolation=chroot", f"--user={user}"]
+    argv += [f"--env={k}={v}" for k, v in (env or {}).items()]
+    argv += [f"--volume={v}" for v in volumes]
+    return [*argv, container, "--", *command]
 
 
 def docker_api_build(
@@ -134,33 +156,62 @@ def docker_api_build(
     env: Mapping[str, str] | None = None,
     volumes: Sequence[str] = (),
     artifacts: Path | None = None,
+    artifacts_from: str | None = None,
     user: str = ASSEMBLE_USER,
     dest: str = DESTINATION,
     on_line: Callable[[str], None] | None = None,
 ) -> str:
-    """Assemble in a working container and commit it; return the image ID."""
-    with tempfile.TemporaryDirectory(prefix="nb2svc-s2i-upload-") as tmp:
-        tar = Path(tmp) / "upload.tar"
-        upload_tar(source, tar, artifacts)
-        with buildah.working_container(builder) as container:
-            buildah.copy(container, [tar], "/tmp/.s2i-upload.tar", chown=f"{user}:0")
-            command = (
-                f"tar -C {dest} -xf /tmp/.s2i-upload.tar && rm -f /tmp/.s2i-upload.tar && "
-                f"{SCRIPTS_DIR}/assemble"
-            )
-            buildah.run(
-                container,
-                ["/bin/sh", "-c", command],
-                user=user,
-                env=env,
-                volumes=volumes,
-                on_line=on_line,
-            )
-            buildah.config(
-                container,
-                env=env,
-                labels=build_labels(builder, source),
-                cmd=[f"{SCRIPTS_DIR}/run"],
-                entrypoint=[],
-            )
-            return buildah.commit(container, tag)
+    """Assemble in a working container and commit it; return the image ID.
+
+    As s2i does, the upload tar is streamed into `tar -xf -` on the container's stdin, and
+    the labels assemble leaves in `/tmp/.s2i/image_metadata.json` are applied last.
+    Artifacts come from a folder (`artifacts`, what `save_artifacts` extracted) or straight
+    from the previous image's save-artifacts (`artifacts_from`), checked as they stream;
+    refused or failing artifacts fail this build (s2i would fall back to a clean one)."""
+
+    def upload(stdin: IO[bytes]) -> None:
+        if artifacts_from is None:
+            upload_tar(source, stdin, artifacts)
+            return
+        with buildah.working_container(artifacts_from) as previous:
+            argv = run_argv(buildah, previous, [f"{SCRIPTS_DIR}/save-artifacts"], user=user)
+            pipes.read_stdout(argv, buildah.env, lambda saved: upload_tar(source, stdin, saved))
+
+    with buildah.working_container(builder) as container:
+        command = f"tar -C {dest} -xf - && {SCRIPTS_DIR}/assemble"
+        argv = run_argv(
+            buildah, container, ["/bin/sh", "-c", command], user=user, env=env, volumes=volumes
+        )
+        pipes.feed_stdin(
+            argv,
+            buildah.env,
+            upload,
+            on_line or (lambda line: print(line, flush=True)),
+        )
+        labels = {**build_labels(builder, source), **take_image_metadata(buildah, container)}
+        buildah.config(container, env=env, labels=labels, cmd=[f"{SCRIPTS_DIR}/run"], entrypoint=[])
+        return buildah.commit(container, tag)
+
+
+def take_image_metadata(buildah: Buildah, container: str) -> dict[str, str]:
+    """The labels of the container's s2i image metadata file, which is then removed
+    (s2i leaves it in the image; it holds labels only, but the app needs nothing in /tmp)."""
+    root = buildah.mount(container)
+    try:
+        path = root / IMAGE_METADATA.lstrip("/")
+        if path.resolve() != root.resolve() / IMAGE_METADATA.lstrip("/") or not path.is_file():
+            return {}  # missing, or a link (it would be followed on this host, not inside)
+        found = metadata.parse(path.read_text())
+        shutil.rmtree(path.parent)
+        return found
+    finally:
+        buildah.umount(container)
+
+
+def apply_image_metadata(buildah: Buildah, image: str, tag: str | None = None) -> str:
+    """For an `--as-dockerfile` image: apply its image metadata labels the way s2i does
+    in Docker-API mode (s2i cannot in a Dockerfile); return the new image ID."""
+    with buildah.working_container(image) as container:
+        labels = take_image_metadata(buildah, container)
+        buildah.config(container, labels=labels)
+        return buildah.commit(container, tag)

@@ -19,7 +19,7 @@ import stat
 import tarfile
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from nb2svc.errors import BuildError
 
@@ -57,7 +57,7 @@ def check_members(members: Iterable[tarfile.TarInfo]) -> int:
     return total
 
 
-def safe_extract(archive: Path | BinaryIO, dest: Path) -> int:
+def safe_extract(archive: Path | IO[bytes], dest: Path) -> int:
     """Extract `archive` into `dest` when every member is safe; return the files' bytes."""
     dest.mkdir(parents=True, exist_ok=True)
     if not isinstance(archive, Path):
@@ -108,13 +108,17 @@ def check_tree(root: Path) -> None:
                 raise UnsafeArchiveError(f"artifacts entry {rel.as_posix()!r} is not a file")
 
 
-def write_tree(root: Path, names: Iterable[str], out: BinaryIO) -> None:
-    """A tar of `root/<name>` trees on `out`: directories and regular files only."""
+def write_tree(
+    root: Path, names: Iterable[str], out: BinaryIO, files: Iterable[tuple[str, Path]] = ()
+) -> None:
+    """A tar of `root/<name>` trees, then `files` (name in the tar, path) on `out`:
+    directories and regular files only, streamed (`out` may be a pipe)."""
     links: dict[str, str] = {}
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for name in names:
             if (root / name).is_dir():
                 _add_tree(tar, root, root / name, links)
+        _add_files(tar, files)
         data = json.dumps(links, sort_keys=True).encode()
         info = tarfile.TarInfo(LINKS_MANIFEST)
         info.size, info.mode = len(data), 0o644
@@ -133,9 +137,24 @@ def _add_tree(tar: tarfile.TarFile, root: Path, top: Path, links: dict[str, str]
                 _add_entry(tar, root, here / name, links)
 
 
-def _add_entry(tar: tarfile.TarFile, root: Path, path: Path, links: dict[str, str]) -> None:
+def _add_files(tar: tarfile.TarFile, files: Iterable[tuple[str, Path]]) -> None:
+    """Regular files under new names, each preceded by its not yet written parents."""
+    made: set[PurePosixPath] = set()
+    for name, path in files:
+        for parent in reversed(check_name(name).parents[:-1]):
+            if parent not in made:
+                made.add(parent)
+                info = tarfile.TarInfo(parent.as_posix())
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+        _add_entry(tar, path.parent, path, {}, name=name)
+
+
+def _add_entry(
+    tar: tarfile.TarFile, root: Path, path: Path, links: dict[str, str], *, name: str = ""
+) -> None:
     st = os.lstat(path)
-    rel = path.relative_to(root).as_posix()
+    rel = name or path.relative_to(root).as_posix()
     if stat.S_ISLNK(st.st_mode):
         links[rel] = str(path.readlink())
         return

@@ -21,6 +21,7 @@ from nb2svc.engine.process import run_streaming
 from nb2svc.errors import DependencyError, TrainingError
 from nb2svc.image.observer import BuildObserver
 from nb2svc.lock import Lock, uv_binary
+from nb2svc.s2i.metadata import IMAGE_METADATA
 from nb2svc.source import list_source_files
 
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -37,6 +38,7 @@ class Layout:
     lib: Path
     cache: Path
     build: Path
+    image_metadata: Path = Path(IMAGE_METADATA)  # labels for s2i to apply
 
     @property
     def src(self) -> Path:
