@@ -16,14 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
 
-from corpus.runner import Outcome, load_cases, run_case
-
-
-def row(outcome: Outcome) -> str:
-    verdict = "ok" if outcome.ok else "MISSED"
-    got = outcome.got.replace("|", "\\|")
-    case = outcome.case
-    return f"| {case.name} | {case.expect} | {got} | {outcome.seconds:.1f} | {verdict} |"
+from corpus.runner import TABLE_HEADER, load_cases, run_case
+from corpus.runner import markdown_row as row
 
 
 def main(names: list[str]) -> int:
@@ -39,7 +33,7 @@ def main(names: list[str]) -> int:
             outcomes.append(run_case(case, Path(tmp)))
         print(row(outcomes[-1]), file=sys.stderr, flush=True)
     total = time.monotonic() - start
-    print("| notebook | expected | outcome | seconds | verdict |\n|---|---|---|---|---|")
+    print(TABLE_HEADER)
     print("\n".join(row(o) for o in outcomes))
     good = sum(o.ok for o in outcomes)
     print(

@@ -185,3 +185,14 @@ def cleanup(case: Case) -> None:
     buildah = Buildah(progress=False)
     if buildah.image_exists(case.image):
         buildah.rmi(case.image, force=True)
+
+
+TABLE_HEADER = "| notebook | expected | outcome | seconds | verdict |\n|---|---|---|---|---|"
+
+
+def markdown_row(outcome: Outcome) -> str:
+    verdict = "ok" if outcome.ok else "MISSED"
+    got = outcome.got.replace("|", "\\|")
+    case = outcome.case
+    return f"| {case.name} | {case.expect} | {got} | {outcome.seconds:.1f} | {verdict} |"
+

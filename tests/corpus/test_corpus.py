@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from .runner import Case, load_cases, run_case
+from .runner import Case, Outcome, load_cases, run_case
 
 pytestmark = [pytest.mark.slow, pytest.mark.containers]
 CASES = load_cases()
+RECORDED: list[Outcome] = []  # printed as the corpus table at the end (conftest.py)
 
 
 def test_the_corpus_has_at_least_thirty_cases_each_with_a_folder() -> None:
@@ -25,4 +26,5 @@ def test_case_has_its_expected_outcome(
     if case.requires and not Path(case.requires).exists():
         pytest.skip(f"needs {case.requires}, which this machine does not have")
     outcome = run_case(case, tmp_path)
+    RECORDED.append(outcome)
     assert outcome.ok, "\n".join(outcome.problems)

@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
-from nb2svc.engine import preflight
+from nb2svc.engine import pipes, preflight
 from nb2svc.engine.errors import (
     BuildahError,
     BuildahMissingError,
@@ -444,6 +444,50 @@ class Buildah:
 
         Returns 0; a non-zero exit raises `BuildahError` whose `returncode` is the command's.
         """
+        full = self._run_argv(container, argv, user, env, volumes, workdir, isolation)
+        hook = on_line or self._write_line
+        result = run_streaming(full, hook, env=self.env)
+        if result.returncode != 0:
+            raise BuildahError(full, result.returncode, result.tail)
+        return 0
+
+    def run_feeding(
+        self,
+        container: str,
+        argv: Sequence[str],
+        write: Callable[[IO[bytes]], None],
+        *,
+        user: str | None = None,
+        env: Mapping[str, str] | None = None,
+        volumes: Sequence[str] = (),
+        on_line: LineHook | None = None,
+    ) -> None:
+        """`buildah run` with `write` filling the command's stdin (e.g. a tar to unpack)."""
+        full = self._run_argv(container, argv, user, env, volumes, None, "chroot")
+        pipes.feed_stdin(full, self.env, write, on_line or self._write_line)
+
+    def run_reading(
+        self,
+        container: str,
+        argv: Sequence[str],
+        read: Callable[[IO[bytes]], object],
+        *,
+        user: str | None = None,
+    ) -> None:
+        """`buildah run` with `read` consuming the command's stdout (e.g. a tar it writes)."""
+        full = self._run_argv(container, argv, user, None, (), None, "chroot")
+        pipes.read_stdout(full, self.env, read)
+
+    def _run_argv(
+        self,
+        container: str,
+        argv: Sequence[str],
+        user: str | None,
+        env: Mapping[str, str] | None,
+        volumes: Sequence[str],
+        workdir: str | None,
+        isolation: str,
+    ) -> list[str]:
         args = ["run", f"--isolation={isolation}", *([f"--user={user}"] if user else [])]
         args += [f"--env={k}={v}" for k, v in (env or {}).items()]
         args += [f"--volume={v}" for v in volumes]
@@ -451,11 +495,7 @@ class Buildah:
         full = [self.executable(), *args, container, "--", *argv]
         if self.verbose:
             echo(full, self.stream)
-        hook = on_line or self._write_line
-        result = run_streaming(full, hook, env=self.env)
-        if result.returncode != 0:
-            raise BuildahError(full, result.returncode, result.tail)
-        return 0
+        return full
 
     def _write_line(self, line: str) -> None:
         if self.stream is not None:

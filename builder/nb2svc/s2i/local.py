@@ -24,7 +24,7 @@ from typing import IO
 
 from nb2svc.engine.buildah import Buildah
 from nb2svc.plan import CA_SECRET_ID
-from nb2svc.s2i import ASSEMBLE_USER, DESTINATION, SCRIPTS_DIR, metadata, pipes
+from nb2svc.s2i import ASSEMBLE_USER, DESTINATION, SCRIPTS_DIR, metadata
 from nb2svc.s2i.metadata import IMAGE_METADATA
 from nb2svc.s2i.safetar import check_members, check_name, safe_extract
 from nb2svc.source import list_source_files
@@ -126,25 +126,9 @@ def save_artifacts(buildah: Buildah, image: str, dest: Path, *, user: str = ASSE
     """s2i's incremental step: the previous image's save-artifacts, its stdout tar extracted
     on the fly with the paranoid checks (`safe_extract`) into `dest`; nothing else is written."""
     with buildah.working_container(image) as container:
-        argv = run_argv(buildah, container, [f"{SCRIPTS_DIR}/save-artifacts"], user=user)
-        pipes.read_stdout(argv, buildah.env, lambda stdout: safe_extract(stdout, dest))
+        save = [f"{SCRIPTS_DIR}/save-artifacts"]
+        buildah.run_reading(container, save, lambda out: safe_extract(out, dest), user=user)
     return dest
-
-
-def run_argv(
-    buildah: Buildah,
-    container: str,
-    command: Sequence[str],
-    *,
-    user: str,
-    env: Mapping[str, str] | None = None,
-    volumes: Sequence[str] = (),
-) -> list[str]:
-    """`buildah run` for a command whose stdin or stdout is a stream."""
-    argv = [buildah.executable(), "run", "--isolation=chroot", f"--user={user}"]
-    argv += [f"--env={k}={v}" for k, v in (env or {}).items()]
-    argv += [f"--volume={v}" for v in volumes]
-    return [*argv, container, "--", *command]
 
 
 def docker_api_build(
@@ -174,19 +158,21 @@ def docker_api_build(
             upload_tar(source, stdin, artifacts)
             return
         with buildah.working_container(artifacts_from) as previous:
-            argv = run_argv(buildah, previous, [f"{SCRIPTS_DIR}/save-artifacts"], user=user)
-            pipes.read_stdout(argv, buildah.env, lambda saved: upload_tar(source, stdin, saved))
+            save = [f"{SCRIPTS_DIR}/save-artifacts"]
+            buildah.run_reading(
+                previous, save, lambda saved: upload_tar(source, stdin, saved), user=user
+            )
 
     with buildah.working_container(builder) as container:
         command = f"tar -C {dest} -xf - && {SCRIPTS_DIR}/assemble"
-        argv = run_argv(
-            buildah, container, ["/bin/sh", "-c", command], user=user, env=env, volumes=volumes
-        )
-        pipes.feed_stdin(
-            argv,
-            buildah.env,
+        buildah.run_feeding(
+            container,
+            ["/bin/sh", "-c", command],
             upload,
-            on_line or (lambda line: print(line, flush=True)),
+            user=user,
+            env=env,
+            volumes=volumes,
+            on_line=on_line or (lambda line: print(line, flush=True)),
         )
         labels = {**build_labels(builder, source), **take_image_metadata(buildah, container)}
         buildah.config(container, env=env, labels=labels, cmd=[f"{SCRIPTS_DIR}/run"], entrypoint=[])

@@ -1,4 +1,4 @@
-"""Binary pipes to and from a command, as s2i streams tars to and from its containers.
+"""Binary pipes to and from a command (used by `Buildah` to stream tars, as s2i does).
 
 `feed_stdin`: a writer fills the command's stdin (in a thread) while its output lines go
 to `on_line`. `read_stdout`: a reader consumes the command's stdout (a tar) while its
