@@ -108,11 +108,13 @@ def _prepare(
     check_offline(analysis, allow_network=options.allow_network)
     python = _choose_python(analysis, options, out)
     with timer.step("lock"):  # before the base image: a lock failure costs seconds, not minutes
-        lock = _lock(analysis, python, options)
+        wheelhouse = Wheelhouse.scan(options.find_links)  # scanned once: the lock and the plan
+        lock = _lock(analysis, python, options, wheelhouse)
     _say(out, f"versions: {'; '.join(lock.notes) or 'latest'}")
     with timer.step("base_image"):
         bases = _base_images(options, python, out)
-    plan = _make_plan(source, analysis, options, lock, bases, python)
+    wheels = tuple(w.path for w in wheelhouse.used_by(lock.packages))
+    plan = _make_plan(source, analysis, options, lock, bases, python, wheels)
     options.outdir.mkdir(parents=True, exist_ok=True)
     context = options.outdir / "context"
     containerfile = write_context(plan, source.root, context)
@@ -178,14 +180,16 @@ def _base_images(options: BuildOptions, python: str, out: TextIO) -> tuple[str, 
     return bases.runtime, bases.build
 
 
-def _lock(analysis: Analysis, python: str, options: BuildOptions) -> Lock:
+def _lock(
+    analysis: Analysis, python: str, options: BuildOptions, wheelhouse: Wheelhouse = NO_WHEELS
+) -> Lock:
     return resolve_build_lock(
         analysis,
         python,
         cache_dir=StateDir.default().locks,
         exclude_newer=options.exclude_newer,
         refresh=options.refresh_lock,
-        wheelhouse=Wheelhouse.scan(options.find_links),
+        wheelhouse=wheelhouse,
     )
 
 
@@ -231,6 +235,7 @@ def _make_plan(
     lock: Lock,
     bases: tuple[str, str],
     python: str,
+    wheels: tuple[Path, ...] = (),
 ) -> BuildPlan:
     refs = _notebook_refs(source, analysis)
     name = analysis.model_name
@@ -272,7 +277,7 @@ def _make_plan(
         ),
         allow_network=options.allow_network,
         train_timeout=options.train_timeout,
-        wheels=tuple(w.path for w in Wheelhouse.scan(options.find_links).used_by(lock.packages)),
+        wheels=wheels,
     )
 
 

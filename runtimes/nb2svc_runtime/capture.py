@@ -28,7 +28,7 @@ from .describe import derive_inputs, describe, predict_outputs
 from .introspect import CaptureError, find_model
 from .keras_support import KERAS, backend_module, is_keras_model
 from .keras_support import save as save_keras
-from .prune import PRUNED_NAME
+from .prune import kept_folders
 from .serialization import FORMATS, SerializationError, load_model_file, write_model_file
 from .signature import KEEP_FILE, REQUIREMENTS_FILE, SAMPLE_FILE, SIGNATURE_FILE
 from .torch_support import TORCHSCRIPT, is_torch_module
@@ -99,7 +99,7 @@ def plan_serialization(model: Any, variable: str) -> Serialization:
 
 def _in_tests(module: str) -> bool:
     """A module inside a package's tests/ folder, which the serving venv would prune."""
-    return PRUNED_NAME in module.split(".")[1:]
+    return bool(kept_folders([module]))
 
 
 def _library_versions(pins: dict[str, str]) -> dict[str, str]:
