@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(metavar="COMMAND")
     _add_analyze(sub)
     _add_build(sub)
+    _add_lock(sub)
     _add_base(sub)
     _add_run(sub)
     _add_manifests(sub)
@@ -116,6 +117,22 @@ def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "date); `none` for today's versions",
     )
     p.set_defaults(handler=_build)
+
+
+def _add_lock(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "lock", help="write nb2svc.lock next to the notebook: the versions every build installs"
+    )
+    p.add_argument("source", nargs="?", default=".", help="the notebook repository's folder")
+    p.add_argument("-n", "--notebook", action="append", default=[], dest="notebooks")
+    p.add_argument("--python", help="Python X.Y for the image (default: the notebook's)")
+    p.add_argument("--refresh", action="store_true", help="resolve anew even if it is current")
+    p.add_argument("--exclude-newer", metavar="DATE|none", help="as for `nb2svc build`")
+    p.add_argument("--find-links", action="append", default=[], type=Path, metavar="DIR")
+    p.add_argument(
+        "--check", action="store_true", help="only say whether it is current (exit 4 if not)"
+    )
+    p.set_defaults(handler=_lock)
 
 
 def _add_base(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -198,6 +215,21 @@ def _build(args: argparse.Namespace) -> int:
     report = build(options)
     if report:
         print(json.dumps({k: report[k] for k in ("image", "image_id", "manifests")}, indent=2))
+    return 0
+
+
+def _lock(args: argparse.Namespace) -> int:
+    from nb2svc.pipeline import BuildOptions, lock_source
+
+    options = BuildOptions(
+        source=args.source,
+        notebooks=tuple(args.notebooks),
+        python=args.python,
+        refresh_lock=args.refresh,
+        exclude_newer=args.exclude_newer,
+        find_links=tuple(args.find_links),
+    )
+    print(lock_source(options, check=args.check))
     return 0
 
 

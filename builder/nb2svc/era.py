@@ -12,15 +12,20 @@ the answer is cached with the locks). The choice and why are reported.
 
 The rule in order: `--exclude-newer none` turns it off; `--exclude-newer DATE` starts
 at DATE; a notebook with any pinned requirement keeps its pins and resolves today's
-versions; an uncommitted or modified notebook (or no git) resolves today's versions.
+versions; a source without git history (an S2I upload, an archive) starts at
+`SOURCE_DATE_EPOCH` when it is set (the reproducible-builds convention: the commit's
+time, passed by whoever made the copy); an uncommitted or modified notebook (or no git
+and no date) resolves today's versions. A committed `nb2svc.lock` that matches its
+inputs comes before all of this (nb2svc.lockfile).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -86,7 +91,11 @@ def has_pins(requirements: Sequence[str]) -> bool:
 
 
 def choose_start(
-    option: str | None, root: Path, notebooks: Sequence[str], requirements: Sequence[str]
+    option: str | None,
+    root: Path,
+    notebooks: Sequence[str],
+    requirements: Sequence[str],
+    env: Mapping[str, str] | None = None,
 ) -> EraStart:
     """Decide where resolution starts; see the module docstring for the rule."""
     if option is not None and option.lower() in ("none", "off", "latest"):
@@ -96,9 +105,24 @@ def choose_start(
     if has_pins(requirements):
         return EraStart(None, "pinned", "the notebook pins versions; today's versions otherwise")
     day, why = notebook_date(root, notebooks)
+    epoch = (os.environ if env is None else env).get("SOURCE_DATE_EPOCH", "").strip()
+    if day is None and why == "no-git" and epoch:
+        day = _epoch_date(epoch)
+        return EraStart(day, "source-date-epoch", f"no pinned versions and no git history; "
+                        f"SOURCE_DATE_EPOCH dates the source {day}")  # fmt: skip
     if day is None:
         return EraStart(None, why, f"no commit date for the notebook ({why}): today's versions")
     return EraStart(day, "git", f"no pinned versions; the notebook was last committed on {day}")
+
+
+def _epoch_date(text: str) -> str:
+    try:
+        return datetime.fromtimestamp(int(text), UTC).date().isoformat()
+    except (ValueError, OverflowError, OSError):
+        raise DependencyError(
+            f"SOURCE_DATE_EPOCH={text!r} is not a time in seconds since 1970",
+            fix="set it to the commit's time: SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)",
+        ) from None
 
 
 def _check_date(text: str) -> str:

@@ -49,6 +49,7 @@ class Lock:
     reused: bool = False
     exclude_newer: str | None = None
     notes: tuple[str, ...] = field(default=())
+    source: str = "resolved"  # "resolved", "cache" (the host's lock cache), "lockfile"
 
     @property
     def sha256(self) -> str:
@@ -102,7 +103,13 @@ def resolve_lock(
     distributions in `wheelhouse` are pinned to their local wheels.
     """
     _check_requirements(inputs)
-    key = _inputs_key(inputs, python_version, exclude_newer, only_binary, wheelhouse.key())
+    key = inputs_key(
+        inputs,
+        python_version,
+        exclude_newer=exclude_newer,
+        only_binary=only_binary,
+        local_wheels=wheelhouse.key(),
+    )
     cached = cache_dir / f"{key}.lock"
     tool = uv_version()
     if cached.exists() and not refresh:
@@ -137,6 +144,7 @@ def _make_lock(
         inputs_sha256=key,
         reused=reused,
         exclude_newer=exclude_newer,
+        source="cache" if reused else "resolved",
     )
 
 
@@ -151,13 +159,16 @@ def _check_requirements(inputs: Sequence[LockInput]) -> None:
             ) from None
 
 
-def _inputs_key(
+def inputs_key(
     inputs: Sequence[LockInput],
     python: str,
-    exclude_newer: str | None,
+    *,
+    exclude_newer: str | None = None,
     only_binary: bool = False,
     local_wheels: str = "",
 ) -> str:
+    """A hash of what decides a lock. Without `exclude_newer` it names the inputs alone:
+    the key a committed `nb2svc.lock` is checked against (nb2svc.lockfile)."""
     payload: dict[str, object] = {
         "requirements": sorted(i.requirement for i in inputs),
         "python": python,

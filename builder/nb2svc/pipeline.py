@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -23,13 +23,19 @@ from nb2svc.datapaths import analysis_links, check_offline
 from nb2svc.engine.buildah import Buildah
 from nb2svc.engine.errors import BuildahError
 from nb2svc.engine.podman import Podman
-from nb2svc.era import choose_start, era_lock, explain_python
 from nb2svc.errors import BuildError, DependencyError, Nb2svcError, TrainingError, UsageError
 from nb2svc.image.base import REPOSITORY, SUITES, select_base_images, suite_for
 from nb2svc.image.context import context_key, runtime_requirements, write_context
 from nb2svc.image.observer import BuildObserver
 from nb2svc.image.verify import Verification, verify_image
-from nb2svc.lock import Lock, LockInput, parse_lock
+from nb2svc.lock import Lock, inputs_key, parse_lock
+from nb2svc.lockfile import (
+    lock_inputs,
+    lockfile_path,
+    read_lockfile,
+    resolve_build_lock,
+    write_lockfile,
+)
 from nb2svc.notebook.script import render_training_script
 from nb2svc.plan import SRC_DIR, BuildPlan, NotebookRef, Secret, make_labels
 from nb2svc.realworld import explain_limit, extra_report
@@ -111,6 +117,11 @@ def _prepare(
         wheelhouse = Wheelhouse.scan(options.find_links)  # scanned once: the lock and the plan
         lock = _lock(analysis, python, options, wheelhouse)
     _say(out, f"versions: {'; '.join(lock.notes) or 'latest'}")
+    if source.local and not options.dry_run:
+        written = write_lockfile(analysis, lock)
+        if written is not None:
+            _say(out, f"wrote {written}: commit it, so every build of this commit (S2I, hooks, "
+                 "Tekton, Actions) installs these versions")  # fmt: skip
     with timer.step("base_image"):
         bases = _base_images(options, python, out)
     wheels = tuple(w.path for w in wheelhouse.used_by(lock.packages))
@@ -125,6 +136,41 @@ def _prepare(
     ):
         (options.outdir / name).write_text(text)
     return plan, context
+
+
+def lock_source(options: BuildOptions, *, check: bool = False, out: TextIO | None = None) -> Path:
+    """`nb2svc lock`: write the source's `nb2svc.lock` (or, with `check`, only say whether
+    it matches its inputs); returns its path."""
+    out = out or sys.stderr
+    with open_source(options.source) as source:
+        if not source.local:
+            raise UsageError(
+                "nb2svc lock writes into the source: pass a folder, not a git URL",
+                fix="clone the repository, run `nb2svc lock` there and commit nb2svc.lock",
+            )
+        analysis = _analyze(source, options)
+        python = _choose_python(analysis, options, out)
+        path = lockfile_path(analysis)
+        if check:
+            key = inputs_key(
+                lock_inputs(analysis),
+                python,
+                local_wheels=Wheelhouse.scan(options.find_links).key(),
+            )
+            committed = read_lockfile(path)
+            if committed is None or committed.inputs != key:
+                state = "missing" if committed is None else "stale (its inputs changed)"
+                raise DependencyError(
+                    f"{path.relative_to(source.root)} is {state}",
+                    fix=f"run `nb2svc lock {options.source}` and commit the file",
+                )
+            _say(out, f"{path.relative_to(source.root)} is current")
+            return path
+        lock = _lock(analysis, python, options, Wheelhouse.scan(options.find_links))
+        _say(out, f"versions: {'; '.join(lock.notes)}")
+        written = write_lockfile(analysis, lock)
+        _say(out, f"{'wrote' if written else 'unchanged:'} {path} ({len(lock.packages)} packages)")
+        return path
 
 
 def locked_analysis_json(analysis: Analysis, *, resolve: bool = True) -> dict[str, Any]:
@@ -191,41 +237,6 @@ def _lock(
         refresh=options.refresh_lock,
         wheelhouse=wheelhouse,
     )
-
-
-def resolve_build_lock(
-    analysis: Analysis,
-    python: str,
-    *,
-    cache_dir: Path,
-    exclude_newer: str | None = None,
-    refresh: bool = False,
-    wheelhouse: Wheelhouse = NO_WHEELS,
-) -> Lock:
-    """The lock a build installs: the notebooks' requirements plus the model server's,
-    resolved as of the notebook's era (see nb2svc.era). `nb2svc build` and S2I's
-    assemble both call this, so the two paths install the same versions."""
-    inputs = [LockInput(req, origin) for req, origin in analysis.requirements()]
-    for line in runtime_requirements().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            inputs.append(LockInput(line.strip(), "the model server (runtimes/requirements.txt)"))
-    names = [n.rel_path for n in analysis.notebooks]
-    start = choose_start(
-        exclude_newer, analysis.root, names, [r for r, _ in analysis.requirements()]
-    )
-    try:
-        lock, choice = era_lock(
-            inputs,
-            start,
-            python_version=python,
-            cache_dir=cache_dir,
-            refresh=refresh,
-            wheelhouse=wheelhouse,
-        )
-    except DependencyError as exc:
-        wanted = analysis.python_version if analysis.python_source == "language_info" else None
-        raise explain_python(exc, notebook_python=wanted, image_python=python) from None
-    return replace(lock, notes=(*lock.notes, choice.reason))
 
 
 def _make_plan(

@@ -62,6 +62,7 @@ def build_report(
             "tool": plan.lock.tool,
             "sha256": plan.lock.sha256,
             "packages": len(plan.lock.packages),
+            "source": plan.lock.source,
         },
         "verification": {
             "ready_seconds": verification.ready_seconds,

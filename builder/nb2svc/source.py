@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,6 +29,7 @@ class Source:
     uri: str
     revision: str | None
     created: str  # ISO 8601 UTC; the commit date, else the newest file's mtime
+    local: bool = True  # a folder of the user's (False: a clone nb2svc made and removes)
 
 
 def is_git_url(spec: str) -> bool:
@@ -43,7 +44,7 @@ def open_source(spec: str) -> Iterator[Source]:
             url, _, ref = spec.partition("#")
             root = Path(tmp) / "src"
             _clone(url, ref or None, root)
-            yield _describe(root, url)
+            yield replace(_describe(root, url), local=False)
         return
     root = Path(spec).resolve()
     if not root.is_dir():

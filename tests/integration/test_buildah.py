@@ -214,3 +214,10 @@ def test_missing_base_image_is_a_typed_error(buildah: Buildah, tmp_path: Path) -
         buildah.build(containerfile, tmp_path, pull="never")
     assert info.value.fix is not None
     assert "nb2svc base" in info.value.fix
+
+
+def test_a_failed_command_says_what_the_tool_said(buildah: Buildah) -> None:
+    with pytest.raises(BuildahError) as info:
+        buildah.rmi(f"localhost/nb2svc-test/absent:{secrets.token_hex(4)}")
+    assert "image not known" in str(info.value)  # what pytest and logs show, not only details
+

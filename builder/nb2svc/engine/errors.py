@@ -13,6 +13,19 @@ from nb2svc.engine.process import quote
 from nb2svc.errors import BuildError, VerificationError
 
 
+def failure_message(tool: str, argv: Sequence[str], returncode: int) -> str:
+    """`buildah rmi failed with exit code 125` (the subcommand, not the whole command)."""
+    words = [a for a in argv[1:] if not a.startswith("-")][:1]
+    return f"{' '.join([tool, *words])} failed with exit code {returncode}"
+
+
+def with_cause(message: str, tail: Sequence[str]) -> str:
+    """`message: <the command's last output line>`: what the tool said went wrong. Without
+    it, `str(error)` (what pytest, logs and callers that catch show) names no cause."""
+    said = next((line.strip() for line in reversed(tail) if line.strip()), "")[:300]
+    return f"{message}: {said}" if said and said not in message else message
+
+
 class EngineCommandError(BuildError):
     """A buildah/podman/debootstrap command failed; `details` holds its output tail."""
 
@@ -30,7 +43,7 @@ class EngineCommandError(BuildError):
         self.argv = tuple(argv)
         self.returncode = returncode
         self.stderr_tail = tuple(stderr_tail)
-        head = message or f"{self.tool} failed with exit code {returncode}"
+        head = with_cause(message or failure_message(self.tool, argv, returncode), stderr_tail)
         super().__init__(head, fix=fix, details=(f"command: {quote(self.argv)}", *self.stderr_tail))
 
 
@@ -74,7 +87,7 @@ class PodmanError(VerificationError):
         self.returncode = returncode
         self.stderr_tail = tuple(tail)
         details = ([f"command: {quote(self.argv)}"] if self.argv else []) + list(tail)
-        super().__init__(message, fix=fix, details=details)
+        super().__init__(with_cause(message, tail) if argv else message, fix=fix, details=details)
 
 
 class PodmanMissingError(PodmanError):

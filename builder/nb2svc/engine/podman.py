@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from nb2svc.engine import preflight
-from nb2svc.engine.errors import PodmanError, PodmanMissingError
+from nb2svc.engine.errors import PodmanError, PodmanMissingError, failure_message
 from nb2svc.engine.process import Captured, echo, engine_env, run_captured
 
 MIN_VERSION = (4, 0, 0)
@@ -88,7 +88,7 @@ class Podman:
         result = self._call(*args, timeout=timeout)
         if result.returncode != 0:
             raise PodmanError(
-                f"podman {args[0]} failed with exit code {result.returncode}",
+                failure_message("podman", result.argv, result.returncode),
                 argv=result.argv,
                 returncode=result.returncode,
                 tail=result.tail(),
@@ -150,8 +150,27 @@ class Podman:
         container = self.run_detached(image, **options)
         try:
             yield container
-        finally:
-            self._call("rm", "--force", "--time", "2", container.name, timeout=60)
+        except BaseException:
+            self._remove(container, check=False)  # the original error is the one to see
+            raise
+        self._remove(container, check=True)
+
+    def _remove(self, container: Container, *, check: bool) -> None:
+        """`podman rm --force`, once more when it failed but the container is still there
+        (a loaded machine can exceed the first timeout). A container left behind holds its
+        image: a later `rmi` of it would fail, so with `check` that is an error here."""
+        for timeout in (60, 180):
+            result = self._call("rm", "--force", "--time", "2", container.name, timeout=timeout)
+            if result.returncode == 0 or not self.exists(container):
+                return
+        if check:
+            raise PodmanError(
+                failure_message("podman", result.argv, result.returncode),
+                argv=result.argv,
+                returncode=result.returncode,
+                tail=result.tail(),
+                fix=f"remove it with `podman rm --force {container.name}`",
+            )
 
     def logs(self, container: Container | str, *, tail: int | None = None) -> str:
         args = ["logs", *(["--tail", str(tail)] if tail is not None else []), _name(container)]

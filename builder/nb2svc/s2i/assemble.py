@@ -22,8 +22,8 @@ from nb2svc.analyze import Analysis, analyze
 from nb2svc.config import load_config
 from nb2svc.errors import Nb2svcError, UsageError
 from nb2svc.lock import Lock
+from nb2svc.lockfile import resolve_build_lock
 from nb2svc.notebook.script import render_training_script
-from nb2svc.pipeline import resolve_build_lock
 from nb2svc.plan import LIB_DIR, MODEL_DIR, SRC_DIR, VENV
 from nb2svc.s2i import BUILD_DIR, CACHE_DIR, DESTINATION, artifacts, bytecode, metadata, steps
 from nb2svc.s2i.environment import apply_environment, read_environment
@@ -106,8 +106,11 @@ def _lock(analysis: Analysis, layout: Layout, settings: Settings, log: TextIO) -
         _say(log, f"warning: the notebook asks for Python {analysis.python_version}; this "
              f"builder image has {python} (use `nb2svc build --python` for another)")  # fmt: skip
     with steps.environment(steps.uv_env(layout, settings.ca_file)):
-        lock = resolve_build_lock(analysis, python, cache_dir=layout.cache / "locks")
-    _say(log, f"lock: {len(lock.packages)} packages ({'reused' if lock.reused else 'resolved'})")
+        lock = resolve_build_lock(
+            analysis, python, cache_dir=layout.cache / "locks", exclude_newer=settings.exclude_newer
+        )
+    _say(log, f"lock: {len(lock.packages)} packages ({'reused' if lock.reused else 'resolved'}; "
+         f"{'; '.join(lock.notes)})")  # fmt: skip
     return lock
 
 

@@ -6,6 +6,9 @@ a BuildConfig's `env`, or `.s2i/environment`).
 - `NB2SVC_PARAMETERS`  `name=value` overrides separated by `;` or new lines, and/or
   `NB2SVC_PARAM_<name>=value`, one variable per parameter (s2i warns about commas in `-e`)
 - `NB2SVC_RUNTIME`     the model server; this builder image ships `default`
+- `NB2SVC_EXCLUDE_NEWER` resolve versions as of this date (`YYYY-MM-DD`, or `none`) when
+                        the source has no committed `nb2svc.lock`; `SOURCE_DATE_EPOCH` (the
+                        commit time, for a source without its git history) is the fallback
 - `NB2SVC_CA_FILE`     a CA bundle for the package index (a mounted file; default
                         `$SSL_CERT_FILE`, else `/run/secrets/nb2svc-ca` when mounted)
 """
@@ -31,6 +34,7 @@ class Settings:
     parameters: tuple[str, ...] = ()
     runtime: str = "default"
     ca_file: Path | None = None
+    exclude_newer: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, mounted_ca: Path = MOUNTED_CA) -> Settings:
@@ -45,6 +49,7 @@ class Settings:
             parameters=_parameters(env),
             runtime=runtime,
             ca_file=_ca_file(env, mounted_ca),
+            exclude_newer=env.get("NB2SVC_EXCLUDE_NEWER", "").strip() or None,
         )
 
 
