@@ -1,4 +1,4 @@
-"""nb2svc's own state on the host: cached locks, verified images, last locks per tag.
+"""nb2svc's own state on the host: cached locks, verified images, last locks per tag, logs.
 
 Lives in `$NB2SVC_STATE_DIR`, else `$XDG_CACHE_HOME/nb2svc`, else `~/.cache/nb2svc`.
 Everything here is a cache: deleting it costs time, never correctness.
@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,21 @@ class StateDir:
     @property
     def locks(self) -> Path:
         return self.root / "locks"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def new_log(self, stem: str, now: datetime | None = None) -> Path:
+        """The log `logs/STEM-YYYYmmddTHHMMSSZ.log` of a job starting now, created with mode
+        0600 in a 0700 directory. Jobs of one stem started within a second share it (append).
+        """
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.logs.chmod(0o700)
+        stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+        path = self.logs / f"{stem}-{stamp}.log"
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        return path
 
     def verified(self, image_id: str) -> Verification | None:
         """The verification of an image ID done earlier (an unchanged rebuild), if any."""

@@ -220,4 +220,3 @@ def test_a_failed_command_says_what_the_tool_said(buildah: Buildah) -> None:
     with pytest.raises(BuildahError) as info:
         buildah.rmi(f"localhost/nb2svc-test/absent:{secrets.token_hex(4)}")
     assert "image not known" in str(info.value)  # what pytest and logs show, not only details
-

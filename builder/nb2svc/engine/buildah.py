@@ -218,32 +218,34 @@ class Buildah:
         isolation: str = "chroot",
         pull: str = "missing",
         on_line: LineHook | None = None,
+        quiet: bool = False,
     ) -> BuildResult:
         """Build an image; return its ID. Tag it only when `tag` is given and all went well.
 
         `on_line` sees every output line as it arrives (e.g. to find a machine-readable
         error line); if it raises, the build is stopped and cleaned up like an interrupt.
+        `quiet` leaves out the progress display (the caller shows what `on_line` gets).
         """
         with tempfile.TemporaryDirectory(prefix="nb2svc-build-") as tmp:
             request = BuildRequest(
                 containerfile, context, iidfile or Path(tmp) / "iid", target, build_args,
                 secrets, labels, layers, no_cache, isolation, pull,
             )  # fmt: skip
-            return self._build(request, tag, on_line)
+            return self._build(request, tag, on_line, quiet)
 
     def _build(
-        self, request: BuildRequest, tag: str | None, on_line: LineHook | None
+        self, request: BuildRequest, tag: str | None, on_line: LineHook | None, quiet: bool = False
     ) -> BuildResult:
         request.validate()
         start = time.monotonic()
-        steps, tail = self._build_streamed(request, on_line)
+        steps, tail = self._build_streamed(request, on_line, quiet)
         image_id = _bare_id(request.iidfile.read_text())
         if tag:
             self.tag(image_id, tag)
         return BuildResult(image_id, time.monotonic() - start, steps, tag, tail)
 
     def _build_streamed(
-        self, request: BuildRequest, on_line: LineHook | None
+        self, request: BuildRequest, on_line: LineHook | None, quiet: bool
     ) -> tuple[int, tuple[str, ...]]:
         argv = [self.executable(), *request.argv()]
         if self.verbose:
@@ -252,14 +254,15 @@ class Buildah:
         progress = Progress(
             self.stream, title=f"build {request.containerfile.name}", verbose=self.verbose
         )
-        hooks = [h for h in (progress if self.progress else None, on_line) if h is not None]
+        shown = self.progress and not quiet
+        hooks = [h for h in (progress if shown else None, on_line) if h is not None]
 
         def feed(line: str) -> None:
             for hook in hooks:
                 hook(line)
 
         try:
-            with progress if self.progress else _null_context():
+            with progress if shown else _null_context():
                 result = run_streaming(argv, feed, env=self.env)
                 if result.returncode != 0:
                     raise classify_buildah_failure(result.argv, result.returncode, result.tail)

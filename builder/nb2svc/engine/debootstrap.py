@@ -1,5 +1,8 @@
 """`Debootstrap`: runs `debootstrap` and `tar` for the offline base image (image/base.py).
 
+debootstrap prints a few hundred `I:` lines (one per package and step); `debootstrap_phase`
+tells which of them start a phase a person wants to see.
+
 A root filesystem made by debootstrap may still have /proc or /sys mounted inside it when
 debootstrap is killed; `remove_rootfs` unmounts those before deleting anything.
 """
@@ -7,6 +10,7 @@ debootstrap is killed; `remove_rootfs` unmounts those before deleting anything.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import urllib.error
 import urllib.request
@@ -17,25 +21,38 @@ from typing import TextIO
 from nb2svc.engine import preflight
 from nb2svc.engine.errors import DebootstrapError
 from nb2svc.engine.process import echo, run_captured, run_streaming
-from nb2svc.engine.progress import Progress
+from nb2svc.engine.progress import Phase
 from nb2svc.errors import BuildError
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
+# The phase of debootstrap's `I:` lines, first match wins (see `debootstrap_phase`).
+_PHASES = tuple(
+    (re.compile(pattern), phase)
+    for pattern, phase in (
+        (r"I: (?:Retrieving|Validating) \S+ \S+$", "downloading packages"),
+        (r"I: (?:Retrieving|Validating) \S+$", "reading the package index"),
+        (r"I: (?:Checking|Valid) Release signature", "reading the package index"),
+        (r"I: Resolving dependencies ", "resolving packages"),
+        (r"I: (?:Found additional|Checking component) ", "resolving packages"),
+        (r"I: (?:Chosen extractor|Extracting) ", "extracting packages"),
+        (r"I: Installing core packages", "installing core packages"),
+        (r"I: Base system installed successfully", "done"),
+    )
+)
+# The two rounds of dpkg: their per-package `Unpacking x...` lines are detail.
+_ROUND = re.compile(r"I: ((?:Unpacking|Configuring) (?:required packages|the base system))\.\.\.$")
 
 
 class Debootstrap:
-    """Makes a Debian root filesystem from packages (needs root and the network to a mirror)."""
+    """Makes a Debian root filesystem from packages (needs root and the network to a mirror).
+
+    It shows nothing itself: `create` hands each output line to its `on_line`.
+    """
 
     def __init__(
-        self,
-        binary: str = "debootstrap",
-        *,
-        progress: bool = True,
-        stream: TextIO | None = None,
-        verbose: bool = False,
+        self, binary: str = "debootstrap", *, stream: TextIO | None = None, verbose: bool = False
     ) -> None:
         self.binary = binary
-        self.progress = progress
         self.stream = stream
         self.verbose = verbose
         self.env = dict(os.environ)
@@ -71,18 +88,7 @@ class Debootstrap:
         argv += [suite, str(target), mirror]
         if self.verbose:
             echo(argv, self.stream)
-        progress = Progress(self.stream, title=f"debootstrap {suite}", verbose=self.verbose)
-        hooks = [h for h in (progress if self.progress else None, on_line) if h is not None]
-
-        def feed(line: str) -> None:
-            for hook in hooks:
-                hook(line)
-
-        if self.progress:
-            with progress:
-                result = run_streaming(argv, feed, env=self.env)
-        else:
-            result = run_streaming(argv, feed, env=self.env)
+        result = run_streaming(argv, on_line or (lambda _: None), env=self.env)
         if result.returncode != 0:
             tail = [*result.tail, *_debootstrap_log_tail(target)]
             raise DebootstrapError(argv, result.returncode, tail, fix=f"is {mirror} reachable?")
@@ -94,6 +100,18 @@ class Debootstrap:
         result = run_captured(argv, timeout=600)
         if result.returncode != 0:
             raise DebootstrapError(argv, result.returncode, result.tail(), message="tar failed")
+
+
+def debootstrap_phase(line: str) -> Phase | None:
+    """The phase a debootstrap output line starts; warnings and errors as notices; None
+    for detail (a package retrieved, unpacked or configured, other `I:` lines)."""
+    text = line.strip()
+    if text.startswith(("W: ", "E: ")):
+        return Phase(text, notice=True)
+    dpkg_round = _ROUND.match(text)
+    if dpkg_round is not None:
+        return Phase(dpkg_round[1].lower())
+    return next((Phase(phase) for pattern, phase in _PHASES if pattern.match(text)), None)
 
 
 def suite_available(suite: str, mirror: str = DEFAULT_MIRROR, timeout: float = 5.0) -> bool:

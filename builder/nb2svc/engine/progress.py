@@ -3,6 +3,9 @@
 On a terminal: one live status line (`[ 12s] STEP 3/7: RUN ...`) refreshed every second,
 and one permanent line per finished step with its duration. Elsewhere (CI, pipes): every
 output line, plain, with `STEP` lines prefixed by the elapsed time.
+
+`PhaseDisplay` is for long jobs whose output nobody reads line by line (making the base
+images): one line per phase, everywhere, and every output line in a log file.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import TextIO
 
@@ -167,3 +171,98 @@ class Progress:
         self.finish(ok=exc_type is None)
         if self._ticker is not None:
             self._ticker.join(timeout=2)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """What a job is doing, as a person reads it. A `notice` (warning, error) is shown every
+    time it comes; any other phase only when it differs from the one shown before."""
+
+    text: str
+    notice: bool = False
+
+
+_METADATA = ("LABEL", "ENV", "CMD", "ENTRYPOINT", "EXPOSE", "USER", "WORKDIR", "ARG")
+
+
+def step_phase(line: str) -> Phase | None:
+    """A buildah `STEP` that does work (FROM, ADD, COPY, RUN) as a phase; metadata steps
+    (LABEL, ENV, ...) and every other line of a build are detail."""
+    step = parse_step(line)
+    if step is None or step.text.split(" ", 1)[0].upper() in _METADATA:
+        return None
+    return Phase(step.label())
+
+
+class PhaseDisplay:
+    """One line per phase (`[  3.1s] debootstrap bookworm: downloading packages`), all in a log.
+
+    `hook(prefix, classify)` is the line hook for one command: each line goes to `log`, and
+    when `classify` makes it a phase, `[elapsed] prefix text` is shown (cut to `width`
+    characters; notices are never cut). Shown lines go to the log too, so it reads as a
+    timeline. Use as a context manager: a header naming `log_path` on entry, the outcome on
+    exit (naming the log again on failure). `stream=None` shows nothing, the log is written.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO | None,
+        log: TextIO,
+        *,
+        title: str,
+        log_path: Path,
+        width: int = 100,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.stream = stream
+        self.log = log
+        self.title = title
+        self.log_path = log_path
+        self.width = width
+        self._clock = clock
+        self._start = clock()
+        self._phase: str | None = None
+
+    def hook(self, prefix: str, classify: Callable[[str], Phase | None]) -> Callable[[str], None]:
+        def feed(line: str) -> None:
+            found = classify(line)
+            if found is not None:
+                show = self.notice if found.notice else self.phase
+                show(f"{prefix} {found.text}")
+            self.log.write(line + "\n")
+
+        return feed
+
+    def phase(self, text: str) -> None:
+        """Show `text` as the current phase, unless it already is."""
+        if text != self._phase:
+            self._phase = text
+            line = self._stamped(text)
+            self._show(line if len(line) <= self.width else line[: self.width - 3] + "...")
+
+    def notice(self, text: str) -> None:
+        self._show(self._stamped(text))
+
+    def _stamped(self, text: str) -> str:
+        return f"[{format_seconds(self._clock() - self._start):>7}] {text}"
+
+    def _show(self, line: str) -> None:
+        self.log.write(line + "\n")
+        if self.stream is not None:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def __enter__(self) -> PhaseDisplay:
+        self._start = self._clock()
+        self._show(f"nb2svc: {self.title}; full log: {self.log_path}")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._show(
+            self._stamped("finished" if exc_type is None else f"failed; full log: {self.log_path}")
+        )

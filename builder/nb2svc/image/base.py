@@ -3,7 +3,8 @@
 `localhost/nb2svc/python:X.Y` is the slim runtime base (minbase + python3, libgomp1,
 ca-certificates, tini); `localhost/nb2svc/python:X.Y-build` adds compilers, Python headers,
 git and uv for the deps and train stages. Both are rebuilt only when their recipe changes
-(label `io.nb2svc.base.recipe`) or when forced.
+(label `io.nb2svc.base.recipe`) or when forced. While they are made, one line per phase is
+shown (`PhaseDisplay`) and their full output goes to a log in the state directory.
 """
 
 from __future__ import annotations
@@ -25,8 +26,16 @@ from pathlib import Path
 
 from nb2svc import __version__
 from nb2svc.engine.buildah import Buildah
-from nb2svc.engine.debootstrap import DEFAULT_MIRROR, Debootstrap, remove_rootfs, suite_available
-from nb2svc.errors import BuildError, UsageError
+from nb2svc.engine.debootstrap import (
+    DEFAULT_MIRROR,
+    Debootstrap,
+    debootstrap_phase,
+    remove_rootfs,
+    suite_available,
+)
+from nb2svc.engine.progress import PhaseDisplay, step_phase
+from nb2svc.errors import BuildError, Nb2svcError, UsageError
+from nb2svc.state import StateDir
 
 REPOSITORY = "localhost/nb2svc/python"
 SUITES = {"3.9": "bullseye", "3.11": "bookworm", "3.13": "trixie"}
@@ -110,12 +119,31 @@ def ensure_base_image(
     with _lock(python_version):
         runtime_ok = not force and _is_current(buildah, runtime_ref, recipe)
         build_ok = runtime_ok and _is_current(buildah, build_ref, recipe)
-        if not runtime_ok:
-            _build_runtime(python_version, suite, mirror, recipe, buildah, debootstrap)
         if not build_ok:
-            _build_build(python_version, suite, mirror, recipe, buildah)
-    built = not (runtime_ok and build_ok)
-    return BaseImages(runtime_ref, build_ref, python_version, "debian", suite, built)
+            with _display(python_version, suite, buildah) as display:
+                if not runtime_ok:
+                    deboot = debootstrap or Debootstrap(stream=buildah.stream)
+                    _build_runtime(python_version, suite, mirror, recipe, buildah, deboot, display)
+                _build_build(python_version, suite, mirror, recipe, buildah, display)
+    return BaseImages(runtime_ref, build_ref, python_version, "debian", suite, not build_ok)
+
+
+@contextmanager
+def _display(python_version: str, suite: str, buildah: Buildah) -> Iterator[PhaseDisplay]:
+    """The display of making the base images (silent if `buildah.progress` is off); their
+    full output goes to a new log, which an error raised meanwhile names in its details."""
+    path = StateDir.default().new_log(f"base-{python_version}")
+    stream = (buildah.stream or sys.stderr) if buildah.progress else None
+    title = f"making the base images {REPOSITORY}:{python_version} (Debian {suite})"
+    try:
+        with (
+            path.open("a", encoding="utf-8", buffering=1) as log,
+            PhaseDisplay(stream, log, title=title, log_path=path) as display,
+        ):
+            yield display
+    except Nb2svcError as err:
+        err.details = (*err.details, f"full log: {path}")
+        raise
 
 
 def _is_current(buildah: Buildah, ref: str, recipe: str) -> bool:
@@ -158,9 +186,9 @@ def _build_runtime(
     mirror: str,
     recipe: str,
     buildah: Buildah,
-    deboot: Debootstrap | None,
+    deboot: Debootstrap,
+    display: PhaseDisplay,
 ) -> None:
-    deboot = deboot or Debootstrap(progress=buildah.progress, stream=buildah.stream)
     deboot.check()
     if not suite_available(suite, mirror):
         raise BuildError(
@@ -169,7 +197,9 @@ def _build_runtime(
     work = Path(tempfile.mkdtemp(prefix="nb2svc-base-", dir=WORK_DIR))
     try:
         rootfs = work / "rootfs"
-        deboot.create(suite, rootfs, include=RUNTIME_PACKAGES, mirror=mirror)
+        phases = display.hook(f"debootstrap {suite}:", debootstrap_phase)
+        deboot.create(suite, rootfs, include=RUNTIME_PACKAGES, mirror=mirror, on_line=phases)
+        display.phase("root filesystem: trimming and packing")
         prepare_rootfs(rootfs, python_version, suite, mirror)
         context = work / "context"
         context.mkdir()
@@ -177,7 +207,14 @@ def _build_runtime(
         remove_rootfs(rootfs)
         (context / "Containerfile").write_text(_resource("base-runtime.Containerfile"))
         labels = _labels(python_version, suite, mirror, recipe, "runtime")
-        result = buildah.build(context / "Containerfile", context, labels=labels, layers=False)
+        result = buildah.build(
+            context / "Containerfile",
+            context,
+            labels=labels,
+            layers=False,
+            on_line=display.hook("runtime image", step_phase),
+            quiet=True,
+        )
         buildah.tag(result.image_id, refs_for(python_version)[0])
     finally:
         remove_rootfs(work / "rootfs")
@@ -185,7 +222,12 @@ def _build_runtime(
 
 
 def _build_build(
-    python_version: str, suite: str, mirror: str, recipe: str, buildah: Buildah
+    python_version: str,
+    suite: str,
+    mirror: str,
+    recipe: str,
+    buildah: Buildah,
+    display: PhaseDisplay,
 ) -> None:
     runtime_ref, build_ref = refs_for(python_version)
     with tempfile.TemporaryDirectory(prefix="nb2svc-base-build-", dir=WORK_DIR) as tmp:
@@ -198,6 +240,8 @@ def _build_build(
             build_args={"NB2SVC_RUNTIME_BASE": buildah.image_id(runtime_ref)},
             labels=_labels(python_version, suite, mirror, recipe, "build"),
             layers=False,
+            on_line=display.hook("build image", step_phase),
+            quiet=True,
         )
     buildah.tag(result.image_id, build_ref)
 
