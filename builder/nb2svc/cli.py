@@ -92,6 +92,11 @@ def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="CA bundle for package downloads, mounted as a build secret (never stored)",
     )
     p.add_argument("--dry-run", action="store_true", help="print plan and Containerfile only")
+    p.add_argument(
+        "--train-only",
+        action="store_true",
+        help="stop once the notebook has trained in the image (no runtime image, no tag)",
+    )
     p.add_argument("--no-cache", action="store_true")
     p.add_argument("--refresh-lock", action="store_true", help="re-resolve dependency versions")
     p.add_argument(
@@ -211,10 +216,14 @@ def _build(args: argparse.Namespace) -> int:
         exclude_newer=args.exclude_newer,
         find_links=tuple(args.find_links),
         ca_bundle=args.ca_bundle,
+        train_only=args.train_only,
     )
     report = build(options)
     if report:
-        print(json.dumps({k: report[k] for k in ("image", "image_id", "manifests")}, indent=2))
+        keys = (
+            ("train_image_id", "model") if args.train_only else ("image", "image_id", "manifests")
+        )
+        print(json.dumps({k: report[k] for k in keys}, indent=2))
     return 0
 
 

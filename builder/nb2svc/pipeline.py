@@ -27,7 +27,7 @@ from nb2svc.errors import BuildError, DependencyError, Nb2svcError, TrainingErro
 from nb2svc.image.base import REPOSITORY, SUITES, select_base_images, suite_for
 from nb2svc.image.context import context_key, runtime_requirements, write_context
 from nb2svc.image.observer import BuildObserver
-from nb2svc.image.verify import Verification, verify_image
+from nb2svc.image.verify import Verification, read_trained, verify_image
 from nb2svc.lock import Lock, inputs_key, parse_lock
 from nb2svc.lockfile import (
     lock_inputs,
@@ -39,7 +39,7 @@ from nb2svc.lockfile import (
 from nb2svc.notebook.script import render_training_script
 from nb2svc.plan import SRC_DIR, BuildPlan, NotebookRef, Secret, make_labels
 from nb2svc.realworld import explain_limit, extra_report
-from nb2svc.report import build_report, write_report
+from nb2svc.report import build_report, train_report, write_report
 from nb2svc.source import Source, list_source_files, open_source, select_notebooks
 from nb2svc.state import StateDir
 from nb2svc.wheelhouse import NO_WHEELS, Wheelhouse
@@ -69,6 +69,8 @@ class BuildOptions:
     """Era cut-off: None = the notebook's last commit date (when unpinned), a date, or "none"."""
     find_links: tuple[Path, ...] = ()
     """Directories of local wheels (nb2svc.wheelhouse)."""
+    train_only: bool = False
+    """Stop after the train stage: the notebook trained in the image, nothing served."""
 
 
 @dataclass
@@ -98,6 +100,8 @@ def build(options: BuildOptions, out: TextIO = sys.stderr) -> dict[str, Any]:
             out.write(json.dumps(plan.to_json(), indent=2) + "\n")
             out.write((context / "Containerfile").read_text())
             return {}
+        if options.train_only:
+            return _train_only(plan, analysis, context, options, timer, out)
         return _build_and_verify(plan, analysis, context, options, timer, out)
 
 
@@ -379,6 +383,37 @@ def _build_and_verify(
     return report
 
 
+def _train_only(
+    plan: BuildPlan,
+    analysis: Analysis,
+    context: Path,
+    options: BuildOptions,
+    timer: Timer,
+    out: TextIO,
+) -> dict[str, Any]:
+    """`--train-only`: the deps and train stages, then what the model's capture recorded."""
+    buildah = Buildah(stream=out)
+    buildah.check()
+    observer = BuildObserver()
+    with timer.step("image"):
+        image_id = _run_build(buildah, plan, context, options, observer, analysis, target="train")
+    signature, sample = read_trained(buildah, image_id)
+    _say(out, f"trained {signature.get('class')} in the image's train stage ({image_id[:12]}); "
+         "--train-only: no runtime image, nothing tagged")  # fmt: skip
+    report = train_report(
+        plan=plan,
+        analysis=analysis,
+        image_id=image_id,
+        signature=signature,
+        sample=sample,
+        observer=observer,
+        timings=timer.timings,
+    )
+    report.update(extra_report(plan, analysis))
+    write_report(report, options.outdir)
+    return report
+
+
 def _run_build(
     buildah: Buildah,
     plan: BuildPlan,
@@ -386,12 +421,15 @@ def _run_build(
     options: BuildOptions,
     observer: BuildObserver,
     analysis: Analysis,
+    *,
+    target: str | None = None,
 ) -> str:
     secrets = [(s.id, s.src) for s in plan.all_secrets]
     try:
         result = buildah.build(
             context / "Containerfile",
             context,
+            target=target,
             secrets=secrets,
             no_cache=options.no_cache,
             on_line=observer.feed,

