@@ -23,7 +23,7 @@ base: setup
 
 # Every test, slow end-to-end builds included. pytest exit 5 (nothing collected) is a failure here.
 test: setup lint typecheck
-	@$(VENV)/bin/python -m pytest -q --timeout=1800 tests; rc=$$?; \
+	@$(VENV)/bin/python -m pytest -q --timeout=1800 --durations=15 tests; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
 test-fast: setup
