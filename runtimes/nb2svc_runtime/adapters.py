@@ -71,7 +71,7 @@ class Adapter:
             for i, name in enumerate(self.names):
                 matrix[:, i] = np.array(columns[name], dtype="float64")
             return matrix
-        data = {n: b(columns[n]) for n, b in zip(self.names, self.builders, strict=True)}
+        data = {n: b(columns[n]) for n, b in zip(self.names, self.builders)}
         return pd.DataFrame(data, copy=False)
 
     def predict(self, data: Any) -> list[Any]:

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Union
 
 from .adapters import Adapter, Columns
 
@@ -40,7 +40,7 @@ class _Job:
     future: asyncio.Future[Result]
 
 
-Outcome = Result | BaseException
+Outcome = Union[Result, BaseException]  # evaluated at import: no `|` (Python 3.9)
 
 
 class MicroBatcher:
@@ -127,7 +127,7 @@ class MicroBatcher:
             if not batch:
                 continue
             outcomes = await loop.run_in_executor(self._executor, self._run_batch, batch)
-            for job, outcome in zip(batch, outcomes, strict=True):
+            for job, outcome in zip(batch, outcomes):
                 if job.future.done():
                     continue
                 if isinstance(outcome, BaseException):

@@ -13,13 +13,13 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from .deps import (
     distributions_for,
     installed_version,
+    packages_distributions_compat,
     pickle_globals,
     pickle_strings,
     requirements_text,
@@ -69,7 +69,7 @@ def _by_value(model: Any, variable: str, reason: str) -> Serialization:
         stream = cloudpickle.dumps(model, protocol=5)
     except Exception as exc:
         raise CaptureError(f"model {variable!r} cannot be serialized: {exc}") from exc
-    installed = set(metadata.packages_distributions())
+    installed = set(packages_distributions_compat())
     modules = {m for m, _ in pickle_globals(stream)} | (pickle_strings(stream) & installed)
     modules.add("cloudpickle")
     warning = f"model {reason}; stored by value with cloudpickle"

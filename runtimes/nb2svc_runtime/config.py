@@ -84,7 +84,7 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class Settings:
     """Everything the server reads from the environment, validated."""
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import importlib.metadata as metadata
 import pickletools
 import sys
-from collections.abc import Iterable
+import sysconfig
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 _STRING_OPS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "STRING"}
 _STRING_OPS |= {"BINSTRING", "SHORT_BINSTRING"}
@@ -60,13 +62,43 @@ def top_level_modules(modules: Iterable[str]) -> set[str]:
 
 def third_party(modules: Iterable[str]) -> set[str]:
     """Top-level modules that are neither the standard library nor `__main__`."""
-    stdlib = set(sys.stdlib_module_names) | {"builtins", "__builtin__", "copy_reg", "__main__"}
+    stdlib = _stdlib_names() | {"builtins", "__builtin__", "copy_reg", "__main__"}
     return {m for m in top_level_modules(modules) if m not in stdlib and not m.startswith("_")}
+
+
+def _stdlib_names() -> set[str]:
+    """`sys.stdlib_module_names`, or on Python 3.9 (which lacks it) what the stdlib folder
+    and the built-in modules hold."""
+    names = getattr(sys, "stdlib_module_names", None)
+    if names is not None:
+        return set(names)
+    found = set(sys.builtin_module_names)
+    for entry in Path(sysconfig.get_paths()["stdlib"]).iterdir():
+        if entry.name != "site-packages":
+            found.add(entry.name[:-3] if entry.suffix == ".py" else entry.name.split(".")[0])
+    return found
+
+
+def packages_distributions_compat() -> Mapping[str, list[str]]:
+    """`importlib.metadata.packages_distributions()`, which Python 3.9 lacks: top-level
+    module -> the distributions that install it (top_level.txt, else the files' roots)."""
+    if hasattr(metadata, "packages_distributions"):
+        return metadata.packages_distributions()
+    mapping: dict[str, list[str]] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        tops = (dist.read_text("top_level.txt") or "").split()
+        if not tops:
+            roots = {f.parts[0] for f in dist.files or () if f.parts}
+            tops = [r[:-3] if r.endswith(".py") else r for r in roots if ".dist-info" not in r]
+        for top in tops:
+            mapping.setdefault(top, []).append(name)
+    return mapping
 
 
 def distributions_for(modules: Iterable[str]) -> dict[str, str]:
     """Installed distributions (name -> version) that provide these top-level modules."""
-    mapping = metadata.packages_distributions()
+    mapping = packages_distributions_compat()
     pins: dict[str, str] = {}
     for module in sorted(third_party(modules)):
         for dist in mapping.get(module, []):

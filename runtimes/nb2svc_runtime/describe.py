@@ -162,7 +162,7 @@ def sample_records(inputs: Inputs) -> list[dict[str, Any]]:
         rows = [[value] for value in sample]
     else:
         rows = to_native(sample)
-    return [dict(zip(names, to_native(list(row)), strict=True)) for row in rows]
+    return [dict(zip(names, to_native(list(row)))) for row in rows]
 
 
 def outputs_spec(predictions: Any, proba: Any, classes: list[Any] | None) -> list[dict[str, Any]]:

@@ -81,7 +81,7 @@ def _split_rows(split: Any) -> list[Any]:
         if not isinstance(row, list) or len(row) != len(columns):
             message = f"dataframe_split: row {i} must be an array of {len(columns)} values"
             raise ApiError(422, message, [{"row": i, "field": None, "message": message}])
-        rows.append(dict(zip(columns, row, strict=True)))
+        rows.append(dict(zip(columns, row)))
     return rows
 
 
@@ -136,7 +136,7 @@ def csv_rows(raw: bytes, signature: Signature, max_rows: int) -> list[Any]:
         if len(record) != len(header):
             message = f"CSV row {i} has {len(record)} fields, the header has {len(header)}"
             raise ApiError(422, message, [{"row": i, "field": None, "message": message}])
-        rows.append({n: _csv_value(f, v) for n, f, v in zip(header, typed, record, strict=True)})
+        rows.append({n: _csv_value(f, v) for n, f, v in zip(header, typed, record)})
     return rows
 
 

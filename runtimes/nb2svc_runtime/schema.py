@@ -175,7 +175,7 @@ class Validator:
                 break
         if errors:
             raise ApiError(422, _summary(errors), errors[:MAX_DETAILS])
-        return dict(zip(self.names, out, strict=True))
+        return dict(zip(self.names, out))
 
 
 def _detail(row: int, field: str | None, message: str) -> dict[str, Any]:

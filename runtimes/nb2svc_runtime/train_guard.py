@@ -19,13 +19,14 @@ import socket
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Optional
 
 ALLOW_NETWORK_ENV = "NB2SVC_ALLOW_NETWORK"
 TIMEOUT_ENV = "NB2SVC_TRAIN_TIMEOUT"
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
-Position = Callable[[], tuple[str | None, int | None, int | None]]
+# Evaluated at import, so no `X | None` (PEP 604 needs 3.10; the 3.9 base runs this).
+Position = Callable[[], tuple[Optional[str], Optional[int], Optional[int]]]
 """(notebook, cell index, execution count) of the cell running now."""
 Where = Callable[[], str]
 blocked: list[str] = []

@@ -183,6 +183,10 @@ def serving_cases(data: str) -> None:
     )
     write("network-allowed", {"train.ipynb": allowed, "data/churn.csv": data})
     write("era-unpinned", {"train.ipynb": churn_notebook("data/churn.csv"), "data/churn.csv": data})
+    # Every Python the offline bases offer trains and serves: a 3.7 kernel gets the 3.9 base.
+    old_kernel = notebook(LOAD.format(path="data/churn.csv"), SPLIT, FIT, python="3.7.6")
+    write("python-3.7-kernel", {"train.ipynb": old_kernel, "data/churn.csv": data})
+    write("python-3.13", {"train.ipynb": churn_notebook("data/churn.csv"), "data/churn.csv": data})
 
 
 def failing_cases(data: str) -> None:

@@ -109,8 +109,8 @@ def _lock(analysis: Analysis, layout: Layout, settings: Settings, log: TextIO) -
         lock = resolve_build_lock(
             analysis, python, cache_dir=layout.cache / "locks", exclude_newer=settings.exclude_newer
         )
-    _say(log, f"lock: {len(lock.packages)} packages ({'reused' if lock.reused else 'resolved'}; "
-         f"{'; '.join(lock.notes)})")  # fmt: skip
+    state = "reused" if lock.reused else "resolved"
+    _say(log, f"lock: {len(lock.packages)} packages ({state}): {'; '.join(lock.notes)}")
     return lock
 
 
