@@ -21,12 +21,13 @@ export UV_SYSTEM_CERTS=1
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
+# Tools and test dependencies at the versions in constraints-dev.txt (what CI proved).
 if [ ! -x .venv/bin/uv ]; then
-  .venv/bin/pip install -q uv
+  .venv/bin/pip install -q "$(grep '^uv==' constraints-dev.txt)"
 fi
 stamp=.venv/.nb2svc-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/uv pip install -q --python .venv/bin/python -e '.[dev]'
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints-dev.txt -nt "$stamp" ]; then
+  .venv/bin/uv pip install -q --python .venv/bin/python -e '.[dev]' -c constraints-dev.txt
   touch "$stamp"
 fi
 echo "setup: ok ($(.venv/bin/python --version), $(buildah --version | cut -d' ' -f1-3), podman $(podman --version | cut -d' ' -f3))"
