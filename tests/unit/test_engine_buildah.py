@@ -16,6 +16,7 @@ from nb2svc.engine.errors import (
     BuildahMissingError,
     BuildahTooOldError,
     ImageNotFoundError,
+    PodmanError,
     PodmanMissingError,
     StorageFullError,
     classify_buildah_failure,
@@ -144,3 +145,26 @@ def test_another_running_buildah_is_seen_so_its_containers_are_not_removed(
         proc.kill()
         proc.wait()
     assert proc.pid not in other_buildah_processes()
+
+
+def test_a_failed_command_names_what_the_tool_said_not_buildahs_wrapper_lines() -> None:
+    tail = [
+        "ERROR: No matching distribution found for acme-features",
+        "subprocess exited with status 1",
+        'Error: building at STEP "RUN uv pip sync x": exit status 1',
+    ]
+    error = BuildahError(["/usr/bin/buildah", "build", "-f", "Containerfile"], 1, tail)
+    assert str(error) == (
+        "buildah build failed with exit code 1: "
+        "ERROR: No matching distribution found for acme-features"
+    )
+    assert error.details[-1].startswith("Error: building at STEP")  # still in the details
+
+
+def test_a_podman_failure_says_what_podman_said() -> None:
+    error = PodmanError(
+        "podman rm failed with exit code 125",
+        argv=["podman", "rm", "x"],
+        tail=['Error: no container with name or ID "x" found: no such container'],
+    )
+    assert "no such container" in str(error)

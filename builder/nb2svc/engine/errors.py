@@ -19,10 +19,19 @@ def failure_message(tool: str, argv: Sequence[str], returncode: int) -> str:
     return f"{' '.join([tool, *words])} failed with exit code {returncode}"
 
 
+_WRAPPERS = re.compile(
+    r"^(?:error:? )?(?:building at STEP|subprocess exited with status|exit status \d+$)",
+    re.IGNORECASE,
+)
+
+
 def with_cause(message: str, tail: Sequence[str]) -> str:
-    """`message: <the command's last output line>`: what the tool said went wrong. Without
-    it, `str(error)` (what pytest, logs and callers that catch show) names no cause."""
-    said = next((line.strip() for line in reversed(tail) if line.strip()), "")[:300]
+    """`message: <the command's last own output line>`: what the tool said went wrong.
+    Without it, `str(error)` (what pytest, logs and callers that catch show) names no cause.
+    buildah's wrapper lines (`Error: building at STEP ...`, `subprocess exited ...`) are
+    skipped: they say where, the line above them says why."""
+    lines = [line.strip() for line in tail if line.strip()]
+    said = next((line for line in reversed(lines) if not _WRAPPERS.match(line)), "")[:300]
     return f"{message}: {said}" if said and said not in message else message
 
 
