@@ -38,6 +38,7 @@ class NotebookAnalysis:
     model: ModelChoice
     data_files: tuple[DataFileRef, ...]
     network: tuple[NetworkUse, ...]
+    writes: tuple[str, ...] = ()  # literal paths the cells write (plots, CSVs, model files)
 
     def cell(self, index: int) -> Cell | None:
         return next((c for c, _ in self.cells if c.index == index), None)
@@ -103,7 +104,12 @@ class Analysis:
         nb = self._notebook_for(str(error.get("notebook", "")))
         cell = nb.cell(int(index)) if isinstance(index, int) else None
         ref = cell.ref if cell else (CellRef(int(index)) if isinstance(index, int) else None)
-        where = f"in {ref}" if ref else "before the first cell"
+        if ref:
+            where = f"in {ref}"
+        elif error.get("after_last_cell"):
+            where = "after the last cell, while saving the model"
+        else:
+            where = "before the first cell"
         trace = [str(line) for line in error.get("traceback", [])][-15:]
         status = f"exit status {exit_status}" if exit_status is not None else "failed"
         return TrainingError(
@@ -175,14 +181,19 @@ def _analyze_notebook(
 ) -> NotebookAnalysis:
     cells = tuple((c, transform_cell(c.source)) for c in nb.code_cells)
     rel = nb.path.resolve().relative_to(root.resolve()).as_posix()
+    writes: list[str] = []
+    reads = find_data_files(
+        cells, notebook_dir=nb.path.parent, root=root, written=written, writes=writes
+    )
     return NotebookAnalysis(
         notebook=nb,
         rel_path=rel,
         cells=cells,
         parameters=find_parameters(nb),
         model=choose_model_variable(cells, configured=config.model),
-        data_files=find_data_files(cells, notebook_dir=nb.path.parent, root=root, written=written),
+        data_files=reads,
         network=tuple(find_network_use(cells)),
+        writes=tuple(writes),
     )
 
 

@@ -22,7 +22,7 @@ import posixpath
 import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from nb2svc.analysis.data_files import DataFileRef
 from nb2svc.analysis.network import NetworkUse
@@ -131,9 +131,10 @@ def check_data_files(
             )
 
 
-def link_commands(links: Iterable[DataLink]) -> list[str]:
-    """Shell commands creating the links (`mkdir -p` parents, then `ln -s`), quoted."""
-    commands: list[str] = []
+def link_commands(links: Iterable[DataLink], folders: Iterable[str] = ()) -> list[str]:
+    """Shell commands creating the write folders, then the links (`mkdir -p` parents, then
+    `ln -s`), quoted."""
+    commands: list[str] = [f"mkdir -p {shlex.quote(folder)}" for folder in folders]
     for link in links:
         parent = posixpath.dirname(link.link)
         commands.append(f"mkdir -p {shlex.quote(parent)}")
@@ -153,6 +154,30 @@ def analysis_links(
 ) -> tuple[DataLink, ...]:
     """`plan_links` for every notebook of an analysis."""
     return plan_links(_refs(analysis), src_dir=src_dir, source_files=source_files)
+
+
+def write_folders(
+    analysis: Analysis, *, src_dir: str, source_files: Iterable[str]
+) -> tuple[str, ...]:
+    """Folders the notebooks write into that the repository does not carry (`charts/` of a
+    `plt.savefig('charts/x.png')`, kept out of git with the author's outputs): created in
+    the train stage before train.py runs, so a plot or a CSV cannot fail the build. Only in
+    the throwaway train stage: the runtime image takes the model artifact alone."""
+    committed = {str(p) for f in source_files for p in PurePosixPath(src_dir, f).parents}
+    folders: dict[str, None] = {}
+    for nb in analysis.notebooks:
+        notebook_dir = posixpath.dirname(posixpath.join(src_dir, nb.rel_path))
+        for target in nb.writes:
+            if "://" in target or not target.strip():
+                continue
+            where = target.replace("\\", "/")
+            if where.startswith("~"):
+                where = BUILD_HOME + "/" + where[1:].lstrip("/")
+            folder = posixpath.dirname(posixpath.normpath(posixpath.join(notebook_dir, where)))
+            if folder in committed or _forbidden(folder):
+                continue
+            folders.setdefault(folder, None)
+    return tuple(folders)
 
 
 def check_offline(analysis: Analysis, *, allow_network: bool) -> None:

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 from nb2svc.analyze import Analysis, analyze
 from nb2svc.config import load_config
-from nb2svc.datapaths import analysis_links, check_offline
+from nb2svc.datapaths import analysis_links, check_offline, write_folders
 from nb2svc.engine.buildah import Buildah
 from nb2svc.engine.errors import BuildahError
 from nb2svc.engine.podman import Podman
@@ -253,6 +253,7 @@ def _make_plan(
     wheels: tuple[Path, ...] = (),
 ) -> BuildPlan:
     refs = _notebook_refs(source, analysis)
+    files = list_source_files(source.root)
     name = analysis.model_name
     script = render_training_script(
         [n.notebook for n in analysis.notebooks],
@@ -273,7 +274,7 @@ def _make_plan(
         runtime_requirements=runtime_requirements(),
         train_script=script.text,
         model_variable=analysis.model_variable,
-        source_files=list_source_files(source.root),
+        source_files=files,
         secrets=tuple(_parse_secret(s) for s in options.secrets),
         ca_bundle=options.ca_bundle if options.ca_bundle and options.ca_bundle.exists() else None,
         labels=make_labels(
@@ -287,9 +288,8 @@ def _make_plan(
             created=source.created,
         ),
         parameters=analysis.overrides,
-        data_links=analysis_links(
-            analysis, src_dir=SRC_DIR, source_files=list_source_files(source.root)
-        ),
+        data_links=analysis_links(analysis, src_dir=SRC_DIR, source_files=files),
+        write_folders=write_folders(analysis, src_dir=SRC_DIR, source_files=files),
         allow_network=options.allow_network,
         train_timeout=options.train_timeout,
         wheels=wheels,

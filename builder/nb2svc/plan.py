@@ -59,6 +59,7 @@ class BuildPlan:
     uid: int = RUNTIME_UID
     parameters: Mapping[str, object] = field(default_factory=dict)
     data_links: tuple[DataLink, ...] = ()
+    write_folders: tuple[str, ...] = ()  # created in the train stage (datapaths.write_folders)
     """Links the train stage makes so the notebook finds its data (see nb2svc.datapaths)."""
     allow_network: bool = False
     train_timeout: float | None = None
@@ -92,6 +93,7 @@ class BuildPlan:
                 "notes": list(self.lock.notes),
             },
             "data_links": [link.to_json() for link in self.data_links],
+            "write_folders": list(self.write_folders),
             "allow_network": self.allow_network,
             "train_timeout": self.train_timeout,
             "wheels": [str(w) for w in self.wheels],

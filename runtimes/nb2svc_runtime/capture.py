@@ -11,7 +11,7 @@ import os
 import pickle
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from .deps import (
     requirements_text,
 )
 from .describe import derive_inputs, describe, predict_outputs
-from .introspect import CaptureError, find_model
+from .introspect import CaptureError, find_model, has_predict
 from .keras_support import KERAS, backend_module, is_keras_model
 from .keras_support import save as save_keras
 from .prune import kept_folders
@@ -170,7 +170,14 @@ def _check_roundtrip(directory: Path, plan: Serialization, sample: Any, expected
         raise CaptureError("the saved model predicts differently after loading it back")
 
 
-def _capture(namespace: dict[str, Any], variable: str | None, name: str, out_dir: Path) -> None:
+def _capture(
+    namespace: dict[str, Any],
+    variable: str | None,
+    name: str,
+    out_dir: Path,
+    fitted: Mapping[str, tuple[Any, str]],
+) -> None:
+    namespace, rebound = _as_fitted(namespace, variable, fitted)
     variable, model = find_model(namespace, variable)
     inputs = derive_inputs(model, namespace)
     try:
@@ -184,7 +191,7 @@ def _capture(namespace: dict[str, Any], variable: str | None, name: str, out_dir
     pins = distributions_for(plan.modules)
     signature["serialization"] = {"format": plan.fmt, "file": plan.file}
     signature["libraries"] = _library_versions(pins)
-    signature["warnings"] = [*signature["warnings"], *plan.warnings]
+    signature["warnings"] = [*signature["warnings"], *rebound, *plan.warnings]
     expected, _ = predict_outputs(model, inputs.sample, "regression")
 
     def write(directory: Path) -> None:
@@ -205,14 +212,36 @@ def _capture(namespace: dict[str, Any], variable: str | None, name: str, out_dir
     write_artifact(out_dir, documents, write)
 
 
+def _as_fitted(
+    namespace: dict[str, Any], variable: str | None, fitted: Mapping[str, tuple[Any, str]]
+) -> tuple[dict[str, Any], list[str]]:
+    """The namespace with `variable` back on the fitted model it held, when the notebook
+    re-bound the name after the fit (`rf = ...fit()`, later `rf = df.plot()`)."""
+    if variable is None or variable not in fitted or has_predict(namespace.get(variable)):
+        return namespace, []
+    model, where = fitted[variable]
+    now = type(namespace.get(variable)).__name__
+    note = (
+        f"`{variable}` was re-bound after its fit (it ends as a {now}); saved the fitted "
+        f"{type(model).__name__} it held {where}"
+    )
+    return {**namespace, variable: model}, [note]
+
+
 def save_model(
-    namespace: dict[str, Any], *, variable: str | None, name: str, out_dir: str | Path
+    namespace: dict[str, Any],
+    *,
+    variable: str | None,
+    name: str,
+    out_dir: str | Path,
+    fitted: Mapping[str, tuple[Any, str]] | None = None,
 ) -> None:
-    """Capture the notebook's model into `out_dir`.
+    """Capture the notebook's model into `out_dir`. `fitted` holds the fitted models the
+    globals held when each cell started (train_support), for a name re-bound later.
 
     Problems raise SystemExit with a one-line message starting with `nb2svc:`.
     """
     try:
-        _capture(namespace, variable, name, Path(out_dir))
+        _capture(namespace, variable, name, Path(out_dir), fitted or {})
     except CaptureError as exc:
         raise SystemExit(f"nb2svc: {exc}") from None

@@ -39,7 +39,7 @@ class Inputs:
     warnings: list[str] = field(default_factory=list)
 
 
-def _has_predict(value: Any) -> bool:
+def has_predict(value: Any) -> bool:
     if isinstance(value, (type, ModuleType, FunctionType)):
         return False
     return callable(getattr(value, "predict", None)) or is_torch_module(value)
@@ -75,14 +75,14 @@ def find_model(namespace: dict[str, Any], variable: str | None) -> tuple[str, An
         if variable not in namespace:
             raise CaptureError(f"model variable {variable!r} is not defined in the notebook")
         value = namespace[variable]
-        if not _has_predict(value):
+        if not has_predict(value):
             kind = type(value).__name__
             raise CaptureError(f"model variable {variable!r} ({kind}) has no predict() method")
         return variable, value
     found = [
         (name, value)
         for name, value in namespace.items()
-        if not name.startswith("_") and _has_predict(value) and _looks_fitted(value)
+        if not name.startswith("_") and has_predict(value) and _looks_fitted(value)
     ]
     if not found:
         raise CaptureError(

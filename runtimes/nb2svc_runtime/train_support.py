@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import traceback
+import types
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,9 @@ class _State:
     starts: list[tuple[str, int, str, int, int | None]] = field(default_factory=list)
     """(file, line of the `cell()` call, notebook, cell index, execution count)."""
     previous_dir: str | None = None
+    fitted: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    """name -> (the last fitted model it held when a cell started, where it was seen)."""
+    after_cells: bool = False  # every cell ran; the model is being saved
 
 
 _state = _State()
@@ -80,12 +84,32 @@ def _setup_process() -> None:
 def cell(index: int, execution_count: int | None) -> None:
     """Mark the start of a cell: remembered for errors, and a progress line on stderr."""
     caller = sys._getframe(1)
+    _remember_fitted(caller.f_globals, f"before {_label(index, execution_count)}")
     _state.starts.append(
         (caller.f_code.co_filename, caller.f_lineno, _state.notebook or "?", index, execution_count)
     )
     _state.cell, _state.execution_count = index, execution_count
     elapsed = time.monotonic() - _state.started
     _log(f"{_label(index, execution_count)} of {_state.notebook}, {elapsed:.1f}s elapsed")
+
+
+def _remember_fitted(namespace: dict[str, Any], where: str) -> None:
+    """Note each global that holds a fitted model, so a name re-bound after its fit (`rf`
+    reused for a plot's Axes) can still be saved as the model it was. A reference, not
+    a copy: cheap, and a later refit of the same object is what gets saved."""
+    for name, value in list(namespace.items()):
+        if not name.startswith("_") and _fitted_model(value):
+            _state.fitted[name] = (value, where)
+
+
+def _fitted_model(value: object) -> bool:
+    if isinstance(value, (type, types.ModuleType, types.FunctionType)):
+        return False
+    if not callable(getattr(value, "predict", None)):
+        return False
+    if not hasattr(value, "get_params"):  # not scikit-learn-like: fitted if it can predict
+        return True
+    return any(k.endswith("_") and not k.startswith("_") for k in vars(value))
 
 
 def _excepthook(etype: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
@@ -97,6 +121,7 @@ def _excepthook(etype: type[BaseException], value: BaseException, tb: TracebackT
             "notebook": _state.notebook,
             "cell": _state.cell,
             "execution_count": _state.execution_count,
+            "after_last_cell": _state.after_cells,
             "ename": etype.__name__,
             "evalue": _ANSI.sub("", str(value)) + _guard.blocked_note(value),
             "traceback": lines,
@@ -391,8 +416,11 @@ def save_model(
     """Save the trained model (after the last cell) with `nb2svc_runtime.capture`."""
     _log(f"training done in {time.monotonic() - _state.started:.1f}s; saving the model")
     _state.cell = _state.execution_count = None
+    _state.after_cells = True
     capture = importlib.import_module("nb2svc_runtime.capture")
     try:
-        return capture.save_model(namespace, variable=variable, name=name, out_dir=out_dir)
+        return capture.save_model(
+            namespace, variable=variable, name=name, out_dir=out_dir, fitted=_state.fitted
+        )
     except SystemExit as exc:  # reported like a cell's error, so the build names the cause
         raise _guard.capture_failed(exc, _excepthook) from None

@@ -183,6 +183,20 @@ def serving_cases(data: str) -> None:
     )
     write("network-allowed", {"train.ipynb": allowed, "data/churn.csv": data})
     write("era-unpinned", {"train.ipynb": churn_notebook("data/churn.csv"), "data/churn.csv": data})
+    # Plots and reports written into folders git does not carry (the author's outputs).
+    plots = churn_notebook(
+        "data/churn.csv",
+        'import matplotlib.pyplot as plt\nplt.hist(df["tenure"])\nplt.savefig("charts/attrition.png")\ndf.describe().to_csv("reports/summary/stats.csv")',
+    )
+    write("writes-uncommitted-folder", {"train.ipynb": plots, "data/churn.csv": data})
+    # The model's name reused for a plot after the fit.
+    rebound = notebook(
+        LOAD.format(path="data/churn.csv"),
+        SPLIT,
+        FIT,
+        'import matplotlib.pyplot as plt\nmodel = df["tenure"].plot(kind="hist")\nplt.title("tenure")',
+    )
+    write("model-rebound-after-fit", {"train.ipynb": rebound, "data/churn.csv": data})
     # Every Python the offline bases offer trains and serves: a 3.7 kernel gets the 3.9 base.
     old_kernel = notebook(LOAD.format(path="data/churn.csv"), SPLIT, FIT, python="3.7.6")
     write("python-3.7-kernel", {"train.ipynb": old_kernel, "data/churn.csv": data})

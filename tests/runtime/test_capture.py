@@ -165,3 +165,54 @@ def test_function_defined_in_the_notebook_is_stored_by_value(tmp_path: Path) -> 
         check, env={**env, "MODEL_DIR": str(tmp_path / "m")}, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
+
+
+REBOUND = """\
+from nb2svc_runtime import train_support as _nb2svc
+_nb2svc.begin_notebook("train.ipynb")
+_nb2svc.cell(1, 1)
+import pandas as pd
+from sklearn.ensemble import RandomForestClassifier
+X = pd.DataFrame({{"a": [0, 1, 0, 1, 0, 1, 0, 1], "b": [1, 1, 0, 0, 1, 0, 1, 0]}})
+y = [0, 1, 0, 1, 0, 1, 0, 1]
+rf = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y)
+_nb2svc.cell(2, 2)
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+rf = plt.gca()  # the name reused for a plot after the fit
+{last}
+_nb2svc.save_model(globals(), variable="rf", name="train", out_dir={out!r})
+"""
+
+
+def run_training(script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "train.py").write_text(script)
+    env = {"PYTHONPATH": str(RUNTIMES), "PATH": "/usr/bin:/bin", "MPLBACKEND": "Agg"}
+    return subprocess.run(
+        [sys.executable, "train.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_a_model_variable_re_bound_after_its_fit_is_saved_as_the_fitted_model(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "model"
+    proc = run_training(REBOUND.format(last="", out=str(out)), tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    signature = read(out, "signature.json")
+    assert signature["class"].endswith("RandomForestClassifier")
+    assert any("`rf` was re-bound after its fit (it ends as a Axes)" in w
+               for w in signature["warnings"])  # fmt: skip
+
+
+def test_a_failure_while_saving_says_it_came_after_the_last_cell(tmp_path: Path) -> None:
+    script = REBOUND.format(last="del rf", out=str(tmp_path / "model")).replace(
+        'variable="rf"', 'variable="forest"'
+    )
+    proc = run_training(script, tmp_path)
+    assert proc.returncode != 0
+    record = json.loads(proc.stderr.split("NB2SVC-ERROR ", 1)[1].splitlines()[0])
+    assert record["after_last_cell"] is True
+    assert record["cell"] is None

@@ -13,7 +13,13 @@ import nbformat
 import pytest
 from nb2svc.analyze import analyze
 from nb2svc.config import load_config
-from nb2svc.datapaths import DataLink, analysis_links, check_offline, link_commands
+from nb2svc.datapaths import (
+    DataLink,
+    analysis_links,
+    check_offline,
+    link_commands,
+    write_folders,
+)
 from nb2svc.errors import NotebookError
 from nbformat import v4
 
@@ -127,3 +133,52 @@ def test_link_commands_create_the_links_a_shell_can_run(tmp_path: Path) -> None:
     script = " && ".join(link_commands([link]))
     subprocess.run(["sh", "-c", script], check=True)
     assert (tmp_path / "C:\\Users\\me\\d.csv").readlink() == target
+
+
+def folders(nb_path: Path, root: Path) -> tuple[str, ...]:
+    analysis = analyze([nb_path], root=root, config=load_config(root))
+    files = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
+    return write_folders(analysis, src_dir=SRC, source_files=files)
+
+
+def test_folders_the_notebook_writes_into_are_created_when_git_does_not_carry_them(
+    tmp_path: Path,
+) -> None:
+    code = (
+        "import matplotlib.pyplot as plt\nimport joblib\n"
+        "plt.savefig('charts/attrition.png')\n"
+        "df.to_csv('reports/2024/clean.csv')\n"
+        "joblib.dump(model, 'models/churn.pkl')\n"
+        "with open('notes/run.txt', 'w') as f:\n    f.write('x')\n"
+        "df.to_csv('data/out.csv')\n"  # data/ is committed: nothing to make
+        "plt.savefig('top.png')\n"  # the notebook's own folder
+    )
+    nb = repo(tmp_path, "nb/data/in.csv", notebook="nb/train.ipynb", code=code)
+    assert folders(nb, tmp_path) == (
+        f"{SRC}/nb/charts",
+        f"{SRC}/nb/reports/2024",
+        f"{SRC}/nb/models",
+        f"{SRC}/nb/notes",
+    )
+
+
+def test_writes_outside_the_source_go_where_the_notebook_expects_except_system_folders(
+    tmp_path: Path,
+) -> None:
+    code = (
+        "df.to_csv('/kaggle/working/sub/out.csv')\n"
+        "df.to_csv('~/results/out.csv')\n"
+        "df.to_csv('/usr/lib/x/out.csv')\n"
+        "df.to_csv('s3://bucket/out.csv')\n"
+    )
+    nb = repo(tmp_path, code=code)
+    assert folders(nb, tmp_path) == ("/kaggle/working/sub", "/root/results")
+
+
+def test_write_folders_are_made_before_the_links() -> None:
+    link = DataLink("/content/x.csv", f"{SRC}/x.csv", "/content/x.csv", "t.ipynb", 1, "colab")
+    assert link_commands([link], ["/opt/nb2svc/src/charts"]) == [
+        "mkdir -p /opt/nb2svc/src/charts",
+        "mkdir -p /content",
+        f"ln -s {SRC}/x.csv /content/x.csv",
+    ]

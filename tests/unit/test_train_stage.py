@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import nbformat
+from nb2svc.analyze import analyze
+from nb2svc.config import load_config
 from nb2svc.datapaths import DataLink
 from nb2svc.image.containerfile import render
+from nbformat import v4
 from test_containerfile import lines_of_stage, make_plan
 
 LINK = DataLink(
@@ -35,3 +41,23 @@ def test_training_is_offline_and_unlimited_unless_the_plan_says_otherwise() -> N
     text = "\n".join(lines_of_stage(render(plan), "train"))
     assert "NB2SVC_ALLOW_NETWORK=1" in text
     assert "NB2SVC_TRAIN_TIMEOUT=90 " in text
+
+
+def test_a_failure_after_the_last_cell_is_not_said_to_be_before_the_first(
+    tmp_path: Path,
+) -> None:
+    nb = tmp_path / "train.ipynb"
+    nbformat.write(v4.new_notebook(cells=[v4.new_code_cell("x = 1")]), nb)
+    analysis = analyze([nb], root=tmp_path, config=load_config(tmp_path))
+    record = {"notebook": "train.ipynb", "cell": None, "ename": "TypeError", "evalue": "no"}
+    after = analysis.training_error({**record, "after_last_cell": True}, exit_status=1)
+    assert "training failed after the last cell, while saving the model" in after.message
+    before = analysis.training_error(record, exit_status=1)
+    assert "training failed before the first cell" in before.message
+
+
+def test_folders_the_notebook_writes_into_are_made_before_training() -> None:
+    plan = make_plan(write_folders=("/opt/nb2svc/src/charts",))
+    train = lines_of_stage(render(plan), "train")
+    made = next(i for i, line in enumerate(train) if "mkdir -p /opt/nb2svc/src/charts" in line)
+    assert made < next(i for i, line in enumerate(train) if "train.py" in line and "RUN" in line)

@@ -181,11 +181,13 @@ def find_data_files(
     notebook_dir: Path,
     root: Path | None = None,
     written: set[str] | None = None,
+    writes: list[str] | None = None,
 ) -> tuple[DataFileRef, ...]:
     """Every data-file read in the cells, in order, matched against the files under `root`.
 
     `written` collects the paths the cells write; pass the same set for the notebooks of a
-    pipeline, in order, so a file an earlier notebook writes counts as generated.
+    pipeline, in order, so a file an earlier notebook writes counts as generated. `writes`
+    (if given) receives each literal write target as written (a plot, a CSV, a model file).
     """
     root = (root or notebook_dir).resolve()
     files = RepoFiles.scan(root)
@@ -193,13 +195,14 @@ def find_data_files(
     trees = parse_cells(cells)
     aliases = import_aliases(t for t in trees if t is not None)
     written = set() if written is None else written
+    writes = [] if writes is None else writes
     env: dict[str, str] = {}
     found: list[DataFileRef] = []
     for (cell, transformed), tree in zip(cells, trees, strict=True):
         written.update(_normal(w.path) for w in transformed.written_files)
         reads = None
         with contextlib.suppress(RecursionError):  # absurdly deep code: use the regex scan
-            reads = _cell_reads(tree, aliases, env, written) if tree is not None else None
+            reads = _cell_reads(tree, aliases, env, written, writes) if tree is not None else None
         if reads is None:
             reads = _regex_reads(transformed.code or cell.source)
         for read in reads:
@@ -213,7 +216,11 @@ def _relative_dir(notebook_dir: Path, root: Path) -> str:
 
 
 def _cell_reads(
-    tree: ast.Module, aliases: dict[str, str], env: dict[str, str], written: set[str]
+    tree: ast.Module,
+    aliases: dict[str, str],
+    env: dict[str, str],
+    written: set[str],
+    writes: list[str],
 ) -> list[_Read]:
     """Reads in one cell; updates `env` (string constants) and `written` as it goes."""
     reads: list[_Read] = []
@@ -222,7 +229,7 @@ def _cell_reads(
         for node in ast.walk(statement):
             if isinstance(node, ast.Call):
                 name = qualified_name(node.func, aliases) or ""
-                _note_write(node, name, aliases, env, written)
+                _note_write(node, name, aliases, env, written, writes)
                 read = _as_read(node, name, aliases, env, handles)
                 if read is not None:
                     reads.append(read)
@@ -267,7 +274,12 @@ def _path_method_read(
 
 
 def _note_write(
-    call: ast.Call, name: str, aliases: dict[str, str], env: dict[str, str], written: set[str]
+    call: ast.Call,
+    name: str,
+    aliases: dict[str, str],
+    env: dict[str, str],
+    written: set[str],
+    writes: list[str],
 ) -> None:
     last = name.rsplit(".", 1)[-1]
     if name in WRITER_CALLS:
@@ -279,6 +291,7 @@ def _note_write(
     text = fold(arg, aliases, env) if arg is not None else None
     if text is not None:
         written.add(_normal(text))
+        writes.append(text)
 
 
 def _bind(statement: ast.stmt, aliases: dict[str, str], env: dict[str, str]) -> None:

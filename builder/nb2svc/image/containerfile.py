@@ -92,7 +92,7 @@ def _train_stage(plan: BuildPlan) -> list[str]:
             run_env += f" SSL_CERT_FILE={ca} REQUESTS_CA_BUNDLE={ca} CURL_CA_BUNDLE={ca}"
     if plan.train_timeout:
         run_env += f" NB2SVC_TRAIN_TIMEOUT={plan.train_timeout:g}"
-    links = link_commands(plan.data_links)
+    links = link_commands(plan.data_links, plan.write_folders)
     return [
         "FROM deps AS train",
         f"COPY nb2svc_runtime {LIB_DIR}/nb2svc_runtime",
@@ -101,7 +101,7 @@ def _train_stage(plan: BuildPlan) -> list[str]:
         f"WORKDIR {SRC_DIR}",
         *(
             [
-                "# the notebook's data paths -> the repository's files",
+                "# folders the notebook writes into; its data paths -> the repository's files",
                 "RUN " + " && \\\n    ".join(links),
             ]
             if links
