@@ -15,6 +15,7 @@ from typing import Any
 
 from nb2svc import __version__
 from nb2svc.analysis.data_files import DataFileRef, find_data_files
+from nb2svc.analysis.interactive import InteractiveCell, demo_cells, find_interactive
 from nb2svc.analysis.model_var import ModelChoice, choose_model_variable
 from nb2svc.analysis.network import NetworkUse, find_network_use
 from nb2svc.config import ProjectConfig
@@ -39,6 +40,7 @@ class NotebookAnalysis:
     data_files: tuple[DataFileRef, ...]
     network: tuple[NetworkUse, ...]
     writes: tuple[str, ...] = ()  # literal paths the cells write (plots, CSVs, model files)
+    demos: tuple[InteractiveCell, ...] = ()  # skipped: forms/prompts/apps after the model
 
     def cell(self, index: int) -> Cell | None:
         return next((c for c, _ in self.cells if c.index == index), None)
@@ -135,7 +137,21 @@ class Analysis:
             messages += [f"{nb.rel_path}: {u.describe()}" for u in nb.network]
             messages += [f"{nb.rel_path}: {d.describe()}" for d in nb.data_files if d.problem]
             messages += [f"{nb.rel_path}: {note}" for note in nb.model.notes]
+            messages += [
+                f"{nb.rel_path}: skipped {d.describe()}, which needs a person at a screen "
+                "(it demonstrates the model after it is made; a headless build cannot run it)"
+                for d in nb.demos
+            ]
         return messages
+
+    def skipped_cells(self) -> dict[Path, dict[int, str]]:
+        """Cells train.py leaves out, per notebook path: index -> why."""
+        return {
+            nb.notebook.path: {
+                d.cell.index: f"skipped: needs a person at a screen ({d.call})" for d in nb.demos
+            }
+            for nb in self.notebooks
+        }
 
     def dependency_rows(self) -> list[dict[str, Any]]:
         return [dep.to_json() for dep in self.dependencies.dependencies]
@@ -185,15 +201,19 @@ def _analyze_notebook(
     reads = find_data_files(
         cells, notebook_dir=nb.path.parent, root=root, written=written, writes=writes
     )
+    model = choose_model_variable(cells, configured=config.model)
+    demos = demo_cells(find_interactive(cells), model.cell)
+    skipped = {d.cell.index for d in demos}
     return NotebookAnalysis(
         notebook=nb,
         rel_path=rel,
         cells=cells,
         parameters=find_parameters(nb),
-        model=choose_model_variable(cells, configured=config.model),
-        data_files=reads,
-        network=tuple(find_network_use(cells)),
+        model=model,
+        data_files=tuple(r for r in reads if r.cell.index not in skipped),
+        network=tuple(u for u in find_network_use(cells) if u.cell.index not in skipped),
         writes=tuple(writes),
+        demos=demos,
     )
 
 

@@ -261,6 +261,7 @@ def _make_plan(
         model_variable=analysis.model_variable,
         model_name=name,
         repo_root=source.root,
+        skip=analysis.skipped_cells(),
     )
     return BuildPlan(
         name=name,

@@ -189,6 +189,15 @@ def serving_cases(data: str) -> None:
         'import matplotlib.pyplot as plt\nplt.hist(df["tenure"])\nplt.savefig("charts/attrition.png")\ndf.describe().to_csv("reports/summary/stats.csv")',
     )
     write("writes-uncommitted-folder", {"train.ipynb": plots, "data/churn.csv": data})
+    # Saves its model, then loads it back in a Tkinter form that demonstrates it.
+    gui = notebook(
+        LOAD.format(path="data/churn.csv"),
+        SPLIT,
+        FIT,
+        'import joblib\njoblib.dump(model, "Churn_Modelling")',
+        'import tkinter as tk\nloaded = joblib.load("Churn_Modelling")\nroot = tk.Tk()\nroot.title("Churn")\ntk.Button(root, text="Predict", command=lambda: print(loaded.predict([[3, 70.0, 1]]))).pack()\nroot.mainloop()',
+    )
+    write("dump-reload-gui-demo", {"train.ipynb": gui, "data/churn.csv": data})
     # The model's name reused for a plot after the fit.
     rebound = notebook(
         LOAD.format(path="data/churn.csv"),

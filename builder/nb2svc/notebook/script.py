@@ -66,18 +66,22 @@ def render_training_script(
     artifact_dir: str = DEFAULT_ARTIFACT_DIR,
     repo_root: Path | str | None = None,
     save_model: bool = True,
+    skip: Mapping[Path, Mapping[int, str]] | None = None,
 ) -> TrainingScript:
     """train.py for `notebooks` run in order; `NotebookError` if a cell does not parse.
 
     `repo_root` makes the notebook paths in train.py relative to it (the image's
     working directory at training time). `save_model=False` leaves out the final
-    save (for previews and tests).
+    save (for previews and tests). `skip` names cells to leave out (notebook path ->
+    cell index -> why), e.g. the analysis' demonstration cells.
     """
     params = {nb.path: find_parameters(nb) for nb in notebooks}
     check_overrides([p for p in params.values() if p is not None], overrides)
     out = _Writer()
     for nb in notebooks:
-        _render_notebook(out, nb, _relative(nb.path, repo_root), params[nb.path], overrides)
+        left_out = (skip or {}).get(nb.path, {})
+        rel = _relative(nb.path, repo_root)
+        _render_notebook(out, nb, rel, params[nb.path], overrides, left_out)
     out.add("")
     if save_model:
         out.add(
@@ -121,6 +125,7 @@ def _render_notebook(
     rel_path: str,
     params: Parameters | None,
     overrides: Mapping[str, object],
+    left_out: Mapping[int, str],
 ) -> None:
     out.add("", f"_nb2svc.begin_notebook({_quote(rel_path)})")
     for cell in nb.cells:
@@ -129,6 +134,8 @@ def _render_notebook(
             out.add(_marker(cell, _summary(cell)))
         elif SKIP_TAG in cell.tags:
             out.add(_marker(cell, f"skipped (tag {SKIP_TAG})"))
+        elif cell.index in left_out:
+            out.add(_marker(cell, left_out[cell.index]))
         elif not cell.source.strip():
             out.add(_marker(cell, "empty"))
         else:

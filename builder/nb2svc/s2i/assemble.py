@@ -133,6 +133,7 @@ def _train(analysis: Analysis, layout: Layout, log: TextIO) -> None:
         model_name=analysis.model_name,
         artifact_dir=str(layout.model),
         repo_root=layout.app_src,
+        skip=analysis.skipped_cells(),
     )
     steps.train(script.text, analysis, layout, log)
     steps.check_model(layout, log)
