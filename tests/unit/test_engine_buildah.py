@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -140,6 +141,10 @@ def test_another_running_buildah_is_seen_so_its_containers_are_not_removed(
     fake.symlink_to("/bin/sleep")
     proc = subprocess.Popen([str(fake), "30"])
     try:
+        for _ in range(100):  # Popen returns before the child has exec'd the fake buildah
+            if proc.pid in other_buildah_processes():
+                break
+            time.sleep(0.02)
         assert proc.pid in other_buildah_processes()
     finally:
         proc.kill()
