@@ -100,8 +100,6 @@ def build(options: BuildOptions, out: TextIO = sys.stderr) -> dict[str, Any]:
             out.write(json.dumps(plan.to_json(), indent=2) + "\n")
             out.write((context / "Containerfile").read_text())
             return {}
-        if options.train_only:
-            return _train_only(plan, analysis, context, options, timer, out)
         return _build_and_verify(plan, analysis, context, options, timer, out)
 
 
@@ -345,10 +343,12 @@ def _build_and_verify(
     timer: Timer,
     out: TextIO,
 ) -> dict[str, Any]:
-    state = StateDir.default()
     buildah = Buildah(stream=out)
     buildah.check()
     observer = BuildObserver()
+    if options.train_only:
+        return _train_only(buildah, plan, analysis, context, options, timer, observer)
+    state = StateDir.default()
     with timer.step("image"):
         key = context_key(context, [buildah.image_id(plan.base_image),
                                     buildah.image_id(plan.build_base_image)])  # fmt: skip
@@ -379,28 +379,33 @@ def _build_and_verify(
         timings=timer.timings,
         outdir=options.outdir,
     )
+    return _written(report, plan, analysis, options)
+
+
+def _written(
+    report: dict[str, Any], plan: BuildPlan, analysis: Analysis, options: BuildOptions
+) -> dict[str, Any]:
+    """The report with the real-world keys added, written to report.json."""
     report.update(extra_report(plan, analysis))
     write_report(report, options.outdir)
     return report
 
 
 def _train_only(
+    buildah: Buildah,
     plan: BuildPlan,
     analysis: Analysis,
     context: Path,
     options: BuildOptions,
     timer: Timer,
-    out: TextIO,
+    observer: BuildObserver,
 ) -> dict[str, Any]:
     """`--train-only`: the deps and train stages, then what the model's capture recorded."""
-    buildah = Buildah(stream=out)
-    buildah.check()
-    observer = BuildObserver()
     with timer.step("image"):
         image_id = _run_build(buildah, plan, context, options, observer, analysis, target="train")
     signature, sample = read_trained(buildah, image_id)
-    _say(out, f"trained {signature.get('class')} in the image's train stage ({image_id[:12]}); "
-         "--train-only: no runtime image, nothing tagged")  # fmt: skip
+    trained = f"trained {signature.get('class')} in the image's train stage ({image_id[:12]})"
+    _say(buildah.stream or sys.stderr, f"{trained}; --train-only: no runtime image, nothing tagged")
     report = train_report(
         plan=plan,
         analysis=analysis,
@@ -410,9 +415,7 @@ def _train_only(
         observer=observer,
         timings=timer.timings,
     )
-    report.update(extra_report(plan, analysis))
-    write_report(report, options.outdir)
-    return report
+    return _written(report, plan, analysis, options)
 
 
 def _run_build(
