@@ -14,9 +14,10 @@ The rule in order: `--exclude-newer none` turns it off; `--exclude-newer DATE` s
 at DATE; a notebook with any pinned requirement keeps its pins and resolves today's
 versions; a source without git history (an S2I upload, an archive) starts at
 `SOURCE_DATE_EPOCH` when it is set (the reproducible-builds convention: the commit's
-time, passed by whoever made the copy); an uncommitted or modified notebook (or no git
-and no date) resolves today's versions. A committed `nb2svc.lock` that matches its
-inputs comes before all of this (nb2svc.lockfile).
+time, passed by whoever made the copy), else at a date estimated from the notebook itself
+(`estimate_date`: its kernel's Python and its nbformat version); an uncommitted or
+modified notebook (or nothing to date it by) resolves today's versions. A committed
+`nb2svc.lock` that matches its inputs comes before all of this (nb2svc.lockfile).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from nb2svc.errors import DependencyError
 from nb2svc.lock import Lock, LockInput, resolve_lock
+from nb2svc.notebook.load import Notebook
 from nb2svc.wheelhouse import NO_WHEELS, Wheelhouse
 
 Resolver = Callable[[str | None], Lock]
@@ -96,6 +98,7 @@ def choose_start(
     notebooks: Sequence[str],
     requirements: Sequence[str],
     env: Mapping[str, str] | None = None,
+    evidence: Sequence[Notebook] = (),
 ) -> EraStart:
     """Decide where resolution starts; see the module docstring for the rule."""
     if option is not None and option.lower() in ("none", "off", "latest"):
@@ -110,9 +113,49 @@ def choose_start(
         day = _epoch_date(epoch)
         return EraStart(day, "source-date-epoch", f"no pinned versions and no git history; "
                         f"SOURCE_DATE_EPOCH dates the source {day}")  # fmt: skip
+    if day is None and why == "no-git":
+        estimated, evidence_said = estimate_date(evidence)
+        if estimated is not None:
+            reason = f"no pinned versions and no git history; {evidence_said}"
+            return EraStart(estimated, "estimate", reason)
     if day is None:
         return EraStart(None, why, f"no commit date for the notebook ({why}): today's versions")
     return EraStart(day, "git", f"no pinned versions; the notebook was last committed on {day}")
+
+
+# When each Python minor version came out (its x.0 release): a kernel on 3.7 was written
+# while 3.7 was current, so before 3.8 arrived.
+PYTHON_RELEASES = {
+    "3.5": "2015-09-13", "3.6": "2016-12-23", "3.7": "2018-06-27", "3.8": "2019-10-14",
+    "3.9": "2020-10-05", "3.10": "2021-10-04", "3.11": "2022-10-24", "3.12": "2023-10-02",
+    "3.13": "2024-10-07", "3.14": "2025-10-07",
+}  # fmt: skip
+# nbformat 4.5 (cell ids) came with nbformat 5.1 in January 2021: a file saved as 4.5 is newer.
+NBFORMAT_4_5 = "2021-01-13"
+
+
+def estimate_date(notebooks: Sequence[Notebook]) -> tuple[str | None, str]:
+    """A date for a notebook that has no history, from what it says about itself, and why.
+
+    The kernel's Python: the day the next minor version came out (the kernel's was still
+    the current one until then). nbformat 4.5 says "saved in 2021 or later". The newest
+    such bound across the notebooks wins. None when nothing dates them.
+    """
+    found: list[tuple[str, str]] = []
+    minors = list(PYTHON_RELEASES)
+    for nb in notebooks:
+        minor = nb.python_minor
+        if minor in PYTHON_RELEASES and minors.index(minor) + 1 < len(minors):
+            after = minors[minors.index(minor) + 1]
+            day = PYTHON_RELEASES[after]
+            why = f"its kernel is Python {minor}, current until Python {after} came out on {day}"
+            found.append((day, why))
+        if nb.nbformat >= (4, 5):
+            found.append((NBFORMAT_4_5, f"it is saved as nbformat 4.5, used since {NBFORMAT_4_5}"))
+    if not found:
+        return None, "nothing in the notebook dates it"
+    day, why = max(found)
+    return day, f"estimated {day} from the notebook: {why}"
 
 
 def _epoch_date(text: str) -> str:

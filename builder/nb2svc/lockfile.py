@@ -120,7 +120,13 @@ def resolve_build_lock(
     try:
         lock, choice = era_lock(
             inputs,
-            choose_start(exclude_newer, analysis.root, _notebook_names(analysis), _asked(analysis)),
+            choose_start(
+                exclude_newer,
+                analysis.root,
+                _notebook_names(analysis),
+                _asked(analysis),
+                evidence=[n.notebook for n in analysis.notebooks],
+            ),
             python_version=python,
             cache_dir=cache_dir,
             refresh=refresh,

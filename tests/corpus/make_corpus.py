@@ -206,6 +206,9 @@ def serving_cases(data: str) -> None:
         'import matplotlib.pyplot as plt\nmodel = df["tenure"].plot(kind="hist")\nplt.title("tenure")',
     )
     write("model-rebound-after-fit", {"train.ipynb": rebound, "data/churn.csv": data})
+    # A zip download of an old notebook: no git history, dated by its 3.7 kernel.
+    unzipped = notebook(LOAD.format(path="data/churn.csv"), SPLIT, FIT, python="3.7.3")
+    write("no-history-old-kernel", {"train.ipynb": unzipped, "data/churn.csv": data})
     # Every Python the offline bases offer trains and serves: a 3.7 kernel gets the 3.9 base.
     old_kernel = notebook(LOAD.format(path="data/churn.csv"), SPLIT, FIT, python="3.7.6")
     write("python-3.7-kernel", {"train.ipynb": old_kernel, "data/churn.csv": data})

@@ -45,6 +45,7 @@ class Case:
     requires: str = ""
     tolerance: float = TOLERANCE
     level: str = "train"  # "train" (`--train-only`) or "image" (built, served, probed)
+    history: bool = True  # False: a copy without git history (a zip download, an upload)
 
     @property
     def train_only(self) -> bool:
@@ -79,9 +80,12 @@ def load_cases() -> list[Case]:
 
 
 def make_repo(case: Case, workdir: Path) -> Path:
-    """The case's files committed into a new git repository at the case's date."""
+    """The case's files committed into a new git repository at the case's date (or, for a
+    case without history, just copied)."""
     repo = workdir / "repo"
     shutil.copytree(CASES_DIR / case.name, repo)
+    if not case.history:
+        return repo
     env = {
         **os.environ,
         "GIT_AUTHOR_DATE": case.commit_date,

@@ -11,10 +11,19 @@ import subprocess
 from datetime import date
 from pathlib import Path
 
+import nbformat
 import pytest
-from nb2svc.era import EraStart, choose_start, explain_python, has_pins, resolve_era
+from nb2svc.era import (
+    EraStart,
+    choose_start,
+    estimate_date,
+    explain_python,
+    has_pins,
+    resolve_era,
+)
 from nb2svc.errors import DependencyError
 from nb2svc.lock import Lock
+from nb2svc.notebook.load import Notebook, load_notebook
 
 
 def fake_lock(cutoff: str | None) -> Lock:
@@ -103,3 +112,42 @@ def test_an_older_notebook_python_explains_which_flag_to_pass() -> None:
     assert "written for Python 3.6" in explained.message
     assert "--python 3.6" in (explained.fix or "")
     assert explain_python(error, notebook_python="3.11", image_python="3.11") is error
+
+
+def saved_notebook(tmp_path: Path, name: str, python: str | None, minor: int) -> Notebook:
+    nb = nbformat.v4.new_notebook()
+    nb.nbformat_minor = minor
+    if python:
+        nb.metadata["language_info"] = {"name": "python", "version": python}
+    nb.cells = [nbformat.v4.new_code_cell("x = 1")]
+    path = tmp_path / name
+    nbformat.write(nb, path, version=nbformat.NO_CONVERT)
+    return load_notebook(path)
+
+
+def test_a_notebook_without_history_is_dated_by_its_kernel_and_its_format(tmp_path: Path) -> None:
+    old = saved_notebook(tmp_path, "old.ipynb", "3.7.6", 4)
+    assert estimate_date([old]) == (
+        "2019-10-14",
+        "estimated 2019-10-14 from the notebook: its kernel is Python 3.7, current until "
+        "Python 3.8 came out on 2019-10-14",
+    )
+    resaved = saved_notebook(tmp_path, "resaved.ipynb", "3.7.6", 5)  # cell ids: 2021 or later
+    assert estimate_date([resaved])[0] == "2021-01-13"
+    assert estimate_date([saved_notebook(tmp_path, "bare.ipynb", None, 4)])[0] is None
+
+
+def test_without_history_the_estimate_starts_the_era_unless_a_date_is_given(
+    tmp_path: Path,
+) -> None:
+    old = saved_notebook(tmp_path, "old.ipynb", "3.8.10", 4)
+    start = choose_start(None, tmp_path, ["old.ipynb"], ["pandas"], env={}, evidence=[old])
+    assert (start.start, start.source) == ("2020-10-05", "estimate")
+    dated = choose_start(
+        None, tmp_path, ["old.ipynb"], ["pandas"], env={"SOURCE_DATE_EPOCH": "1600000000"},
+        evidence=[old],
+    )  # fmt: skip
+    assert (dated.start, dated.source) == ("2020-09-13", "source-date-epoch")
+    assert choose_start("2022-02-02", tmp_path, ["old.ipynb"], [], evidence=[old]).start == (
+        "2022-02-02"
+    )

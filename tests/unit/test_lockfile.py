@@ -102,9 +102,9 @@ def test_an_explicit_cutoff_reaches_s2i_through_its_environment(tmp_path: Path) 
     repo = committed_churn(tmp_path)
     lock = s2i_lock(s2i_upload(repo, tmp_path / "a"), {"NB2SVC_EXCLUDE_NEWER": "2025-06-02"})
     assert lock.exclude_newer == "2025-06-02"
-    undated = s2i_lock(s2i_upload(repo, tmp_path / "b"), {})
-    assert undated.exclude_newer is None
-    assert "no commit date for the notebook (no-git)" in undated.notes[0]
+    undated = s2i_lock(s2i_upload(repo, tmp_path / "b"), {})  # dated by the notebook itself
+    assert "no git history; estimated 2023-10-02 from the notebook" in undated.notes[0]
+    assert "its kernel is Python 3.11, current until Python 3.12" in undated.notes[0]
 
 
 def test_a_lock_for_other_inputs_is_not_used_and_the_build_says_why(tmp_path: Path) -> None:
