@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -112,14 +112,24 @@ def resolve_lock(
     )
     cached = cache_dir / f"{key}.lock"
     tool = uv_version()
+    notes_file = cached.with_suffix(".notes")
     if cached.exists() and not refresh:
-        return _make_lock(cached.read_text(), tool, python_version, key, exclude_newer, True)
-    text = _compile(inputs, python_version, exclude_newer, only_binary, wheelhouse)
+        lock = _make_lock(cached.read_text(), tool, python_version, key, exclude_newer, True)
+        notes = notes_file.read_text().splitlines() if notes_file.exists() else []
+        return replace(lock, notes=tuple(notes))
+    text, source_only = _compile(inputs, python_version, exclude_newer, only_binary, wheelhouse)
+    notes = [
+        f"{name} is published only as source: it is built from its sdist in the deps stage"
+        for name in source_only
+    ]
     cache_dir.mkdir(parents=True, exist_ok=True)
+    if notes:
+        notes_file.write_text("".join(f"{n}\n" for n in notes))
     tmp = cached.with_suffix(".tmp")
     tmp.write_text(text)
     tmp.replace(cached)
-    return _make_lock(text, tool, python_version, key, exclude_newer, False)
+    lock = _make_lock(text, tool, python_version, key, exclude_newer, False)
+    return replace(lock, notes=tuple(notes))
 
 
 def parse_lock(text: str) -> dict[str, str]:
@@ -188,13 +198,45 @@ def _compile(
     exclude_newer: str | None,
     only_binary: bool,
     wheelhouse: Wheelhouse,
-) -> str:
+) -> tuple[str, tuple[str, ...]]:
+    """The lock text, and the packages that had to be allowed as source distributions.
+
+    `only_binary` is for the era search's probing (a version without a wheel for this
+    Python would not install); a package that was only ever published as an sdist is
+    let through (`--no-binary NAME`) and built in the deps stage, as pip would.
+    """
+    source_only: list[str] = []
+    for _ in range(MAX_SOURCE_ONLY + 1):
+        proc = _run_compile(inputs, python, exclude_newer, only_binary, wheelhouse, source_only)
+        if proc.returncode == 0:
+            return proc.stdout, tuple(source_only)
+        sdist = _NO_WHEELS.search(" ".join(proc.stderr.split())) if only_binary else None
+        if sdist is None or canonicalize_name(sdist[1]) in source_only:
+            break
+        source_only.append(canonicalize_name(sdist[1]))
+    raise _resolution_error(inputs, proc.stderr)
+
+
+MAX_SOURCE_ONLY = 5
+_NO_WHEELS = re.compile(r"all versions of ([A-Za-z0-9][A-Za-z0-9._-]*) have no usable wheels")
+
+
+def _run_compile(
+    inputs: Sequence[LockInput],
+    python: str,
+    exclude_newer: str | None,
+    only_binary: bool,
+    wheelhouse: Wheelhouse,
+    source_only: Sequence[str],
+) -> subprocess.CompletedProcess[str]:
     argv = [uv_binary(), "pip", "compile", "-", "--quiet", "--no-header"]
     argv += ["--python-version", python, "--python-platform", PLATFORM]
     if exclude_newer:
         argv += ["--exclude-newer", exclude_newer]
     if only_binary:
         argv += ["--only-binary", ":all:"]
+        for name in source_only:
+            argv += ["--no-binary", name]
     stdin = "\n".join(sorted({i.requirement for i in inputs})) + "\n"
     env = {**os.environ, "UV_SYSTEM_CERTS": "1"}
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as constraints:
@@ -204,12 +246,9 @@ def _compile(
             argv += ["-c", constraints.name, "--no-annotate"]  # no temporary path in the lock
             for directory in wheelhouse.directories:
                 argv += ["--find-links", str(directory)]
-        proc = subprocess.run(
+        return subprocess.run(
             argv, input=stdin, capture_output=True, text=True, check=False, env=env, timeout=600
         )
-    if proc.returncode != 0:
-        raise _resolution_error(inputs, proc.stderr)
-    return proc.stdout
 
 
 def _resolution_error(inputs: Sequence[LockInput], stderr: str) -> DependencyError:

@@ -60,3 +60,22 @@ def test_a_lock_diff_lists_added_removed_and_changed_packages() -> None:
         "removed": ["pandas==2.1.0"],
         "changed": ["numpy 1.26.0 -> 2.0.0"],
     }
+
+
+def test_a_package_published_only_as_source_is_let_through_and_said_so(tmp_path: Path) -> None:
+    """keras-radam was only ever an sdist; wheels-only is for the era search's probing."""
+    inputs = [LockInput("keras-radam", "`pip install keras_radam` in cell 2")]
+    lock = resolve_lock(
+        inputs, python_version="3.11", cache_dir=tmp_path, exclude_newer="2024-06-01",
+        only_binary=True,
+    )  # fmt: skip
+    assert "keras-radam" in lock.packages
+    assert lock.notes == (
+        "keras-radam is published only as source: it is built from its sdist in the deps stage",
+    )
+    again = resolve_lock(
+        inputs, python_version="3.11", cache_dir=tmp_path, exclude_newer="2024-06-01",
+        only_binary=True,
+    )  # fmt: skip
+    assert again.reused
+    assert again.notes == lock.notes
