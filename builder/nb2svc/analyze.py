@@ -22,6 +22,7 @@ from nb2svc.config import ProjectConfig
 from nb2svc.deps.infer import infer_dependencies
 from nb2svc.deps.report import Dependency, DependencyReport, Site
 from nb2svc.errors import CellRef, DependencyError, NotebookError, TrainingError
+from nb2svc.hazards import explain, find_hazard
 from nb2svc.notebook.load import Cell, Notebook, load_notebook
 from nb2svc.notebook.params import Parameters, check_overrides, find_parameters, parse_overrides
 from nb2svc.notebook.transform import TransformedCell, transform_cell
@@ -101,7 +102,16 @@ class Analysis:
                     return cell.ref
         return CellRef(index)
 
-    def training_error(self, error: Mapping[str, Any], *, exit_status: int | None) -> TrainingError:
+    def training_error(
+        self,
+        error: Mapping[str, Any],
+        *,
+        exit_status: int | None,
+        locked: Mapping[str, str] | None = None,
+        image_python: str | None = None,
+    ) -> TrainingError:
+        """The error a person reads for a failed training run; a known API removal
+        (nb2svc.hazards) is named as the version mismatch it is, with the pin to use."""
         index = error.get("cell")
         nb = self._notebook_for(str(error.get("notebook", "")))
         cell = nb.cell(int(index)) if isinstance(index, int) else None
@@ -114,13 +124,17 @@ class Analysis:
             where = "before the first cell"
         trace = [str(line) for line in error.get("traceback", [])][-15:]
         status = f"exit status {exit_status}" if exit_status is not None else "failed"
+        message = f"training failed {where}: {error.get('ename')}: {error.get('evalue')}"
+        fix = (
+            "fix the cell in the notebook (run it top to bottom in Jupyter to reproduce), "
+            "then build again"
+        )
+        hazard = find_hazard(str(error.get("ename")), str(error.get("evalue")))
+        if hazard is not None:
+            cause, fix = explain(hazard, locked or {}, image_python or self.python_version)
+            message = f"{message.splitlines()[0]}: {cause}"
         return TrainingError(
-            f"training failed {where}: {error.get('ename')}: {error.get('evalue')} ({status})",
-            path=nb.notebook.path,
-            cell=ref,
-            details=trace,
-            fix="fix the cell in the notebook (run it top to bottom in Jupyter to reproduce), "
-            "then build again",
+            f"{message} ({status})", path=nb.notebook.path, cell=ref, details=trace, fix=fix
         )
 
     def explain_install_failure(self, lines: Sequence[str]) -> list[str]:

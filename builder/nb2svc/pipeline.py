@@ -440,17 +440,23 @@ def _run_build(
         )
     except BuildahError as exc:
         observer.finish()
-        raise _explain_build_failure(exc, observer, analysis) from None
+        raise _explain_build_failure(exc, observer, analysis, plan) from None
     observer.finish()
     return result.image_id
 
 
 def _explain_build_failure(
-    exc: BuildahError, observer: BuildObserver, analysis: Analysis
+    exc: BuildahError, observer: BuildObserver, analysis: Analysis, plan: BuildPlan
 ) -> Nb2svcError:
     error = observer.training_error
     if error is not None:
-        return explain_limit(analysis.training_error(error, exit_status=_exit_status(exc)), error)
+        trained = analysis.training_error(
+            error,
+            exit_status=_exit_status(exc),
+            locked=plan.lock.packages,
+            image_python=plan.python_version,
+        )
+        return explain_limit(trained, error)
     failed = observer.steps[-1].instruction if observer.steps else ""
     if "uv pip" in failed:
         return DependencyError(

@@ -1,0 +1,96 @@
+"""Well-known API removals: a training error that means "written for an older library".
+
+An `AttributeError`/`ImportError`/`ModuleNotFoundError`/unexpected keyword in a cell is
+often not a bug in the notebook but a version mismatch: the notebook was written for a
+library release that still had the API the lock's newer release removed. This table
+names the library and the version boundary for the removals real notebooks hit most, so
+the error can say which pin to use. Each entry is tested against the message the library
+really raises (tests/unit/test_hazards.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from packaging.version import InvalidVersion, Version
+
+
+@dataclass(frozen=True)
+class Hazard:
+    library: str  # the distribution to pin
+    removed_in: str  # the first release without the API
+    what: str  # the API, as a person names it
+    pattern: re.Pattern[str]  # matched against "ExceptionName: message"
+
+    def pin(self) -> str:
+        return f"{self.library}<{self.removed_in}"
+
+
+def _hazard(library: str, removed_in: str, what: str, pattern: str) -> Hazard:
+    return Hazard(library, removed_in, what, re.compile(pattern))
+
+
+HAZARDS = (
+    _hazard("scikit-learn", "0.20", "sklearn.cross_validation",
+            r"No module named 'sklearn\.cross_validation'"),
+    _hazard("scikit-learn", "0.20", "sklearn.grid_search",
+            r"No module named 'sklearn\.grid_search'"),
+    _hazard("scikit-learn", "0.23", "sklearn.externals.joblib",
+            r"cannot import name 'joblib' from 'sklearn\.externals'|"
+            r"No module named 'sklearn\.externals\.joblib'"),
+    _hazard("scikit-learn", "1.2", "sklearn.datasets.load_boston",
+            r"cannot import name 'load_boston'|`load_boston` has been removed"),
+    _hazard("scikit-learn", "1.2", "sklearn.metrics.plot_confusion_matrix and plot_roc_curve",
+            r"cannot import name 'plot_(confusion_matrix|roc_curve|precision_recall_curve)'"),
+    _hazard("scikit-learn", "1.4", "OneHotEncoder(sparse=...) (now sparse_output)",
+            r"OneHotEncoder\.__init__\(\) got an unexpected keyword argument 'sparse'"),
+    _hazard("pandas", "2.0", "DataFrame.append / Series.append (now pd.concat)",
+            r"'(DataFrame|Series)' object has no attribute 'append'"),
+    _hazard("numpy", "1.24", "the numpy aliases np.float, np.int, np.bool, np.object",
+            r"module 'numpy' has no attribute '(float|int|bool|object|str|long|unicode)'"),
+    _hazard("statsmodels", "0.13", "statsmodels.tsa.arima_model (now statsmodels.tsa.arima.model)",
+            r"No module named 'statsmodels\.tsa\.arima_model'"),
+    _hazard("keras", "3.0", "keras.engine and the other Keras 2 internals",
+            r"module 'keras' has no attribute 'engine'|No module named 'keras\.engine'"),
+    _hazard("tensorflow", "2.0", "tensorflow.contrib",
+            r"No module named 'tensorflow\.contrib'|"
+            r"module 'tensorflow' has no attribute 'contrib'"),
+)  # fmt: skip
+ERRORS = ("AttributeError", "ImportError", "ModuleNotFoundError", "TypeError")
+
+
+def find_hazard(ename: str, evalue: str) -> Hazard | None:
+    """The removal that explains this training error, if it is a known one."""
+    if ename not in ERRORS:
+        return None
+    text = f"{ename}: {evalue}"
+    return next((h for h in HAZARDS if h.pattern.search(text)), None)
+
+
+def explain(hazard: Hazard, locked: Mapping[str, str], image_python: str) -> tuple[str, str]:
+    """(what went wrong, what to do) for a hazard, given the lock's versions."""
+    have = locked.get(hazard.library)
+    newer = have is not None and _at_least(have, hazard.removed_in)
+    installed = f"the build installed {hazard.library} {have}" if have else "it is not locked"
+    cause = (
+        f"an API-version mismatch: {hazard.what} was removed in {hazard.library} "
+        f"{hazard.removed_in}, and {installed}"
+    )
+    if not newer:
+        cause = f"{hazard.what} is missing ({installed})"
+    fix = (
+        f'pin the version the notebook was written for: add `%pip install "{hazard.pin()}"` '
+        f"to the notebook (or `{hazard.pin()}` to requirements.txt), then build again; if no "
+        f"such release has wheels for Python {image_python}, build with an older Python "
+        f"(--python X.Y --base-image REF), or port the cell to the new API"
+    )
+    return cause, fix
+
+
+def _at_least(version: str, boundary: str) -> bool:
+    try:
+        return Version(version) >= Version(boundary)
+    except InvalidVersion:
+        return True

@@ -1,0 +1,119 @@
+"""The hazard table against the errors the installed libraries really raise.
+
+Each removal is triggered for real (scikit-learn, pandas, numpy are in the dev venv) and
+the exception's own type and message are what `find_hazard` reads.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+
+import nbformat
+import pytest
+from nb2svc.analyze import analyze
+from nb2svc.config import load_config
+from nb2svc.hazards import HAZARDS, explain, find_hazard
+from nbformat import v4
+
+
+def cross_validation() -> None:
+    importlib.import_module("sklearn.cross_validation")
+
+
+def grid_search() -> None:
+    importlib.import_module("sklearn.grid_search")
+
+
+def externals_joblib() -> None:
+    exec("from sklearn.externals import joblib")
+
+
+def load_boston() -> None:
+    exec("from sklearn.datasets import load_boston")
+
+
+def plot_confusion_matrix() -> None:
+    exec("from sklearn.metrics import plot_confusion_matrix")
+
+
+def one_hot_sparse() -> None:
+    from sklearn.preprocessing import OneHotEncoder
+
+    OneHotEncoder(sparse=False)
+
+
+def frame_append() -> None:
+    import pandas as pd
+
+    pd.DataFrame({"a": [1]}).append({"a": 2}, ignore_index=True)
+
+
+def numpy_alias() -> None:
+    import numpy as np
+
+    print(np.float)  # type: ignore[attr-defined]
+
+
+REAL: list[tuple[Callable[[], None], str, str]] = [
+    (cross_validation, "scikit-learn", "0.20"),
+    (grid_search, "scikit-learn", "0.20"),
+    (externals_joblib, "scikit-learn", "0.23"),
+    (load_boston, "scikit-learn", "1.2"),
+    (plot_confusion_matrix, "scikit-learn", "1.2"),
+    (one_hot_sparse, "scikit-learn", "1.4"),
+    (frame_append, "pandas", "2.0"),
+    (numpy_alias, "numpy", "1.24"),
+]
+
+
+@pytest.mark.parametrize(
+    ("trigger", "library", "boundary"), REAL, ids=[t.__name__ for t, *_ in REAL]
+)
+def test_each_removal_is_recognised_from_the_error_the_library_raises(
+    trigger: Callable[[], None], library: str, boundary: str
+) -> None:
+    with pytest.raises((AttributeError, ImportError, TypeError)) as info:
+        trigger()
+    hazard = find_hazard(type(info.value).__name__, str(info.value))
+    assert hazard is not None, f"{type(info.value).__name__}: {info.value}"
+    assert (hazard.library, hazard.removed_in) == (library, boundary)
+
+
+def test_every_entry_of_the_table_is_distinct() -> None:
+    assert len({h.what for h in HAZARDS}) == len(HAZARDS)
+
+
+def test_an_ordinary_error_in_a_cell_is_no_hazard() -> None:
+    assert find_hazard("KeyError", "'churn'") is None
+    assert find_hazard("AttributeError", "'NoneType' object has no attribute 'fit'") is None
+
+
+def test_the_message_names_the_library_the_boundary_and_the_pin() -> None:
+    hazard = find_hazard("ModuleNotFoundError", "No module named 'sklearn.cross_validation'")
+    assert hazard is not None
+    cause, fix = explain(hazard, {"scikit-learn": "1.6.1"}, "3.9")
+    assert cause == (
+        "an API-version mismatch: sklearn.cross_validation was removed in scikit-learn 0.20, "
+        "and the build installed scikit-learn 1.6.1"
+    )
+    assert '%pip install "scikit-learn<0.20"' in fix
+    assert "Python 3.9" in fix
+
+
+def test_a_training_error_on_a_removed_api_says_version_mismatch_not_fix_the_cell(
+    tmp_path: Path,
+) -> None:
+    nb = tmp_path / "train.ipynb"
+    nbformat.write(v4.new_notebook(cells=[v4.new_code_cell("import pandas as pd")]), nb)
+    analysis = analyze([nb], root=tmp_path, config=load_config(tmp_path))
+    record = {
+        "notebook": "train.ipynb", "cell": 1, "ename": "AttributeError",
+        "evalue": "'DataFrame' object has no attribute 'append'",
+    }  # fmt: skip
+    error = analysis.training_error(record, exit_status=1, locked={"pandas": "2.2.3"})
+    assert "API-version mismatch: DataFrame.append" in error.message
+    assert "removed in pandas 2.0, and the build installed pandas 2.2.3" in error.message
+    assert error.fix is not None
+    assert "pandas<2.0" in error.fix
