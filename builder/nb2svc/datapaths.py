@@ -65,9 +65,13 @@ class DataLink:
 
 def link_location(ref: DataFileRef, notebook_dir: str) -> str:
     """Where the notebook will look for `ref` in the image (absolute, normalised)."""
-    reference = ref.reference
     if ref.how == "windows":
-        return posixpath.normpath(posixpath.join(notebook_dir, reference))
+        return posixpath.normpath(posixpath.join(notebook_dir, ref.reference))
+    return image_path(ref.reference, notebook_dir)
+
+
+def image_path(reference: str, notebook_dir: str) -> str:
+    """A POSIX path as the notebook wrote it, absolute in the train stage (`~` is HOME)."""
     if reference.startswith("~"):
         reference = BUILD_HOME + "/" + reference[1:].lstrip("/")
     return posixpath.normpath(posixpath.join(notebook_dir, reference))
@@ -170,10 +174,7 @@ def write_folders(
         for target in nb.writes:
             if "://" in target or not target.strip():
                 continue
-            where = target.replace("\\", "/")
-            if where.startswith("~"):
-                where = BUILD_HOME + "/" + where[1:].lstrip("/")
-            folder = posixpath.dirname(posixpath.normpath(posixpath.join(notebook_dir, where)))
+            folder = posixpath.dirname(image_path(target.replace("\\", "/"), notebook_dir))
             if folder in committed or _forbidden(folder):
                 continue
             folders.setdefault(folder, None)

@@ -108,12 +108,12 @@ def choose_start(
     if has_pins(requirements):
         return EraStart(None, "pinned", "the notebook pins versions; today's versions otherwise")
     day, why = notebook_date(root, notebooks)
-    epoch = (os.environ if env is None else env).get("SOURCE_DATE_EPOCH", "").strip()
-    if day is None and why == "no-git" and epoch:
-        day = _epoch_date(epoch)
-        return EraStart(day, "source-date-epoch", f"no pinned versions and no git history; "
-                        f"SOURCE_DATE_EPOCH dates the source {day}")  # fmt: skip
-    if day is None and why == "no-git":
+    if day is None and why == "no-git":  # a copy without history: dated explicitly, or by itself
+        epoch = (os.environ if env is None else env).get("SOURCE_DATE_EPOCH", "").strip()
+        if epoch:
+            day = _epoch_date(epoch)
+            return EraStart(day, "source-date-epoch", f"no pinned versions and no git history; "
+                            f"SOURCE_DATE_EPOCH dates the source {day}")  # fmt: skip
         estimated, evidence_said = estimate_date(evidence)
         if estimated is not None:
             reason = f"no pinned versions and no git history; {evidence_said}"

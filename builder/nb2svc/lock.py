@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -46,10 +46,14 @@ class Lock:
     python_version: str
     platform: str
     inputs_sha256: str
-    reused: bool = False
     exclude_newer: str | None = None
     notes: tuple[str, ...] = field(default=())
     source: str = "resolved"  # "resolved", "cache" (the host's lock cache), "lockfile"
+
+    @property
+    def reused(self) -> bool:
+        """Pins taken as they were (the lock cache or the committed file), not resolved now."""
+        return self.source != "resolved"
 
     @property
     def sha256(self) -> str:
@@ -114,9 +118,8 @@ def resolve_lock(
     tool = uv_version()
     notes_file = cached.with_suffix(".notes")
     if cached.exists() and not refresh:
-        lock = _make_lock(cached.read_text(), tool, python_version, key, exclude_newer, True)
         notes = notes_file.read_text().splitlines() if notes_file.exists() else []
-        return replace(lock, notes=tuple(notes))
+        return _make_lock(cached.read_text(), tool, python_version, key, exclude_newer, notes, True)
     text, source_only = _compile(inputs, python_version, exclude_newer, only_binary, wheelhouse)
     notes = [
         f"{name} is published only as source: it is built from its sdist in the deps stage"
@@ -128,8 +131,7 @@ def resolve_lock(
     tmp = cached.with_suffix(".tmp")
     tmp.write_text(text)
     tmp.replace(cached)
-    lock = _make_lock(text, tool, python_version, key, exclude_newer, False)
-    return replace(lock, notes=tuple(notes))
+    return _make_lock(text, tool, python_version, key, exclude_newer, notes, False)
 
 
 def parse_lock(text: str) -> dict[str, str]:
@@ -143,7 +145,13 @@ def parse_lock(text: str) -> dict[str, str]:
 
 
 def _make_lock(
-    text: str, tool: str, python: str, key: str, exclude_newer: str | None, reused: bool
+    text: str,
+    tool: str,
+    python: str,
+    key: str,
+    exclude_newer: str | None,
+    notes: Sequence[str],
+    cached: bool,
 ) -> Lock:
     return Lock(
         text=text,
@@ -152,9 +160,9 @@ def _make_lock(
         python_version=python,
         platform=PLATFORM,
         inputs_sha256=key,
-        reused=reused,
         exclude_newer=exclude_newer,
-        source="cache" if reused else "resolved",
+        notes=tuple(notes),
+        source="cache" if cached else "resolved",
     )
 
 

@@ -7,7 +7,7 @@ Action (shallow clones). So the lock travels with the source: `nb2svc.lock` next
 by every path while it still matches its inputs (the notebooks' requirements, the model
 server's, the image's Python and platform, the local wheels). A stale or absent file means
 resolving as before (nb2svc.era: the notebook's commit date, `SOURCE_DATE_EPOCH` where the
-history is absent, or an explicit `--exclude-newer`). See docs/architecture.md, "Versions".
+history is absent, or an explicit `--exclude-newer`). See docs/s2i.md, "One commit, one lock".
 """
 
 from __future__ import annotations
@@ -96,6 +96,11 @@ def lock_inputs(analysis: Analysis) -> list[LockInput]:
     return inputs
 
 
+def lockfile_key(analysis: Analysis, python: str, wheelhouse: Wheelhouse = NO_WHEELS) -> str:
+    """What a committed `nb2svc.lock` must have been resolved for to be used as it is."""
+    return inputs_key(lock_inputs(analysis), python, local_wheels=wheelhouse.key())
+
+
 def resolve_build_lock(
     analysis: Analysis,
     python: str,
@@ -110,7 +115,7 @@ def resolve_build_lock(
     the requirements resolved as of the notebook's era (nb2svc.era). Every build path
     calls this, so one source gives one lock."""
     inputs = lock_inputs(analysis)
-    key = inputs_key(inputs, python, local_wheels=wheelhouse.key())
+    key = lockfile_key(analysis, python, wheelhouse)
     path = lockfile_path(analysis)
     committed = read_lockfile(path)
     where = path.relative_to(analysis.root).as_posix()
@@ -166,7 +171,6 @@ def _committed_lock(committed: LockFile, where: str) -> Lock:
         python_version=committed.python,
         platform=committed.platform,
         inputs_sha256=committed.inputs,
-        reused=True,
         exclude_newer=committed.exclude_newer,
         notes=(f"the committed {where}" + (f" ({cutoff})" if cutoff else ""),),
         source="lockfile",

@@ -28,9 +28,9 @@ from nb2svc.image.base import REPOSITORY, SUITES, select_base_images, suite_for
 from nb2svc.image.context import context_key, runtime_requirements, write_context
 from nb2svc.image.observer import BuildObserver
 from nb2svc.image.verify import Verification, read_trained, verify_image
-from nb2svc.lock import Lock, inputs_key, parse_lock
+from nb2svc.lock import Lock, parse_lock
 from nb2svc.lockfile import (
-    lock_inputs,
+    lockfile_key,
     lockfile_path,
     read_lockfile,
     resolve_build_lock,
@@ -154,11 +154,7 @@ def lock_source(options: BuildOptions, *, check: bool = False, out: TextIO | Non
         python = _choose_python(analysis, options, out)
         path = lockfile_path(analysis)
         if check:
-            key = inputs_key(
-                lock_inputs(analysis),
-                python,
-                local_wheels=Wheelhouse.scan(options.find_links).key(),
-            )
+            key = lockfile_key(analysis, python, Wheelhouse.scan(options.find_links))
             committed = read_lockfile(path)
             if committed is None or committed.inputs != key:
                 state = "missing" if committed is None else "stale (its inputs changed)"

@@ -8,6 +8,7 @@ installed versions.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata as metadata
 import pickletools
 import sys
@@ -66,17 +67,18 @@ def third_party(modules: Iterable[str]) -> set[str]:
     return {m for m in top_level_modules(modules) if m not in stdlib and not m.startswith("_")}
 
 
-def _stdlib_names() -> set[str]:
+@functools.lru_cache(maxsize=1)
+def _stdlib_names() -> frozenset[str]:
     """`sys.stdlib_module_names`, or on Python 3.9 (which lacks it) what the stdlib folder
     and the built-in modules hold."""
     names = getattr(sys, "stdlib_module_names", None)
     if names is not None:
-        return set(names)
+        return frozenset(names)
     found = set(sys.builtin_module_names)
     for entry in Path(sysconfig.get_paths()["stdlib"]).iterdir():
         if entry.name != "site-packages":
             found.add(entry.name[:-3] if entry.suffix == ".py" else entry.name.split(".")[0])
-    return found
+    return frozenset(found)
 
 
 def packages_distributions_compat() -> Mapping[str, list[str]]:
