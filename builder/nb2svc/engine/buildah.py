@@ -238,7 +238,14 @@ class Buildah:
     ) -> BuildResult:
         request.validate()
         start = time.monotonic()
-        steps, tail = self._build_streamed(request, on_line, quiet)
+        try:
+            steps, tail = self._build_streamed(request, on_line, quiet)
+        except BuildahError as exc:
+            if not _TRANSIENT.search("\n".join(exc.stderr_tail)):
+                raise
+            # runc/buildah could not seal its memfd copy (EBUSY, a kernel race): nothing of
+            # the build's own failed; once more, with the layers built so far cached.
+            steps, tail = self._build_streamed(request, on_line, quiet)
         image_id = _bare_id(request.iidfile.read_text())
         if tag:
             self.tag(image_id, tag)
@@ -504,6 +511,9 @@ class Buildah:
         if self.stream is not None:
             self.stream.write(line + "\n")
             self.stream.flush()
+
+
+_TRANSIENT = re.compile(r"sealing memfd copy: Device or resource busy")
 
 
 def _bare_id(text: str) -> str:
