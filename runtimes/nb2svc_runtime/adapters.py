@@ -12,6 +12,9 @@ from .artifact import Feature, Signature
 from .signature import to_native
 
 Columns = dict[str, list[Any]]
+# pandas 2 parses a column in the format of its first value unless told "ISO8601"; pandas 1
+# parses each ISO 8601 value on its own and knows no such format.
+_ISO8601 = {"format": "ISO8601"} if int(pd.__version__.split(".")[0]) >= 2 else {}
 ColumnBuilder = Callable[[list[Any]], Any]
 
 
@@ -27,13 +30,32 @@ def _string_builder(feature: Feature) -> ColumnBuilder:
     return lambda values: np.array([np.nan if v is None else v for v in values], dtype=object)
 
 
+def _datetime_builder(feature: Feature) -> ColumnBuilder:
+    """ISO 8601 strings as the datetime column the model was trained on. pandas 2 and later
+    may parse into another unit than the training column's (microseconds for nanoseconds):
+    a model that turns dates into numbers would see numbers 1000 times smaller, so the
+    column is cast to the training dtype."""
+    trained = feature.pandas_dtype if feature.pandas_dtype.startswith("datetime64[") else None
+
+    def build(values: list[Any]) -> Any:
+        parsed = pd.to_datetime(pd.Series(values), **_ISO8601)
+        if trained is None or str(parsed.dtype) == trained:
+            return parsed
+        try:
+            return parsed.astype(trained)
+        except (TypeError, ValueError):  # naive values for a timezone-aware column
+            return parsed
+
+    return build
+
+
 def column_builder(feature: Feature) -> ColumnBuilder:
     """A function building one typed column from validated Python values."""
     if feature.closed:
         categories = list(feature.categories or ())
         return lambda values: pd.Categorical(values, categories=categories)
     if feature.dtype == "datetime":
-        return lambda values: pd.to_datetime(pd.Series(values), format="ISO8601")
+        return _datetime_builder(feature)
     if feature.dtype == "string":
         return _string_builder(feature)
     if feature.pandas_dtype[:1].isupper() or feature.pandas_dtype == "boolean":

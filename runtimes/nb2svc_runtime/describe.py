@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import sys
 from typing import Any
 
 from . import __version__
@@ -88,6 +89,28 @@ def _feature_names(model: Any) -> Any:
     return names
 
 
+def _records_no_names(model: Any) -> bool:
+    """scikit-learn before 1.0 keeps no `feature_names_in_`: a model fitted on a DataFrame
+    looks like one fitted on an array (a ColumnTransformer selecting columns by name then
+    fails on the array sample)."""
+    sklearn = sys.modules.get("sklearn")
+    version = str(getattr(sklearn, "__version__", "1"))
+    return framework_of(model) == "sklearn" and version.split(".")[0] == "0"
+
+
+def _frame_inputs_of_width(model: Any, namespace: dict[str, Any], width: int) -> Inputs | None:
+    """Inputs from the notebook's first DataFrame with `width` columns the model predicts on."""
+    for _, value in ordered_data(namespace):
+        if is_frame(value) and len(value.columns) == width:
+            candidate = frame_inputs(namespace, [str(c) for c in value.columns])
+            try:
+                call_predict(model, candidate.sample)
+            except Exception:
+                continue
+            return candidate
+    return None
+
+
 def derive_inputs(model: Any, namespace: dict[str, Any]) -> Inputs:
     """Work out what the model takes, from fitted attributes and the notebook's data."""
     if framework_of(model) == "statsmodels" and _attr(model, "model") is not None:
@@ -97,6 +120,10 @@ def derive_inputs(model: Any, namespace: dict[str, Any]) -> Inputs:
         return frame_inputs(namespace, [str(n) for n in names])
     n_features = _attr(model, "n_features_in_")
     if n_features is not None and int(n_features) > 0:
+        if _records_no_names(model):
+            found = _frame_inputs_of_width(model, namespace, int(n_features))
+            if found is not None:
+                return found
         return array_inputs(namespace, int(n_features))
     found = series_inputs(model, namespace) or _generic_inputs(model, namespace)
     if found is None:

@@ -60,6 +60,10 @@ def _looks_fitted(value: Any) -> bool:
     from sklearn.exceptions import NotFittedError
     from sklearn.utils.validation import check_is_fitted
 
+    steps = getattr(value, "steps", None)
+    if isinstance(steps, list) and steps and isinstance(steps[-1], tuple):
+        value = steps[-1][-1]  # a Pipeline is fitted when its final step is (scikit-learn 0.x
+        # finds no fitted attribute on the Pipeline itself)
     try:
         check_is_fitted(value)
     except NotFittedError:

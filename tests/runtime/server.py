@@ -2,6 +2,7 @@
 
 `runtime="default"` runs `python -m nb2svc_runtime`; `runtime="bentoml"` runs
 `bentoml serve` of the generated service in `nb2svc_bentoml` with the same environment.
+`python=` runs the default runtime with another interpreter (a venv's python).
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ RUNTIMES = REPO / "runtimes"
 RUNTIME_NAMES = ("default", "bentoml")
 
 
-def server_argv(runtime: str, port: int) -> list[str]:
+def server_argv(runtime: str, port: int, python: str = sys.executable) -> list[str]:
     """The command line that serves MODEL_DIR with `runtime` on 127.0.0.1:`port`."""
     if runtime == "default":
-        return [sys.executable, "-m", "nb2svc_runtime"]
+        return [python, "-m", "nb2svc_runtime"]
     if runtime == "bentoml":
         from nb2svc_bentoml import SERVICE
 
@@ -45,9 +46,16 @@ class ServerProcess:
     """A runtime's server on 127.0.0.1 with a free port; logs go to files."""
 
     def __init__(
-        self, model_dir: Path, log_dir: Path, *, runtime: str = "default", **env: str
+        self,
+        model_dir: Path,
+        log_dir: Path,
+        *,
+        runtime: str = "default",
+        python: str = sys.executable,
+        **env: str,
     ) -> None:
         self.runtime = runtime
+        self.python = python
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_dir = log_dir
@@ -69,7 +77,7 @@ class ServerProcess:
         out = (self.log_dir / "stdout.log").open("wb")
         err = (self.log_dir / "stderr.log").open("wb")
         self._files = [out, err]
-        argv = server_argv(self.runtime, self.port)
+        argv = server_argv(self.runtime, self.port, self.python)
         self.proc = subprocess.Popen(argv, env=self.env, stdout=out, stderr=err)
         self.wait_ready(timeout)
         return self
