@@ -183,6 +183,17 @@ def serving_cases(data: str) -> None:
     )
     write("network-allowed", {"train.ipynb": allowed, "data/churn.csv": data})
     write("era-unpinned", {"train.ipynb": churn_notebook("data/churn.csv"), "data/churn.csv": data})
+    # The model's libraries pinned below the server's newest: pandas 1.x and numpy 1.x serve.
+    pins = "pandas>=1.3.0,<2.0.0\nnumpy<2\nscikit-learn\n"
+    versions = 'import numpy as np\nprint("numpy", np.__version__, "pandas", pd.__version__)'
+    write(
+        "pins-pandas-1",
+        {
+            "train.ipynb": churn_notebook("data/churn.csv", versions),
+            "requirements.txt": pins,
+            "data/churn.csv": data,
+        },
+    )
     # Plots and reports written into folders git does not carry (the author's outputs).
     plots = churn_notebook(
         "data/churn.csv",
