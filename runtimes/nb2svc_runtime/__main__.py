@@ -45,7 +45,7 @@ def _check(settings: object) -> int:
     from .adapters import make_adapter
     from .artifact import ArtifactError, load_artifact
     from .config import Settings
-    from .schema import Validator
+    from .schema import validator_for
 
     assert isinstance(settings, Settings)
     try:
@@ -54,7 +54,7 @@ def _check(settings: object) -> int:
         print(f"nb2svc-runtime: {exc}", file=sys.stderr)
         return 3
     adapter = make_adapter(artifact.model, artifact.signature)
-    columns = Validator(artifact.signature, 10**6).columns(artifact.sample.get("inputs") or [])
+    columns = validator_for(artifact.signature, 10**6).columns(artifact.sample.get("inputs") or [])
     got = adapter.predict(adapter.make_input(columns))
     ok = got == artifact.sample.get("predictions")
     print(f"nb2svc-runtime: sample predictions {'match' if ok else 'DIFFER'}: {got}")

@@ -229,4 +229,8 @@ ADAPTERS: dict[str, type[Adapter]] = {
 
 
 def make_adapter(model: Any, signature: Signature) -> Adapter:
+    if signature.input_kind == "forecast":
+        from .forecast_api import ForecastAdapter
+
+        return ForecastAdapter(model, signature)
     return ADAPTERS.get(signature.framework, GenericAdapter)(model, signature)

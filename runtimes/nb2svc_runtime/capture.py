@@ -25,6 +25,7 @@ from .deps import (
     requirements_text,
 )
 from .describe import derive_inputs, describe, predict_outputs
+from .forecast import describe_forecaster, fitted_results_of, is_forecaster, is_unfitted_statsmodels
 from .introspect import CaptureError, find_model, has_predict
 from .keras_support import KERAS, backend_module, is_keras_model
 from .keras_support import save as save_keras
@@ -152,22 +153,56 @@ def write_artifact(out_dir: Path, documents: dict[str, Any], write: Callable[[Pa
         raise
 
 
-def _check_roundtrip(directory: Path, plan: Serialization, sample: Any, expected: Any) -> None:
+def _check_roundtrip(
+    directory: Path, plan: Serialization, predict: Callable[[Any], Any], expected: Any
+) -> None:
     import numpy as np
 
     try:
         loaded = load_model_file(directory / plan.file, plan.fmt)
     except SerializationError as exc:
         raise CaptureError(f"the saved model cannot be loaded back: {exc}") from exc
-    got, _ = predict_outputs(loaded, sample, "regression")
-    got, expected = np.asarray(got), np.asarray(expected)
-    same = (
-        np.allclose(got, expected, rtol=1e-5, atol=1e-6)  # saved vs live float kernels
-        if plan.fmt in (TORCHSCRIPT, KERAS)
-        else np.array_equal(got, expected)
-    )
+    got = predict(loaded)
+    if isinstance(expected, list):  # forecasts: JSON documents, equal to the last bit
+        same = got == expected
+    else:
+        got, expected = np.asarray(got), np.asarray(expected)
+        same = (
+            np.allclose(got, expected, rtol=1e-5, atol=1e-6)  # saved vs live float kernels
+            if plan.fmt in (TORCHSCRIPT, KERAS)
+            else np.array_equal(got, expected)
+        )
     if not same:
         raise CaptureError("the saved model predicts differently after loading it back")
+
+
+def _describe(
+    model: Any, variable: str, name: str, namespace: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any], Any, Callable[[Any], Any]]:
+    """Signature, sample, the sample's model input and the function predicting it."""
+    if is_forecaster(model):
+        try:
+            signature, sample, forecast = describe_forecaster(model, variable, name)
+        except CaptureError:
+            raise
+        except Exception as exc:
+            message = f"forecasting with {variable} failed"
+            raise CaptureError(f"{message}: {type(exc).__name__}: {exc}") from exc
+        return signature, sample, None, forecast
+    inputs = derive_inputs(model, namespace)
+    try:
+        signature, sample = describe(model, variable, name, inputs)
+    except CaptureError:
+        raise
+    except Exception as exc:
+        message = f"{variable}.predict() failed on a sample of the training data"
+        raise CaptureError(f"{message}: {type(exc).__name__}: {exc}") from exc
+    return (
+        signature,
+        sample,
+        inputs.sample,
+        lambda m: predict_outputs(m, inputs.sample, "regression")[0],
+    )
 
 
 def _capture(
@@ -178,30 +213,24 @@ def _capture(
     fitted: Mapping[str, tuple[Any, str]],
 ) -> None:
     namespace, rebound = _as_fitted(namespace, variable, fitted)
+    namespace, respecified = _as_results(namespace, variable)
     variable, model = find_model(namespace, variable)
-    inputs = derive_inputs(model, namespace)
-    try:
-        signature, sample = describe(model, variable, name, inputs)
-    except CaptureError:
-        raise
-    except Exception as exc:
-        message = f"{variable}.predict() failed on a sample of the training data"
-        raise CaptureError(f"{message}: {type(exc).__name__}: {exc}") from exc
+    signature, sample, model_input, predict = _describe(model, variable, name, namespace)
     plan = plan_serialization(model, variable)
     pins = distributions_for(plan.modules)
     signature["serialization"] = {"format": plan.fmt, "file": plan.file}
     signature["libraries"] = _library_versions(pins)
-    signature["warnings"] = [*signature["warnings"], *rebound, *plan.warnings]
-    expected, _ = predict_outputs(model, inputs.sample, "regression")
+    signature["warnings"] = [*signature["warnings"], *rebound, *respecified, *plan.warnings]
+    expected = predict(model)
 
     def write(directory: Path) -> None:
         if plan.fmt == TORCHSCRIPT:
-            save_torchscript(model, inputs.sample, directory / plan.file)
+            save_torchscript(model, model_input, directory / plan.file)
         elif plan.fmt == KERAS:
             save_keras(model, directory / plan.file)
         else:
             write_model_file(model, directory / plan.file, plan.fmt, plan.stream)
-        _check_roundtrip(directory, plan, inputs.sample, expected)
+        _check_roundtrip(directory, plan, predict, expected)
 
     documents = {
         SIGNATURE_FILE: signature,
@@ -226,6 +255,29 @@ def _as_fitted(
         f"{type(model).__name__} it held {where}"
     )
     return {**namespace, variable: model}, [note]
+
+
+def _as_results(
+    namespace: dict[str, Any], variable: str | None
+) -> tuple[dict[str, Any], list[str]]:
+    """statsmodels specifications (`mod = SARIMAX(y, ...)`) are not models: their fitted
+    results (`res = mod.fit()`) are. Without a variable the specifications are left out of
+    the search; a variable naming one is pointed at the results of its fit."""
+    if variable is None:
+        return {k: v for k, v in namespace.items() if not is_unfitted_statsmodels(v)}, []
+    spec = namespace.get(variable)
+    if not is_unfitted_statsmodels(spec):
+        return namespace, []
+    found = fitted_results_of(namespace, spec)
+    if found is None:
+        kind = type(spec).__name__
+        raise CaptureError(
+            f"model variable {variable!r} is a statsmodels {kind} that was never fitted; "
+            f"serve the results of its fit (`results = {variable}.fit()`)"
+        )
+    results, value = found
+    note = f"`{variable}` is a statsmodels {type(spec).__name__}; saved `{results}`, its fit"
+    return {**namespace, variable: value}, [note]
 
 
 def save_model(

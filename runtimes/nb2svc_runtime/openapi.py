@@ -6,7 +6,7 @@ import html
 import json
 from typing import Any
 
-from . import __version__
+from . import __version__, forecast_api
 from .artifact import Feature, Signature
 from .signature import json_type
 
@@ -31,6 +31,8 @@ def feature_schema(feature: Feature) -> dict[str, Any]:
 
 
 def _instance_schema(signature: Signature) -> dict[str, Any]:
+    if signature.input_kind == "forecast":
+        return forecast_api.instance_schema(signature, feature_schema)
     props = {f.name: feature_schema(f) for f in signature.inputs}
     as_object = {
         "type": "object",
@@ -48,6 +50,8 @@ def _instance_schema(signature: Signature) -> dict[str, Any]:
 
 
 def _prediction_schema(signature: Signature) -> dict[str, Any]:
+    if signature.input_kind == "forecast":
+        return forecast_api.predictions_schema(signature)
     predicted = next((o for o in signature.outputs if o.get("name") == "predictions"), {})
     item = {"type": json_type(str(predicted.get("dtype", "string")))}
     props: dict[str, Any] = {"predictions": {"type": "array", "items": item}}
@@ -130,6 +134,8 @@ def openapi_document(signature: Signature, sample: dict[str, Any]) -> dict[str, 
             for f in signature.inputs
         ]
     }
+    if signature.input_kind == "forecast":
+        v2_example = forecast_api.v2_example(signature, (instances or [{}])[0])
     return {
         "openapi": "3.1.0",
         "info": {

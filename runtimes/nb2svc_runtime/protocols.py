@@ -149,6 +149,10 @@ def predictions_body(predictions: list[Any], probabilities: list[Any] | None) ->
 
 def v2_tensor_spec(signature: Signature) -> dict[str, list[dict[str, Any]]]:
     """Input/output tensor metadata for GET /v2/models/{name}."""
+    if signature.input_kind == "forecast":
+        from .forecast_api import v2_tensor_spec as forecast_tensors
+
+        return forecast_tensors(signature)
     inputs = [
         {"name": f.name, "datatype": v2_datatype(f.dtype), "shape": [-1]} for f in signature.inputs
     ]

@@ -189,3 +189,12 @@ def _summary(errors: list[dict[str, Any]]) -> str:
         where += f", field {first['field']!r}"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"invalid input: {where}: {first['message']}{more}"
+
+
+def validator_for(signature: Signature, max_rows: int) -> Validator:
+    """The request checker of a model: a forecaster takes horizons (forecast_api.py)."""
+    if signature.input_kind == "forecast":
+        from .forecast_api import ForecastValidator
+
+        return ForecastValidator(signature, max_rows)
+    return Validator(signature, max_rows)

@@ -230,7 +230,7 @@ async def v2_infer(request: Request) -> Response:
         _, raw = await json_body(request)
         body = protocols.parse_json(raw)
         rows = v2.v2_rows(body, service.signature)
-        outputs = v2.requested_outputs(body, service.signature.has_proba)
+        outputs = v2.requested_outputs(body, service.signature)
     result = await service.predict(rows, want_proba="predict_proba" in outputs)
     request_id = protocols.new_request_id(body)
     return JSON(

@@ -17,7 +17,7 @@ from .batching import MicroBatcher, Overloaded, Result
 from .config import READY_DIR_ENV, WORKERS_ENV, Settings
 from .errors import ApiError
 from .metrics import Metrics
-from .schema import Validator
+from .schema import validator_for
 
 log = logging.getLogger("nb2svc.service")
 MODEL_ERRORS = (ValueError, TypeError, KeyError, IndexError)
@@ -31,7 +31,7 @@ class ModelService:
         signature, sample = read_metadata(settings.model_dir)
         self.signature: Signature = replace(signature, name=settings.model_name or signature.name)
         self.sample = sample
-        self.validator = Validator(self.signature, settings.max_rows)
+        self.validator = validator_for(self.signature, settings.max_rows)
         self.metrics = Metrics(
             self.signature.task, self.signature.classes, self.signature.quantiles
         )

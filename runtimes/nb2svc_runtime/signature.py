@@ -15,7 +15,7 @@ SAMPLE_FILE = "sample.json"
 REQUIREMENTS_FILE = "requirements.txt"
 KEEP_FILE = "keep-modules.txt"  # test modules the pickle references (see prune.py)
 
-INPUT_KINDS = ("dataframe", "array", "series")
+INPUT_KINDS = ("dataframe", "array", "series", "forecast")  # forecast: forecast.py
 FLOAT_DTYPES = ("float16", "float32", "float64")
 INT_DTYPES = tuple(f"{p}int{b}" for p in ("", "u") for b in (8, 16, 32, 64))
 LOGICAL_DTYPES = (*FLOAT_DTYPES, *INT_DTYPES, "bool", "string", "datetime")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import forecast_api
 from .artifact import Signature
 from .errors import ApiError
 from .signature import v2_datatype
@@ -76,6 +77,8 @@ def _matrix_rows(tensor: dict[str, Any], signature: Signature) -> list[Any] | No
 
 def v2_rows(body: Any, signature: Signature) -> list[Any]:
     """Rows from named per-feature tensors (or one [n, k] tensor for array models)."""
+    if signature.input_kind == "forecast":
+        return forecast_api.v2_rows(body, signature)
     if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
         raise ApiError(400, "the request body must be a JSON object with an 'inputs' array")
     tensors = body["inputs"]
@@ -96,7 +99,10 @@ def v2_rows(body: Any, signature: Signature) -> list[Any]:
     return [{n: columns[n][i] for n in signature.names} for i in range(count)]
 
 
-def requested_outputs(body: dict[str, Any], has_proba: bool) -> list[str]:
+def requested_outputs(body: dict[str, Any], signature: Signature) -> list[str]:
+    if signature.input_kind == "forecast":
+        return forecast_api.v2_outputs(body, signature)
+    has_proba = signature.has_proba
     wanted = body.get("outputs")
     if wanted is None:
         return ["predict", "predict_proba"] if has_proba else ["predict"]
@@ -119,6 +125,8 @@ def v2_response(
     predictions: list[Any],
     probabilities: list[list[float]] | None,
 ) -> dict[str, Any]:
+    if signature.input_kind == "forecast":  # one forecast per v2 request
+        return forecast_api.v2_response(signature, request_id, outputs, predictions[0])
     predicted = next((o for o in signature.outputs if o.get("name") == "predictions"), {})
     tensors: list[dict[str, Any]] = []
     for name in outputs:

@@ -11,13 +11,21 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .models import churn_namespace, price_namespace, reviews_namespace
+from .models import (
+    churn_namespace,
+    holt_winters_namespace,
+    price_namespace,
+    reviews_namespace,
+    sarimax_exog_namespace,
+    sarimax_namespace,
+)
 from .server import RUNTIME_NAMES, RUNTIMES, ServerProcess
 
 if str(RUNTIMES) not in sys.path:
@@ -60,6 +68,36 @@ def reviews_dir(reviews: dict[str, Any], tmp_path_factory: pytest.TempPathFactor
     out = tmp_path_factory.mktemp("reviews") / "model"
     save_model(reviews, variable=None, name="reviews", out_dir=out)
     return out
+
+
+FORECASTERS = {
+    "sarimax": sarimax_namespace,
+    "sarimax-exog": sarimax_exog_namespace,
+    "holt-winters": holt_winters_namespace,
+}
+
+
+@pytest.fixture(scope="session")
+def forecasters() -> dict[str, dict[str, Any]]:
+    """The notebooks' globals after fitting each forecaster (statsmodels)."""
+    pytest.importorskip("statsmodels", reason="forecasting models need statsmodels")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # statsmodels' notes on starting parameters
+        return {name: make() for name, make in FORECASTERS.items()}
+
+
+@pytest.fixture(scope="session")
+def forecaster_dirs(
+    forecasters: dict[str, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    """Each forecaster saved with save_model (name = its key)."""
+    dirs = {}
+    for name, namespace in forecasters.items():
+        dirs[name] = tmp_path_factory.mktemp(name) / "model"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            save_model(namespace, variable=None, name=name, out_dir=dirs[name])
+    return dirs
 
 
 def start_server(model_dir: Path, log_dir: Path, **env: str) -> Iterator[ServerProcess]:

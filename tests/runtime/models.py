@@ -59,3 +59,46 @@ def reviews_namespace() -> dict[str, Any]:
     clf = Pipeline([("tfidf", TfidfVectorizer()), ("lr", LogisticRegression())])
     clf.fit(texts, labels)
     return {"X_train": texts, "y_train": labels, "clf": clf}
+
+
+def monthly_sales(months: int = 72) -> pd.Series:
+    """A monthly series with trend and yearly seasonality, on a DatetimeIndex (freq MS)."""
+    rng = np.random.default_rng(11)
+    t = np.arange(months)
+    index = pd.date_range("2019-01-01", periods=months, freq="MS")
+    values = 200 + 1.5 * t + 20 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 3, months)
+    return pd.Series(values, index=index, name="sales")
+
+
+def sarimax_namespace() -> dict[str, Any]:
+    """`model = SARIMAX(y, ...)`, `results = model.fit()`: the results are the model."""
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+    y = monthly_sales()
+    model = SARIMAX(y, order=(1, 0, 0), seasonal_order=(0, 1, 1, 12), trend="c")
+    results = model.fit(disp=False)
+    return {"pd": pd, "y": y, "model": model, "results": results}
+
+
+def sarimax_exog_namespace() -> dict[str, Any]:
+    """SARIMAX with two exogenous columns (an int promotion flag, a float price)."""
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+    y = monthly_sales()
+    rng = np.random.default_rng(5)
+    exog = pd.DataFrame(
+        {"promo": rng.integers(0, 2, len(y)), "price": rng.normal(10, 1, len(y)).round(2)},
+        index=y.index,
+    )
+    y = y + 15 * exog["promo"] - 4 * exog["price"]
+    results = SARIMAX(y, exog=exog, order=(1, 0, 0)).fit(disp=False)
+    return {"y": y, "exog": exog, "results": results}
+
+
+def holt_winters_namespace() -> dict[str, Any]:
+    """Holt-Winters exponential smoothing: point forecasts, no intervals."""
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    y = monthly_sales()
+    model_fit = ExponentialSmoothing(y, trend="add", seasonal="add", seasonal_periods=12).fit()
+    return {"y": y, "model_fit": model_fit}
