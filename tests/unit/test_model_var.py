@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import nbformat
+import pytest
 from nb2svc.analysis.model_var import (
     MODEL_TAG,
     ModelChoice,
@@ -219,3 +220,53 @@ def test_the_choice_serializes_to_json(tmp_path: Path) -> None:
         "heuristic",
         [],
     )
+
+
+# ---------------------------------------------------------------- statsmodels forecasters
+# The fitted results are the model, whatever their name; the specification is not.
+SARIMAX_IMPORT = "from statsmodels.tsa.statespace.sarimax import SARIMAX\n"
+
+
+@pytest.mark.parametrize("name", ["results", "res", "fit", "model_fit", "sarima"])
+def test_the_results_of_a_chained_statsmodels_fit_are_the_model(tmp_path: Path, name: str) -> None:
+    source = (
+        f"{SARIMAX_IMPORT}{name} = SARIMAX(y, order=(1, 1, 1)).fit(disp=False)\n{name}.summary()"
+    )
+    assert choose(tmp_path, source).variable == name
+
+
+def test_results_of_a_specification_fitted_in_a_later_cell_beat_the_specification(
+    tmp_path: Path,
+) -> None:
+    choice = choose(
+        tmp_path,
+        f"{SARIMAX_IMPORT}model = SARIMAX(y, order=(1, 0, 0), seasonal_order=(0, 1, 1, 12))",
+        "results = model.fit()",
+        "results.plot_diagnostics()",
+    )
+    assert choice.variable == "results"
+    assert [c.variable for c in choice.candidates] == []
+
+
+@pytest.mark.parametrize(
+    ("imports", "spec"),
+    [
+        ("from statsmodels.tsa.arima.model import ARIMA", "ARIMA(y, order=(2, 1, 0))"),
+        ("import statsmodels.api as sm", "sm.tsa.statespace.SARIMAX(y, order=(1, 0, 0))"),
+        (
+            "from statsmodels.tsa.holtwinters import ExponentialSmoothing",
+            "ExponentialSmoothing(y, trend='add', seasonal='add', seasonal_periods=12)",
+        ),
+        ("from statsmodels.tsa.api import ExponentialSmoothing as ES", "ES(y, trend='add')"),
+    ],
+)
+def test_every_statsmodels_spelling_of_a_forecaster_is_recognised(
+    tmp_path: Path, imports: str, spec: str
+) -> None:
+    found = find_candidates(notebook(tmp_path, f"{imports}\nmod = {spec}\nres = mod.fit()"))
+    assert [(c.variable, c.evidence) for c in found] == [("res", "fit-result")]
+
+
+def test_a_keras_history_is_still_not_the_model(tmp_path: Path) -> None:
+    choice = choose(tmp_path, "model = LogisticRegression()", "history = model.fit(X, y)")
+    assert choice.variable == "model"

@@ -7,6 +7,8 @@ assigned, in that cell; (b) the `model` setting of the project configuration;
 objects only built (`x = make_pipeline(...)`, `x = GridSearchCV(...)`); model-like
 names (`model`, `pipeline`, `clf`, `best_model`...) beat other names, which beat
 transformer-like names (`scaler`, `vectorizer`); among equals the last one wins.
+statsmodels fits return the fitted results (`res = SARIMAX(y).fit()`, `results = mod.fit()`):
+those names are the model whatever they are called; the specification `mod` is not.
 """
 
 from __future__ import annotations
@@ -114,13 +116,14 @@ def find_candidates(cells: Sequence[AnalyzedCell]) -> tuple[ModelCandidate, ...]
     """Every fitted or built estimator variable, in cell and line order."""
     trees = parse_cells(cells)
     aliases = import_aliases(t for t in trees if t is not None)
+    specs = _statsmodels_specs(trees, aliases)
     found: list[ModelCandidate] = []
     for (cell, _), tree in zip(cells, trees, strict=True):
         if tree is None:
             continue
         loop_names = _loop_names(tree)
         try:
-            evidence = list(_evidence(tree, aliases))
+            evidence = list(_evidence(tree, aliases, specs))
         except RecursionError:  # absurdly deep expressions: skip the cell
             continue
         found += [
@@ -132,20 +135,54 @@ def find_candidates(cells: Sequence[AnalyzedCell]) -> tuple[ModelCandidate, ...]
 # ---------------------------------------------------------------- evidence
 
 
-def _evidence(tree: ast.Module, aliases: dict[str, str]) -> Iterator[tuple[str, int, Evidence]]:
+def _evidence(
+    tree: ast.Module, aliases: dict[str, str], specs: set[str]
+) -> Iterator[tuple[str, int, Evidence]]:
     for node in _top_level_nodes(tree):
         if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names = [t.id for t in targets if isinstance(t, ast.Name)]
             evidence = _assigned_evidence(node.value, aliases)
+            results = _statsmodels_fit(node.value, aliases, specs)
             if evidence is not None:
                 for name in names:
-                    if not (evidence == "fit-result" and HISTORY_NAMES.search(name)):
+                    if results or not (evidence == "fit-result" and HISTORY_NAMES.search(name)):
                         yield name, node.lineno, evidence
         if isinstance(node, ast.Call):
             fitted = _fitted_receiver(node)
-            if fitted is not None:
+            if fitted is not None and fitted not in specs:
                 yield fitted, node.lineno, "fit"
+
+
+def _is_statsmodels_call(node: ast.expr, aliases: dict[str, str]) -> bool:
+    """`SARIMAX(y, ...)`, `sm.tsa.ARIMA(...)`, `smf.ols(...)`: a statsmodels specification."""
+    if not isinstance(node, ast.Call):
+        return False
+    if isinstance(node.func, ast.Attribute) and node.func.attr in FIT_METHODS:
+        return False
+    return (qualified_name(node.func, aliases) or "").startswith("statsmodels.")
+
+
+def _statsmodels_specs(trees: Sequence[ast.Module | None], aliases: dict[str, str]) -> set[str]:
+    """Names bound to a statsmodels specification: their `.fit()` returns the model."""
+    names: set[str] = set()
+    for tree in trees:
+        for node in ast.walk(tree) if tree is not None else ():
+            if isinstance(node, ast.Assign) and _is_statsmodels_call(node.value, aliases):
+                names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
+def _statsmodels_fit(value: ast.expr, aliases: dict[str, str], specs: set[str]) -> bool:
+    """`SARIMAX(...).fit(...)` or `mod.fit(...)` of a specification `mod`: fitted results."""
+    if not (isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute)):
+        return False
+    if value.func.attr not in FIT_METHODS:
+        return False
+    receiver = value.func.value
+    if isinstance(receiver, ast.Name):
+        return receiver.id in specs
+    return _is_statsmodels_call(receiver, aliases)
 
 
 def _top_level_nodes(tree: ast.Module) -> Iterator[ast.AST]:
