@@ -10,6 +10,7 @@ one deps layer; expected outcomes live in cases.toml.
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 
@@ -432,11 +433,44 @@ def framework_cases(data: str) -> None:
     write("framework-keras", {"train.ipynb": keras_nb, "data/churn.csv": data})
 
 
+def monthly_sales_rows() -> str:
+    """Eight years of monthly sales around 300: a seasonal AR process, (1 - 0.5B)(1 - 0.7B^12),
+    with reproducible noise (no numpy), so SARIMAX's fit is well identified."""
+    lines, noise, x = ["month,sales"], 12345, []
+    for i in range(156):  # the first 60 months are burn-in, not written
+        noise = (noise * 1103515245 + 12345) % 2**31
+        lag = [x[-k] if len(x) >= k else 0.0 for k in (1, 12, 13)]
+        start = 15 * math.sin(2 * math.pi * i / 12) if i < 12 else 0.0
+        x.append(0.5 * lag[0] + 0.7 * lag[1] - 0.35 * lag[2] + (noise / 2**31 - 0.5) * 10 + start)
+    for j, value in enumerate(x[60:]):
+        lines.append(f"{2017 + j // 12}-{j % 12 + 1:02d}-01,{300 + value:.2f}")
+    return "\n".join(lines) + "\n"
+
+
+SARIMAX_LOAD = """import pandas as pd
+from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+df = pd.read_csv("data/sales.csv", parse_dates=["month"], index_col="month").asfreq("MS")
+df.tail()"""
+SARIMAX_FIT = """y = df["sales"]
+model = SARIMAX(y, order=(1, 0, 0), seasonal_order=(1, 0, 0, 12), trend="c")
+results = model.fit(disp=False, maxiter=200)
+print(results.summary())"""
+SARIMAX_USE = "forecast = results.get_forecast(steps=12)\nforecast.summary_frame().head()"
+
+
+def forecast_cases() -> None:
+    """A forecaster: served with the forecast contract ({"steps": n} -> dates, mean, intervals)."""
+    nb = notebook(SARIMAX_LOAD, SARIMAX_FIT, SARIMAX_USE)
+    write("forecast-sarimax", {"train.ipynb": nb, "data/sales.csv": monthly_sales_rows()})
+
+
 def main() -> None:
     shutil.rmtree(CASES, ignore_errors=True)
     data = churn_rows()
     serving_cases(data)
     framework_cases(data)
+    forecast_cases()
     failing_cases(data)
     print(f"wrote {len(list(CASES.iterdir()))} cases under {CASES}")
 

@@ -38,6 +38,7 @@ class Case:
     args: tuple[str, ...] = ()
     commit_date: str = ""
     probe: dict[str, Any] = field(default_factory=dict)
+    request: dict[str, Any] = field(default_factory=dict)  # a whole body instead of `probe`
     prediction: Any = None
     report: dict[str, Any] = field(default_factory=dict)
     stage: str = ""
@@ -72,7 +73,7 @@ def load_cases() -> list[Case]:
     for raw in data["case"]:
         item = {**defaults, **raw}
         if item.get("expect", "serves") == "fails":
-            item.pop("probe", None), item.pop("prediction", None)
+            item.pop("probe", None), item.pop("prediction", None), item.pop("request", None)
         item["args"] = tuple(item.get("args", ()))
         item["message"] = tuple(item.get("message", ()))
         cases.append(Case(**item))
@@ -110,11 +111,12 @@ def build(case: Case, workdir: Path) -> tuple[int, str]:
     return code, text
 
 
-def probe(image_id: str, name: str, row: dict[str, Any]) -> Any:
+def probe(image_id: str, name: str, payload: dict[str, Any]) -> Any:
+    """The first prediction the served image answers to `payload` (a v1 predict body)."""
     podman = Podman()
     with podman.running(image_id, port_container=8080, read_only=True) as container:
         podman.wait_http_ready(f"{container.url}/readyz", timeout=60, container=container)
-        body = json.dumps({"instances": [row]}).encode()
+        body = json.dumps(payload).encode()
         request = urllib.request.Request(
             f"{container.url}/v1/models/{name}:predict",
             data=body,
@@ -148,8 +150,17 @@ def check_report(case: Case, report: dict[str, Any]) -> list[str]:
 
 
 def same(expected: Any, got: Any, tolerance: float = TOLERANCE) -> bool:
+    """Equal, numbers within `tolerance` (relative), lists and objects element by element."""
     if isinstance(expected, float) and isinstance(got, int | float):
         return abs(expected - got) <= tolerance * max(1.0, abs(expected))
+    if isinstance(expected, list) and isinstance(got, list):
+        return len(expected) == len(got) and all(
+            same(e, g, tolerance) for e, g in zip(expected, got, strict=True)
+        )
+    if isinstance(expected, dict) and isinstance(got, dict):
+        return expected.keys() == got.keys() and all(
+            same(expected[k], got[k], tolerance) for k in expected
+        )
     return bool(expected == got)
 
 
@@ -164,9 +175,10 @@ def check_serves(case: Case, workdir: Path, code: int, text: str) -> tuple[str, 
         if Buildah(progress=False).image_exists(case.image):
             problems.append(f"--train-only tagged {case.image}")
         return f"trains ({report['model']['class']})", problems
-    got = probe(report["image_id"], report["model"]["name"], case.probe)
+    request = case.request or {"instances": [case.probe]}
+    got = probe(report["image_id"], report["model"]["name"], request)
     if not same(case.prediction, got, case.tolerance):
-        problems.append(f"probe {case.probe} -> {got!r}, expected {case.prediction!r}")
+        problems.append(f"request {request} -> {got!r}, expected {case.prediction!r}")
     return f"serves ({got!r})", problems
 
 
