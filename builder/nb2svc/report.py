@@ -97,6 +97,7 @@ def _trained(
         "signature": {
             "inputs": signature.get("inputs", []),
             "outputs": signature.get("outputs", []),
+            **({"forecast": signature["forecast"]} if "forecast" in signature else {}),
         },
         "example_request": {"instances": sample.get("inputs", [])[:1]},
         "dependencies": _dependencies(analysis, plan),
