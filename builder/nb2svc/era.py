@@ -27,7 +27,7 @@ import json
 import os
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -36,9 +36,11 @@ from packaging.requirements import InvalidRequirement, Requirement
 from nb2svc.errors import DependencyError
 from nb2svc.lock import Lock, LockInput, resolve_lock
 from nb2svc.notebook.load import Notebook
+from nb2svc.package_era import PackageCutoff, resolve_per_package
 from nb2svc.wheelhouse import NO_WHEELS, Wheelhouse
 
 Resolver = Callable[[str | None], Lock]
+PerPackage = Callable[[], "tuple[PackageCutoff, ...] | None"]
 
 
 @dataclass(frozen=True)
@@ -57,11 +59,24 @@ class EraChoice:
     start: EraStart
     cutoff: str | None
     attempts: tuple[tuple[str, bool], ...] = field(default=())
+    packages: tuple[PackageCutoff, ...] = field(default=())  # their own cut-offs
+
+    @property
+    def overrides(self) -> dict[str, str]:
+        return {p.name: p.cutoff for p in self.packages}
 
     @property
     def reason(self) -> str:
         if self.cutoff is None:
             return self.start.reason
+        if self.packages:
+            moved = ", ".join(p.name for p in self.packages)
+            return (
+                f"{self.start.reason}; resolved as of {self.cutoff}, except {moved}: as of that "
+                "day they had no wheel for the image's Python (or were older than what the "
+                "newer releases need), so each is at the oldest release that fits (report.json "
+                "versions.packages says why, per package)"
+            )
         if self.cutoff == self.start.start:
             return f"{self.start.reason}; resolved as of {self.cutoff}"
         return (
@@ -77,6 +92,7 @@ class EraChoice:
             "exclude_newer": self.cutoff,
             "reason": self.reason,
             "attempts": [{"exclude_newer": d, "resolved": ok} for d, ok in self.attempts],
+            "packages": [p.to_json() for p in self.packages],
         }
 
 
@@ -200,8 +216,16 @@ def _git(root: Path, *args: str) -> str | None:
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
-def resolve_era(resolve: Resolver, start: EraStart, *, today: date | None = None) -> EraChoice:
-    """Resolve at `start`, else bisect month starts up to today for the earliest that works.
+def resolve_era(
+    resolve: Resolver,
+    start: EraStart,
+    *,
+    today: date | None = None,
+    per_package: PerPackage | None = None,
+) -> EraChoice:
+    """Resolve at `start`; else give the packages that need it their own cut-off
+    (`per_package`, nb2svc.package_era); else bisect month starts up to today for the
+    earliest single cut-off that works.
 
     `resolve(cutoff)` returns a Lock or raises DependencyError. The error of the last
     attempt (today's versions) is raised when nothing resolves at all.
@@ -212,6 +236,9 @@ def resolve_era(resolve: Resolver, start: EraStart, *, today: date | None = None
     attempts: list[tuple[str, bool]] = []
     if _tries(resolve, start.start, attempts):
         return EraChoice(start, start.start, tuple(attempts))
+    moved = per_package() if per_package is not None else None
+    if moved:
+        return EraChoice(start, start.start, tuple(attempts), moved)
     months = _month_starts(date.fromisoformat(start.start), today or datetime.now(UTC).date())
     lo, hi = 0, len(months) - 1
     if not _tries(resolve, months[hi], attempts):
@@ -265,26 +292,50 @@ def era_lock(
     resolver = _resolver(inputs, python_version, cache_dir, refresh, wheelhouse)
     if start.start is not None and memo.exists() and not refresh:
         saved = json.loads(memo.read_text())
-        choice = EraChoice(start, saved["cutoff"], tuple(map(tuple, saved["attempts"])))
-        return resolver(choice.cutoff), choice
+        packages = tuple(PackageCutoff(p["name"], p["exclude_newer"], p["why"])
+                         for p in saved.get("packages", []))  # fmt: skip
+        choice = EraChoice(start, saved["cutoff"], tuple(map(tuple, saved["attempts"])), packages)
+        return _noted(resolver(choice.cutoff, choice.overrides), choice), choice
     locks: dict[str | None, Lock] = {}
 
     def resolve(cutoff: str | None) -> Lock:
         if cutoff not in locks:
-            locks[cutoff] = resolver(cutoff)
+            locks[cutoff] = resolver(cutoff, None)
         return locks[cutoff]
 
-    choice = resolve_era(resolve, start)
+    def per_package() -> tuple[PackageCutoff, ...] | None:
+        day = str(start.start)
+        try:
+            seed = list(resolve(None).packages)  # today's closure: the names to look at first
+        except DependencyError:
+            seed = []
+        found = resolve_per_package(
+            lambda overrides: resolver(day, overrides),
+            inputs, day, python_version, cache_dir, seed,
+        )  # fmt: skip
+        if found is None:
+            return None
+        locks[day] = found[0]
+        return found[1]
+
+    choice = resolve_era(resolve, start, per_package=per_package)
     if start.start is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        memo.write_text(json.dumps({"cutoff": choice.cutoff, "attempts": choice.attempts}))
-    return locks[choice.cutoff], choice
+        memo.write_text(json.dumps({
+            "cutoff": choice.cutoff, "attempts": choice.attempts,
+            "packages": [p.to_json() for p in choice.packages],
+        }))  # fmt: skip
+    return _noted(locks[choice.cutoff], choice), choice
+
+
+def _noted(lock: Lock, choice: EraChoice) -> Lock:
+    return replace(lock, package_notes={p.name: p.why for p in choice.packages})
 
 
 def _resolver(
     inputs: Sequence[LockInput], python: str, cache_dir: Path, refresh: bool, wheels: Wheelhouse
-) -> Resolver:
-    def resolve(cutoff: str | None) -> Lock:
+) -> Callable[[str | None, Mapping[str, str] | None], Lock]:
+    def resolve(cutoff: str | None, overrides: Mapping[str, str] | None) -> Lock:
         return resolve_lock(
             inputs,
             python_version=python,
@@ -293,13 +344,14 @@ def _resolver(
             refresh=refresh,
             only_binary=cutoff is not None,
             wheelhouse=wheels,
+            exclude_newer_package=overrides,
         )
 
     return resolve
 
 
 def _era_key(inputs: Sequence[LockInput], python: str, start: EraStart, wheels: Wheelhouse) -> str:
-    payload = [sorted(i.requirement for i in inputs), python, start.start]
+    payload = [sorted(i.requirement for i in inputs), python, start.start, "per-package"]
     if wheels.wheels:  # only when set, so existing memos stay valid
         payload.append(wheels.key())
     return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:32]

@@ -19,10 +19,12 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from nb2svc.deps.releases import releases
 from nb2svc.errors import DependencyError
 from nb2svc.wheelhouse import NO_WHEELS, Wheelhouse
 
@@ -49,11 +51,26 @@ class Lock:
     exclude_newer: str | None = None
     notes: tuple[str, ...] = field(default=())
     source: str = "resolved"  # "resolved", "cache" (the host's lock cache), "lockfile"
+    # Packages given their own cut-off (nb2svc.package_era): name -> why.
+    package_notes: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def reused(self) -> bool:
         """Pins taken as they were (the lock cache or the committed file), not resolved now."""
         return self.source != "resolved"
+
+    def reasons(self) -> dict[str, dict[str, str]]:
+        """Per pinned package, its version and why that one (report.json versions.packages)."""
+        if self.source == "lockfile":
+            default = "as pinned in the committed nb2svc.lock"
+        elif self.exclude_newer:
+            default = f"the newest release before {self.exclude_newer} that fits the others"
+        else:
+            default = "the newest release that fits the requirements"
+        return {
+            name: {"version": version, "why": self.package_notes.get(name, default)}
+            for name, version in sorted(self.packages.items())
+        }
 
     @property
     def sha256(self) -> str:
@@ -100,19 +117,23 @@ def resolve_lock(
     refresh: bool = False,
     only_binary: bool = False,
     wheelhouse: Wheelhouse = NO_WHEELS,
+    exclude_newer_package: Mapping[str, str] | None = None,
 ) -> Lock:
     """Pin `inputs` for `python_version` on the image platform, reusing a cached lock.
 
     `only_binary` accepts only versions with a wheel for that Python and platform;
-    distributions in `wheelhouse` are pinned to their local wheels.
+    distributions in `wheelhouse` are pinned to their local wheels;
+    `exclude_newer_package` gives single packages their own cut-off ({name: time}).
     """
     _check_requirements(inputs)
+    per_package = dict(exclude_newer_package or {})
     key = inputs_key(
         inputs,
         python_version,
         exclude_newer=exclude_newer,
         only_binary=only_binary,
         local_wheels=wheelhouse.key(),
+        exclude_newer_package=per_package,
     )
     cached = cache_dir / f"{key}.lock"
     tool = uv_version()
@@ -120,7 +141,10 @@ def resolve_lock(
     if cached.exists() and not refresh:
         notes = notes_file.read_text().splitlines() if notes_file.exists() else []
         return _make_lock(cached.read_text(), tool, python_version, key, exclude_newer, notes, True)
-    text, source_only = _compile(inputs, python_version, exclude_newer, only_binary, wheelhouse)
+    cutoffs = Cutoffs(exclude_newer, per_package)
+    text, source_only = _compile(
+        inputs, python_version, cutoffs, only_binary, wheelhouse, cache_dir
+    )
     notes = [
         f"{name} is published only as source: it is built from its sdist in the deps stage"
         for name in source_only
@@ -184,6 +208,7 @@ def inputs_key(
     exclude_newer: str | None = None,
     only_binary: bool = False,
     local_wheels: str = "",
+    exclude_newer_package: Mapping[str, str] | None = None,
 ) -> str:
     """A hash of what decides a lock. Without `exclude_newer` it names the inputs alone:
     the key a committed `nb2svc.lock` is checked against (nb2svc.lockfile)."""
@@ -197,15 +222,32 @@ def inputs_key(
         payload["only_binary"] = True
     if local_wheels:  # likewise
         payload["local_wheels"] = local_wheels
+    if exclude_newer_package:  # likewise
+        payload["exclude_newer_package"] = dict(sorted(exclude_newer_package.items()))
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Cutoffs:
+    """`--exclude-newer` for every package and `--exclude-newer-package` for some."""
+
+    every: str | None
+    per_package: Mapping[str, str] = field(default_factory=dict)
+
+    def argv(self) -> list[str]:
+        out = ["--exclude-newer", self.every] if self.every else []
+        for name, cutoff in sorted(self.per_package.items()):
+            out += ["--exclude-newer-package", f"{name}={cutoff}"]
+        return out
 
 
 def _compile(
     inputs: Sequence[LockInput],
     python: str,
-    exclude_newer: str | None,
+    cutoffs: Cutoffs,
     only_binary: bool,
     wheelhouse: Wheelhouse,
+    cache_dir: Path,
 ) -> tuple[str, tuple[str, ...]]:
     """The lock text, and the packages that had to be allowed as source distributions.
 
@@ -215,14 +257,22 @@ def _compile(
     """
     source_only: list[str] = []
     for _ in range(MAX_SOURCE_ONLY + 1):
-        proc = _run_compile(inputs, python, exclude_newer, only_binary, wheelhouse, source_only)
+        proc = _run_compile(inputs, python, cutoffs, only_binary, wheelhouse, source_only)
         if proc.returncode == 0:
             return proc.stdout, tuple(source_only)
         sdist = _NO_WHEELS.search(" ".join(proc.stderr.split())) if only_binary else None
         if sdist is None or canonicalize_name(sdist[1]) in source_only:
             break
+        if _has_wheels(sdist[1], cache_dir):  # wheels, just none for this Python on this date
+            break
         source_only.append(canonicalize_name(sdist[1]))
     raise _resolution_error(inputs, proc.stderr)
+
+
+def _has_wheels(name: str, cache_dir: Path) -> bool:
+    """True when the index shows a wheel for some release of `name` (False if it cannot say)."""
+    history = releases(name, cache_dir)
+    return history is not None and any(r.has_wheels for r in history)
 
 
 MAX_SOURCE_ONLY = 5
@@ -232,15 +282,13 @@ _NO_WHEELS = re.compile(r"all versions of ([A-Za-z0-9][A-Za-z0-9._-]*) have no u
 def _run_compile(
     inputs: Sequence[LockInput],
     python: str,
-    exclude_newer: str | None,
+    cutoffs: Cutoffs,
     only_binary: bool,
     wheelhouse: Wheelhouse,
     source_only: Sequence[str],
 ) -> subprocess.CompletedProcess[str]:
     argv = [uv_binary(), "pip", "compile", "-", "--quiet", "--no-header"]
-    argv += ["--python-version", python, "--python-platform", PLATFORM]
-    if exclude_newer:
-        argv += ["--exclude-newer", exclude_newer]
+    argv += ["--python-version", python, "--python-platform", PLATFORM, *cutoffs.argv()]
     if only_binary:
         argv += ["--only-binary", ":all:"]
         for name in source_only:
@@ -259,7 +307,29 @@ def _run_compile(
         )
 
 
-def _resolution_error(inputs: Sequence[LockInput], stderr: str) -> DependencyError:
+def lowest_pins(requirements: Sequence[str], python: str) -> dict[str, str]:
+    """The lowest versions (with wheels for `python`) that `requirements` and everything they
+    depend on accept: the floors their dependencies set. Empty when that does not resolve."""
+    argv = [uv_binary(), "pip", "compile", "-", "--quiet", "--no-header", "--no-annotate"]
+    argv += ["--python-version", python, "--python-platform", PLATFORM]
+    argv += ["--resolution", "lowest", "--only-binary", ":all:"]
+    proc = subprocess.run(
+        argv, input="\n".join(requirements) + "\n", capture_output=True, text=True,
+        check=False, env={**os.environ, "UV_SYSTEM_CERTS": "1"}, timeout=600,
+    )  # fmt: skip
+    return parse_lock(proc.stdout) if proc.returncode == 0 else {}
+
+
+class ResolutionError(DependencyError):
+    """The resolver found no solution; `output` is its whole explanation (the message keeps
+    the end of it), for callers that read which packages it names (nb2svc.package_era)."""
+
+    def __init__(self, message: str, *, output: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.output = output
+
+
+def _resolution_error(inputs: Sequence[LockInput], stderr: str) -> ResolutionError:
     text = " ".join(stderr.split())
     culprits = [i for i in inputs if _mentions(text, Requirement(i.requirement).name)]
     details = [f"{i.requirement}: asked for by {i.origin}" for i in culprits]
@@ -268,8 +338,9 @@ def _resolution_error(inputs: Sequence[LockInput], stderr: str) -> DependencyErr
         message = f"no package named {not_found[0]!r} on the package index"
     else:
         message = "the dependencies cannot be resolved together"
-    return DependencyError(
+    return ResolutionError(
         message,
+        output=stderr,
         details=[*details, *[line for line in stderr.strip().splitlines()[-8:]]],
         fix="correct the name or version where it is declared (a `%pip install` line or "
         "requirements.txt), or pin a compatible version",

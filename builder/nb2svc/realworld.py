@@ -57,6 +57,7 @@ def extra_report(plan: BuildPlan, analysis: Analysis) -> dict[str, Any]:
         "versions": {
             "exclude_newer": plan.lock.exclude_newer,
             "why": list(plan.lock.notes),
+            "packages": plan.lock.reasons(),
         },
         "network": {
             "allowed": plan.allow_network,
