@@ -73,6 +73,10 @@ class Analysis:
         """Requirement strings for the lock, each with where it came from."""
         return [(dep.requirement, origin(dep)) for dep in self.dependencies.required]
 
+    def constraints(self) -> list[tuple[str, str]]:
+        """Version ranges that limit the lock without adding a package, with their origin."""
+        return list(self.dependencies.constraints)
+
     def raise_for_build(self) -> None:
         """Refuse to build what cannot work: cells that don't parse, unknown imports."""
         for nb in self.notebooks:

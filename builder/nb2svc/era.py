@@ -351,7 +351,7 @@ def _resolver(
 
 
 def _era_key(inputs: Sequence[LockInput], python: str, start: EraStart, wheels: Wheelhouse) -> str:
-    payload = [sorted(i.requirement for i in inputs), python, start.start, "per-package"]
+    payload = [sorted(i.key for i in inputs), python, start.start, "per-package"]
     if wheels.wheels:  # only when set, so existing memos stay valid
         payload.append(wheels.key())
     return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:32]

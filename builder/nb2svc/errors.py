@@ -104,6 +104,9 @@ class BuildError(Nb2svcError):
 class TrainingError(Nb2svcError):
     exit_code = EXIT_TRAINING
     stage = "training"
+    # Requirements that make a build worth one more try (a known API removal, and a release
+    # from before it exists for the image's Python: nb2svc.hazards.retry_requirements).
+    retry_with: tuple[str, ...] = ()
 
 
 class VerificationError(Nb2svcError):

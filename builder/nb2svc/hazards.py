@@ -5,7 +5,10 @@ often not a bug in the notebook but a version mismatch: the notebook was written
 library release that still had the API the lock's newer release removed. This table
 names the library and the version boundary for the removals real notebooks hit most, so
 the error can say which pin to use. Each entry is tested against the message the library
-really raises (tests/unit/test_hazards.py).
+really raises (tests/unit/test_hazards.py). When a release from before the removal has a
+wheel for the image's Python, `nb2svc build` retries once with the library capped below it
+(`retry_requirements`), and the lock it writes keeps the cap; otherwise the error names
+the pin or the Python to use.
 """
 
 from __future__ import annotations
@@ -13,8 +16,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
+
+from nb2svc.deps.releases import releases
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,30 @@ def explain(hazard: Hazard, locked: Mapping[str, str], image_python: str) -> tup
         f"(--python X.Y --base-image REF), or port the cell to the new API"
     )
     return cause, fix
+
+
+# numpy 2.0 changed the C ABI: a compiled release from before it needs numpy<2.
+NUMPY_2 = datetime(2024, 6, 16, tzinfo=UTC)
+
+
+def retry_requirements(
+    hazard: Hazard, locked: Mapping[str, str], python: str, cache_dir: Path
+) -> tuple[str, ...]:
+    """What a second build adds to the lock to get the notebook the API it was written for:
+    the library capped below the removal, and `numpy<2` when the newest release below the
+    cap predates numpy 2. Empty when the lock already has an older release or none below the
+    cap has a wheel for `python` (then the error says which pin or Python to use)."""
+    have = locked.get(hazard.library)
+    if have is None or not _at_least(have, hazard.removed_in):
+        return ()
+    history = releases(hazard.library, cache_dir) or ()
+    below = [r for r in history if r.version < Version(hazard.removed_in)
+             and not r.version.is_prerelease and r.wheel_for(python) is not None]  # fmt: skip
+    if not below:
+        return ()
+    newest = max(below, key=lambda r: r.version)
+    companions = ("numpy<2",) if hazard.library != "numpy" and newest.uploaded < NUMPY_2 else ()
+    return (hazard.pin(), *companions)
 
 
 def _at_least(version: str, boundary: str) -> bool:

@@ -38,6 +38,11 @@ class LockInput:
 
     requirement: str
     origin: str  # e.g. "import xgboost in churn.ipynb cell 7", "runtime"
+    constraint: bool = False  # limits the version if something needs it; installs nothing
+
+    @property
+    def key(self) -> str:
+        return f"-c {self.requirement}" if self.constraint else self.requirement
 
 
 @dataclass(frozen=True)
@@ -213,7 +218,7 @@ def inputs_key(
     """A hash of what decides a lock. Without `exclude_newer` it names the inputs alone:
     the key a committed `nb2svc.lock` is checked against (nb2svc.lockfile)."""
     payload: dict[str, object] = {
-        "requirements": sorted(i.requirement for i in inputs),
+        "requirements": sorted(i.key for i in inputs),
         "python": python,
         "platform": PLATFORM,
         "exclude_newer": exclude_newer,
@@ -293,15 +298,16 @@ def _run_compile(
         argv += ["--only-binary", ":all:"]
         for name in source_only:
             argv += ["--no-binary", name]
-    stdin = "\n".join(sorted({i.requirement for i in inputs})) + "\n"
+    stdin = "\n".join(sorted({i.requirement for i in inputs if not i.constraint})) + "\n"
+    limits = "".join(f"{i.requirement}\n" for i in inputs if i.constraint)
     env = {**os.environ, "UV_SYSTEM_CERTS": "1"}
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as constraints:
-        if wheelhouse.wheels:
-            constraints.write(wheelhouse.constraints())
+        if wheelhouse.wheels or limits:
+            constraints.write(wheelhouse.constraints() + limits)
             constraints.flush()
             argv += ["-c", constraints.name, "--no-annotate"]  # no temporary path in the lock
-            for directory in wheelhouse.directories:
-                argv += ["--find-links", str(directory)]
+        for directory in wheelhouse.directories:
+            argv += ["--find-links", str(directory)]
         return subprocess.run(
             argv, input=stdin, capture_output=True, text=True, check=False, env=env, timeout=600
         )

@@ -90,6 +90,7 @@ def read_lockfile(path: Path) -> LockFile | None:
 def lock_inputs(analysis: Analysis) -> list[LockInput]:
     """The notebooks' requirements (with where each came from) plus the model server's."""
     inputs = [LockInput(req, origin) for req, origin in analysis.requirements()]
+    inputs += [LockInput(req, origin, constraint=True) for req, origin in analysis.constraints()]
     for line in runtime_requirements().splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
             inputs.append(LockInput(line.strip(), "the model server (runtimes/requirements.txt)"))
@@ -109,18 +110,21 @@ def resolve_build_lock(
     exclude_newer: str | None = None,
     refresh: bool = False,
     wheelhouse: Wheelhouse = NO_WHEELS,
+    extra: Sequence[LockInput] = (),
 ) -> Lock:
     """The lock a build installs: the committed `nb2svc.lock` when it still matches its
     inputs (unless `refresh` or an explicit `exclude_newer` asks to resolve anew), else
     the requirements resolved as of the notebook's era (nb2svc.era). Every build path
-    calls this, so one source gives one lock."""
-    inputs = lock_inputs(analysis)
+    calls this, so one source gives one lock. `extra` requirements (a retry's cap after a
+    known API removal) are resolved with the others; the lock keeps the inputs' key, so a
+    lock written from it is used as it is by the next build."""
+    inputs = [*lock_inputs(analysis), *extra]
     key = lockfile_key(analysis, python, wheelhouse)
     path = lockfile_path(analysis)
     committed = read_lockfile(path)
     where = path.relative_to(analysis.root).as_posix()
     fresh = committed is not None and committed.inputs == key
-    if committed is not None and fresh and not refresh and exclude_newer is None:
+    if committed is not None and fresh and not refresh and exclude_newer is None and not extra:
         return _committed_lock(committed, where)
     try:
         lock, choice = era_lock(
@@ -140,7 +144,7 @@ def resolve_build_lock(
     except DependencyError as exc:
         wanted = analysis.python_version if analysis.python_source == "language_info" else None
         raise explain_python(exc, notebook_python=wanted, image_python=python) from None
-    notes = [choice.reason]
+    notes = [choice.reason, *(f"{i.requirement}: {i.origin}" for i in extra)]
     if committed is not None and not fresh:
         notes.append(f"{where} was resolved for other inputs (a requirement, the model server "
                      f"or the Python changed), so it was not used")  # fmt: skip

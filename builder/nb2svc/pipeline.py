@@ -24,11 +24,12 @@ from nb2svc.engine.buildah import Buildah
 from nb2svc.engine.errors import BuildahError
 from nb2svc.engine.podman import Podman
 from nb2svc.errors import BuildError, DependencyError, Nb2svcError, TrainingError, UsageError
+from nb2svc.hazards import find_hazard, retry_requirements
 from nb2svc.image.base import REPOSITORY, SUITES, select_base_images, suite_for
 from nb2svc.image.context import context_key, runtime_requirements, write_context
 from nb2svc.image.observer import BuildObserver
 from nb2svc.image.verify import Verification, read_trained, verify_image
-from nb2svc.lock import Lock, parse_lock
+from nb2svc.lock import Lock, LockInput, parse_lock
 from nb2svc.lockfile import (
     lockfile_key,
     lockfile_path,
@@ -100,6 +101,16 @@ def build(options: BuildOptions, out: TextIO = sys.stderr) -> dict[str, Any]:
             out.write(json.dumps(plan.to_json(), indent=2) + "\n")
             out.write((context / "Containerfile").read_text())
             return {}
+        try:
+            return _build_and_verify(plan, analysis, context, options, timer, out)
+        except TrainingError as exc:
+            if not exc.retry_with:
+                raise
+            first = exc
+        why = f"training failed on a known API removal ({first.message})"
+        _say(out, f"{why}; building once more with {', '.join(first.retry_with)}")
+        extra = tuple(LockInput(r, f"nb2svc's retry: {why}") for r in first.retry_with)
+        plan, context = _prepare(source, analysis, options, timer, out, extra=extra)
         return _build_and_verify(plan, analysis, context, options, timer, out)
 
 
@@ -110,14 +121,19 @@ def _analyze(source: Source, options: BuildOptions) -> Analysis:
 
 
 def _prepare(
-    source: Source, analysis: Analysis, options: BuildOptions, timer: Timer, out: TextIO
+    source: Source,
+    analysis: Analysis,
+    options: BuildOptions,
+    timer: Timer,
+    out: TextIO,
+    extra: tuple[LockInput, ...] = (),
 ) -> tuple[BuildPlan, Path]:
     analysis.raise_for_build()
     check_offline(analysis, allow_network=options.allow_network)
     python = _choose_python(analysis, options, out)
     with timer.step("lock"):  # before the base image: a lock failure costs seconds, not minutes
         wheelhouse = Wheelhouse.scan(options.find_links)  # scanned once: the lock and the plan
-        lock = _lock(analysis, python, options, wheelhouse)
+        lock = _lock(analysis, python, options, wheelhouse, extra)
     _say(out, f"versions: {'; '.join(lock.notes) or 'latest'}")
     if source.local and not options.dry_run:
         written = write_lockfile(analysis, lock)
@@ -225,7 +241,11 @@ def _base_images(options: BuildOptions, python: str, out: TextIO) -> tuple[str, 
 
 
 def _lock(
-    analysis: Analysis, python: str, options: BuildOptions, wheelhouse: Wheelhouse = NO_WHEELS
+    analysis: Analysis,
+    python: str,
+    options: BuildOptions,
+    wheelhouse: Wheelhouse = NO_WHEELS,
+    extra: tuple[LockInput, ...] = (),
 ) -> Lock:
     return resolve_build_lock(
         analysis,
@@ -234,6 +254,7 @@ def _lock(
         exclude_newer=options.exclude_newer,
         refresh=options.refresh_lock,
         wheelhouse=wheelhouse,
+        extra=extra,
     )
 
 
@@ -446,13 +467,21 @@ def _explain_build_failure(
 ) -> Nb2svcError:
     error = observer.training_error
     if error is not None:
-        trained = analysis.training_error(
+        trained = explain_limit(
+            analysis.training_error(
+                error,
+                exit_status=_exit_status(exc),
+                locked=plan.lock.packages,
+                image_python=plan.python_version,
+            ),
             error,
-            exit_status=_exit_status(exc),
-            locked=plan.lock.packages,
-            image_python=plan.python_version,
         )
-        return explain_limit(trained, error)
+        hazard = find_hazard(str(error.get("ename")), str(error.get("evalue")))
+        if hazard is not None:
+            trained.retry_with = retry_requirements(
+                hazard, plan.lock.packages, plan.python_version, StateDir.default().locks
+            )
+        return trained
     failed = observer.steps[-1].instruction if observer.steps else ""
     if "uv pip" in failed:
         return DependencyError(

@@ -186,7 +186,7 @@ def serving_cases(data: str) -> None:
     write("era-unpinned", {"train.ipynb": churn_notebook("data/churn.csv"), "data/churn.csv": data})
     # The model's libraries pinned below the server's newest: pandas 1.x and numpy 1.x serve.
     pins = "pandas>=1.3.0,<2.0.0\nnumpy<2\nscikit-learn\n"
-    versions = 'import numpy as np\nprint("numpy", np.__version__, "pandas", pd.__version__)'
+    versions = 'print("pandas", pd.__version__)'
     write(
         "pins-pandas-1",
         {
@@ -225,6 +225,11 @@ def serving_cases(data: str) -> None:
     old_kernel = notebook(LOAD.format(path="data/churn.csv"), SPLIT, FIT, python="3.7.6")
     write("python-3.7-kernel", {"train.ipynb": old_kernel, "data/churn.csv": data})
     write("python-3.13", {"train.ipynb": churn_notebook("data/churn.csv"), "data/churn.csv": data})
+    # Written for scikit-learn < 1.2 (plot_confusion_matrix); the lock of its date has 1.6.
+    removed = churn_notebook(
+        "data/churn.csv", "from sklearn.metrics import plot_confusion_matrix, accuracy_score"
+    )
+    write("removed-api-retried", {"train.ipynb": removed, "data/churn.csv": data})
 
 
 def failing_cases(data: str) -> None:

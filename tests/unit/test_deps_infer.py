@@ -71,6 +71,19 @@ def test_pip_line_beats_requirements_and_app_scoped_entries_are_not_installed(
     assert "declared-unused" in {w.code for w in report.warnings}
 
 
+def test_a_declared_range_for_a_package_not_imported_limits_the_lock_without_installing_it(
+    tmp_path: Path,
+) -> None:
+    files = {"nb/requirements.txt": "pandas>=1.3.0,<2.0.0\nnumpy<2\nstreamlit\n"}
+    report = infer(make(tmp_path, "import pandas as pd", files=files))
+    assert [d.name for d in report.required] == ["pandas"]
+    assert report.constraints == (
+        ("numpy<2", "requirements.txt line 2 (a constraint: not imported)"),
+    )
+    (warning,) = [w for w in report.warnings if w.code == "declared-unused"]
+    assert "their versions still limit what other packages pull in (numpy)" in warning.message
+
+
 def test_unknown_imports_are_unresolved_with_cell_line_and_advice(tmp_path: Path) -> None:
     report = infer(make(tmp_path, "import os", "x = 1\nimport acme_features"))
     [unresolved] = report.unresolved

@@ -14,7 +14,7 @@ import nbformat
 import pytest
 from nb2svc.analyze import analyze
 from nb2svc.config import load_config
-from nb2svc.hazards import HAZARDS, explain, find_hazard
+from nb2svc.hazards import HAZARDS, explain, find_hazard, retry_requirements
 from nbformat import v4
 
 
@@ -117,3 +117,30 @@ def test_a_training_error_on_a_removed_api_says_version_mismatch_not_fix_the_cel
     assert "removed in pandas 2.0, and the build installed pandas 2.2.3" in error.message
     assert error.fix is not None
     assert "pandas<2.0" in error.fix
+
+
+def _hazard_for(library: str, removed_in: str):  # type: ignore[no-untyped-def]
+    return next(h for h in HAZARDS if (h.library, h.removed_in) == (library, removed_in))
+
+
+def test_a_removal_with_an_older_release_for_the_image_python_is_retried_capped(
+    tmp_path: Path,
+) -> None:
+    """Real PyPI history: scikit-learn 1.1.3 (2022, before numpy 2) has a cp311 wheel."""
+    hazard = _hazard_for("scikit-learn", "1.2")
+    locked = {"scikit-learn": "1.6.1"}
+    assert retry_requirements(hazard, locked, "3.11", tmp_path) == ("scikit-learn<1.2", "numpy<2")
+
+
+def test_no_retry_when_no_release_before_the_removal_fits_the_image_python(
+    tmp_path: Path,
+) -> None:
+    hazard = _hazard_for("scikit-learn", "0.20")  # 0.19 has no wheel for Python 3.9 or later
+    assert retry_requirements(hazard, {"scikit-learn": "1.6.1"}, "3.11", tmp_path) == ()
+
+
+def test_no_retry_when_the_lock_already_has_a_release_from_before_the_removal(
+    tmp_path: Path,
+) -> None:
+    hazard = _hazard_for("scikit-learn", "1.2")
+    assert retry_requirements(hazard, {"scikit-learn": "1.1.3"}, "3.11", tmp_path) == ()

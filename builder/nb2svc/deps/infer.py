@@ -59,6 +59,7 @@ class _State:
     records: list[ImportRecord] = field(default_factory=list)
     unresolved: list[Unresolved] = field(default_factory=list)
     warnings: list[DepWarning] = field(default_factory=list)
+    constraints: list[tuple[str, str]] = field(default_factory=list)
     warned: set[tuple[str | None, str, str]] = field(default_factory=set)
 
     def warn(self, code: str, message: str, site: Site, key: str | None = None) -> None:
@@ -105,6 +106,7 @@ def infer_dependencies(
         imports=tuple(state.records),
         unresolved=tuple(state.unresolved),
         warnings=tuple(state.warnings),
+        constraints=tuple(dict.fromkeys(state.constraints)),
         notebook_python_version=next(
             (n.python_version for n in notebooks if n.python_version), None
         ),
@@ -267,12 +269,21 @@ def _add_implicit(ctx: _Context, state: _State) -> None:
 
 
 def _warn_unused_declared(ctx: _Context, state: _State) -> None:
+    """Declared but not imported: not installed; a version range still limits the package
+    if something else pulls it in (`numpy<2` next to `pandas<2`), as a lock constraint."""
     used = set(state.res.deps)
     unused = sorted({d.spec.name for d in ctx.declared.items} - used)
     if unused:
         files = sorted({d.path.name for d in ctx.declared.items if d.spec.name in unused})
+        ranged = [d for d in ctx.declared.items if d.spec.name in unused and d.spec.specifier]
+        for item in ranged:
+            origin = f"{item.path.name} line {item.line} (a constraint: not imported)"
+            state.constraints.append((f"{item.spec.name}{item.spec.specifier}", origin))
+        names = ", ".join(sorted({d.spec.name for d in ranged}))
+        limits = f"; their versions still limit what other packages pull in ({names})"
+        limits = limits if ranged else ""
         message = (
             f"{', '.join(files)} declares {', '.join(unused)}, which the notebook does not import "
-            "(the file may belong to an app); not installed"
+            f"(the file may belong to an app); not installed{limits}"
         )
         state.warn("declared-unused", message, Site(ctx.ev.label))

@@ -162,6 +162,8 @@ class DependencyReport:
     unresolved: tuple[Unresolved, ...]
     warnings: tuple[DepWarning, ...]
     notebook_python_version: str | None = None
+    # Declared version ranges of packages the notebook does not import: (requirement, origin)
+    constraints: tuple[tuple[str, str], ...] = ()
 
     @property
     def required(self) -> tuple[Dependency, ...]:
