@@ -18,10 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
 from nb2svc.deps.releases import releases
+from nb2svc.errors import TrainingError
+from nb2svc.lock import LockInput
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,20 @@ def retry_requirements(
     newest = max(below, key=lambda r: r.version)
     companions = ("numpy<2",) if hazard.library != "numpy" and newest.uploaded < NUMPY_2 else ()
     return (hazard.pin(), *companions)
+
+
+def retry_for(
+    record: Mapping[str, Any], locked: Mapping[str, str], python: str, cache_dir: Path
+) -> tuple[str, ...]:
+    """`retry_requirements` for a training error record (the train guard's JSON), if any."""
+    hazard = find_hazard(str(record.get("ename")), str(record.get("evalue")))
+    return () if hazard is None else retry_requirements(hazard, locked, python, cache_dir)
+
+
+def retry_inputs(error: TrainingError) -> tuple[str, tuple[LockInput, ...]]:
+    """What to say and what to add to the lock for the one retry `error` asks for."""
+    why = f"training failed on a known API removal ({error.message})"
+    return why, tuple(LockInput(r, f"nb2svc's retry: {why}") for r in error.retry_with)
 
 
 def _at_least(version: str, boundary: str) -> bool:

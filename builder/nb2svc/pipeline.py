@@ -23,8 +23,9 @@ from nb2svc.datapaths import analysis_links, check_offline, write_folders
 from nb2svc.engine.buildah import Buildah
 from nb2svc.engine.errors import BuildahError
 from nb2svc.engine.podman import Podman
-from nb2svc.errors import BuildError, DependencyError, Nb2svcError, TrainingError, UsageError
-from nb2svc.hazards import find_hazard, retry_requirements
+from nb2svc.errors import DependencyError, TrainingError, UsageError
+from nb2svc.failures import explain_build_failure
+from nb2svc.hazards import retry_inputs
 from nb2svc.image.base import REPOSITORY, SUITES, select_base_images, suite_for
 from nb2svc.image.context import context_key, runtime_requirements, write_context
 from nb2svc.image.observer import BuildObserver
@@ -39,7 +40,7 @@ from nb2svc.lockfile import (
 )
 from nb2svc.notebook.script import render_training_script
 from nb2svc.plan import SRC_DIR, BuildPlan, NotebookRef, Secret, make_labels
-from nb2svc.realworld import explain_limit, extra_report
+from nb2svc.realworld import extra_report
 from nb2svc.report import build_report, train_report, write_report
 from nb2svc.source import Source, list_source_files, open_source, select_notebooks
 from nb2svc.state import StateDir
@@ -107,9 +108,8 @@ def build(options: BuildOptions, out: TextIO = sys.stderr) -> dict[str, Any]:
             if not exc.retry_with:
                 raise
             first = exc
-        why = f"training failed on a known API removal ({first.message})"
+        why, extra = retry_inputs(first)
         _say(out, f"{why}; building once more with {', '.join(first.retry_with)}")
-        extra = tuple(LockInput(r, f"nb2svc's retry: {why}") for r in first.retry_with)
         plan, context = _prepare(source, analysis, options, timer, out, extra=extra)
         return _build_and_verify(plan, analysis, context, options, timer, out)
 
@@ -457,54 +457,9 @@ def _run_build(
         )
     except BuildahError as exc:
         observer.finish()
-        raise _explain_build_failure(exc, observer, analysis, plan) from None
+        raise explain_build_failure(exc, observer, analysis, plan) from None
     observer.finish()
     return result.image_id
-
-
-def _explain_build_failure(
-    exc: BuildahError, observer: BuildObserver, analysis: Analysis, plan: BuildPlan
-) -> Nb2svcError:
-    error = observer.training_error
-    if error is not None:
-        trained = explain_limit(
-            analysis.training_error(
-                error,
-                exit_status=_exit_status(exc),
-                locked=plan.lock.packages,
-                image_python=plan.python_version,
-            ),
-            error,
-        )
-        hazard = find_hazard(str(error.get("ename")), str(error.get("evalue")))
-        if hazard is not None:
-            trained.retry_with = retry_requirements(
-                hazard, plan.lock.packages, plan.python_version, StateDir.default().locks
-            )
-        return trained
-    failed = observer.steps[-1].instruction if observer.steps else ""
-    if "uv pip" in failed:
-        return DependencyError(
-            "installing the locked dependencies failed",
-            details=[*analysis.explain_install_failure(observer.install_lines), *exc.details],
-            fix="see the installer's message above; pin a version that has a wheel for the "
-            "image's Python, or add the system library the package needs",
-        )
-    if "train.py" in failed:
-        return TrainingError(
-            "training stopped before any notebook cell failed (see the output above)",
-            details=exc.details,
-        )
-    return BuildError(exc.message, details=exc.details, fix=exc.fix)
-
-
-def _exit_status(exc: BuildahError) -> int | None:
-    for line in reversed(exc.stderr_tail):
-        if "exit status" in line:
-            tail = line.rsplit("exit status", 1)[1].strip().strip(":").split()
-            if tail and tail[0].isdigit():
-                return int(tail[0])
-    return None
 
 
 def _say(out: TextIO, message: str) -> None:

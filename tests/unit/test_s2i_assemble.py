@@ -8,6 +8,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import sklearn
+from nb2svc.analyze import Analysis
 from nb2svc.errors import EXIT_TRAINING, TrainingError
 from nb2svc.notebook.script import render_training_script
 from nb2svc.s2i import assemble, steps
@@ -38,21 +40,26 @@ def write_notebook(path: Path, *cells: str) -> None:
     nbformat.write(nb, path)
 
 
-def test_a_failing_cell_fails_training_with_the_cell_named(tmp_path: Path) -> None:
-    where = layout(tmp_path)
-    write_notebook(where.src / "train.ipynb", "x = 1", "raise ValueError('bad data')")
-    analysis = assemble._analyze(where.src, Settings())
-    script = render_training_script(
+def training_script(analysis: Analysis, where: Layout) -> str:
+    """train.py as assemble renders it, with the build folder it runs from."""
+    where.build.mkdir()
+    return render_training_script(
         [n.notebook for n in analysis.notebooks],
         overrides={},
         model_variable=None,
         model_name="train",
         artifact_dir=str(where.model),
         repo_root=where.src,
-    )
-    where.build.mkdir()
+    ).text
+
+
+def test_a_failing_cell_fails_training_with_the_cell_named(tmp_path: Path) -> None:
+    where = layout(tmp_path)
+    write_notebook(where.src / "train.ipynb", "x = 1", "raise ValueError('bad data')")
+    analysis = assemble._analyze(where.src, Settings())
+    script = training_script(analysis, where)
     with pytest.raises(TrainingError) as info:
-        steps.train(script.text, analysis, where, io.StringIO())
+        steps.train(script, analysis, where, io.StringIO())
     assert info.value.exit_code == EXIT_TRAINING
     assert str(info.value.cell) == "cell 2"
     assert "ValueError: bad data" in info.value.message
@@ -88,3 +95,18 @@ def test_group_writable_copies_user_bits_to_the_group(tmp_path: Path) -> None:
     steps.group_writable(tmp_path / "d")
     assert (tmp_path / "d").stat().st_mode & 0o777 == 0o770
     assert (tmp_path / "d" / "f").stat().st_mode & 0o777 == 0o660
+
+
+def test_a_known_api_removal_in_a_cell_asks_for_one_retry_with_the_library_capped(
+    tmp_path: Path,
+) -> None:
+    """The host's scikit-learn (1.9) has no plot_confusion_matrix; 1.1.3 (before numpy 2)
+    has a wheel for this Python, so assemble installs and trains once more with the cap."""
+    where = layout(tmp_path)
+    write_notebook(where.src / "train.ipynb", "from sklearn.metrics import plot_confusion_matrix")
+    analysis = assemble._analyze(where.src, Settings())
+    script = training_script(analysis, where)
+    with pytest.raises(TrainingError) as info:
+        steps.train(script, analysis, where, io.StringIO(), {"scikit-learn": sklearn.__version__})
+    assert "API-version mismatch" in info.value.message
+    assert info.value.retry_with == ("scikit-learn<1.2", "numpy<2")

@@ -20,8 +20,9 @@ from typing import TextIO
 
 from nb2svc.analyze import Analysis, analyze
 from nb2svc.config import load_config
-from nb2svc.errors import Nb2svcError, UsageError
-from nb2svc.lock import Lock
+from nb2svc.errors import Nb2svcError, TrainingError, UsageError
+from nb2svc.hazards import retry_inputs
+from nb2svc.lock import Lock, LockInput
 from nb2svc.lockfile import resolve_build_lock
 from nb2svc.notebook.script import render_training_script
 from nb2svc.plan import LIB_DIR, MODEL_DIR, SRC_DIR, VENV
@@ -66,7 +67,16 @@ def assemble(layout: Layout, env: MutableMapping[str, str], log: TextIO) -> dict
     step("lock")
     _install(lock, layout, settings, log, restored=restored)
     step("install")
-    _train(analysis, layout, log)
+    try:
+        _train(analysis, layout, log, lock)
+    except TrainingError as exc:  # a known API removal: once more with the library capped
+        if not exc.retry_with:
+            raise
+        why, extra = retry_inputs(exc)
+        _say(log, f"{why}; installing and training once more with {', '.join(exc.retry_with)}")
+        lock = _lock(analysis, layout, settings, log, extra)
+        _install(lock, layout, settings, log, restored=False)
+        _train(analysis, layout, log, lock)
     step("train")
     labels = metadata.provenance_labels(analysis, lock, layout.app_src, settings.runtime, env)
     metadata.write(layout.image_metadata, labels)
@@ -100,14 +110,24 @@ def _analyze(root: Path, settings: Settings) -> Analysis:
     return analysis
 
 
-def _lock(analysis: Analysis, layout: Layout, settings: Settings, log: TextIO) -> Lock:
+def _lock(
+    analysis: Analysis,
+    layout: Layout,
+    settings: Settings,
+    log: TextIO,
+    extra: tuple[LockInput, ...] = (),
+) -> Lock:
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
     if analysis.python_version != python:
         _say(log, f"warning: the notebook asks for Python {analysis.python_version}; this "
              f"builder image has {python} (use `nb2svc build --python` for another)")  # fmt: skip
     with steps.environment(steps.uv_env(layout, settings.ca_file)):
         lock = resolve_build_lock(
-            analysis, python, cache_dir=layout.cache / "locks", exclude_newer=settings.exclude_newer
+            analysis,
+            python,
+            cache_dir=layout.cache / "locks",
+            exclude_newer=settings.exclude_newer,
+            extra=extra,
         )
     state = "reused" if lock.reused else "resolved"
     _say(log, f"lock: {len(lock.packages)} packages ({state}): {'; '.join(lock.notes)}")
@@ -125,7 +145,7 @@ def _install(
         _say(log, f"reused {compiled} compiled modules of the previous build")
 
 
-def _train(analysis: Analysis, layout: Layout, log: TextIO) -> None:
+def _train(analysis: Analysis, layout: Layout, log: TextIO, lock: Lock) -> None:
     script = render_training_script(
         [n.notebook for n in analysis.notebooks],
         overrides=analysis.overrides,
@@ -135,7 +155,7 @@ def _train(analysis: Analysis, layout: Layout, log: TextIO) -> None:
         repo_root=layout.app_src,
         skip=analysis.skipped_cells(),
     )
-    steps.train(script.text, analysis, layout, log)
+    steps.train(script.text, analysis, layout, log, lock.packages)
     steps.check_model(layout, log)
 
 

@@ -10,6 +10,7 @@ import contextlib
 import os
 import shutil
 import stat
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import TextIO
 from nb2svc.analyze import Analysis
 from nb2svc.engine.process import run_streaming
 from nb2svc.errors import DependencyError, TrainingError
+from nb2svc.hazards import retry_for
 from nb2svc.image.observer import BuildObserver
 from nb2svc.lock import Lock, uv_binary
 from nb2svc.s2i.metadata import IMAGE_METADATA
@@ -133,8 +135,15 @@ def _run(argv: list[str], env: Mapping[str, str], log: TextIO, *, check: bool = 
     return result.returncode
 
 
-def train(script: str, analysis: Analysis, layout: Layout, log: TextIO) -> None:
-    """Run train.py in the app venv; a failing cell becomes a `TrainingError` naming it."""
+def train(
+    script: str,
+    analysis: Analysis,
+    layout: Layout,
+    log: TextIO,
+    locked: Mapping[str, str] | None = None,
+) -> None:
+    """Run train.py in the app venv; a failing cell becomes a `TrainingError` naming it
+    (with the retry a known API removal asks for, given the `locked` versions)."""
     path = layout.build / "train.py"
     path.write_text(script)
     observer = BuildObserver()
@@ -153,8 +162,14 @@ def train(script: str, analysis: Analysis, layout: Layout, log: TextIO) -> None:
     log.flush()
     if result.returncode == 0:
         return
-    if observer.training_error is not None:
-        raise analysis.training_error(observer.training_error, exit_status=result.returncode)
+    record = observer.training_error
+    if record is not None:
+        python = f"{sys.version_info.major}.{sys.version_info.minor}"
+        error = analysis.training_error(
+            record, exit_status=result.returncode, locked=locked, image_python=python
+        )
+        error.retry_with = retry_for(record, locked or {}, python, layout.cache / "locks")
+        raise error
     raise TrainingError(
         f"training stopped before any notebook cell failed (exit status {result.returncode})",
         details=result.tail[-15:],
