@@ -41,6 +41,16 @@ class Nb2svcError(Exception):
     exit_code = 1
     stage = "nb2svc"
 
+    def __init_subclass__(cls, *, stage: str | None = None, exit_code: int | None = None) -> None:
+        """A failure class gives its stage and exit code in its class line:
+        `class BuildError(Nb2svcError, stage="build", exit_code=EXIT_BUILD)`. Its own
+        subclasses inherit both unless they give their own."""
+        super().__init_subclass__()
+        if stage is not None:
+            cls.stage = stage
+        if exit_code is not None:
+            cls.exit_code = exit_code
+
     def __init__(
         self,
         message: str,
@@ -81,44 +91,37 @@ class Nb2svcError(Exception):
         }
 
 
-class UsageError(Nb2svcError):
-    exit_code = EXIT_USAGE
-    stage = "usage"
+class UsageError(Nb2svcError, stage="usage", exit_code=EXIT_USAGE):
+    """A command line, nb2svc.toml or parameter that cannot work as given."""
 
 
-class NotebookError(Nb2svcError):
-    exit_code = EXIT_NOTEBOOK
-    stage = "notebook"
+class NotebookError(Nb2svcError, stage="notebook", exit_code=EXIT_NOTEBOOK):
+    """A notebook that cannot be read, or whose code cannot be built as it is."""
 
 
-class DependencyError(Nb2svcError):
-    exit_code = EXIT_DEPENDENCIES
-    stage = "dependencies"
+class DependencyError(Nb2svcError, stage="dependencies", exit_code=EXIT_DEPENDENCIES):
+    """Packages that cannot be inferred, resolved or locked."""
 
 
-class BuildError(Nb2svcError):
-    exit_code = EXIT_BUILD
-    stage = "build"
+class BuildError(Nb2svcError, stage="build", exit_code=EXIT_BUILD):
+    """The image build failed, or a tool it needs (buildah, debootstrap, tar) is missing."""
 
 
-class TrainingError(Nb2svcError):
-    exit_code = EXIT_TRAINING
-    stage = "training"
+class TrainingError(Nb2svcError, stage="training", exit_code=EXIT_TRAINING):
+    """The notebook failed while it trained in the image."""
+
     # Requirements that make a build worth one more try (a known API removal, and a release
     # from before it exists for the image's Python: nb2svc.hazards.retry_requirements).
     retry_with: tuple[str, ...] = ()
 
 
-class VerificationError(Nb2svcError):
-    exit_code = EXIT_VERIFICATION
-    stage = "verify"
+class VerificationError(Nb2svcError, stage="verify", exit_code=EXIT_VERIFICATION):
+    """The built image does not start, or does not answer as the model did in training."""
 
 
-class DeployError(Nb2svcError):
-    exit_code = EXIT_DEPLOY
-    stage = "deploy"
+class DeployError(Nb2svcError, stage="deploy", exit_code=EXIT_DEPLOY):
+    """Manifests that fail their checks, or an apply or rollout that fails."""
 
 
-class TriggerError(Nb2svcError):
-    exit_code = EXIT_TRIGGER
-    stage = "trigger"
+class TriggerError(Nb2svcError, stage="trigger", exit_code=EXIT_TRIGGER):
+    """A build trigger (git hook, webhook) that cannot be set up, or cannot check out."""
