@@ -61,14 +61,16 @@ HAZARDS = (
     _hazard("numpy", "1.24", "the numpy aliases np.float, np.int, np.bool, np.object",
             r"module 'numpy' has no attribute '(float|int|bool|object|str|long|unicode)'"),
     _hazard("statsmodels", "0.13", "statsmodels.tsa.arima_model (now statsmodels.tsa.arima.model)",
-            r"No module named 'statsmodels\.tsa\.arima_model'"),
-    _hazard("keras", "3.0", "keras.engine and the other Keras 2 internals",
+            r"No module named 'statsmodels\.tsa\.arima_model'|"
+            r"statsmodels\.tsa\.arima_model\.ARMA and statsmodels\.tsa\.arima_model\.ARIMA\s+have"),
+    _hazard("keras", "2.13", "keras.engine (Keras 2.12 and older; now keras.src, private)",
             r"module 'keras' has no attribute 'engine'|No module named 'keras\.engine'"),
     _hazard("tensorflow", "2.0", "tensorflow.contrib",
             r"No module named 'tensorflow\.contrib'|"
             r"module 'tensorflow' has no attribute 'contrib'"),
 )  # fmt: skip
-ERRORS = ("AttributeError", "ImportError", "ModuleNotFoundError", "TypeError")
+ERRORS = ("AttributeError", "ImportError", "ModuleNotFoundError", "TypeError",
+          "NotImplementedError")  # fmt: skip
 
 
 def find_hazard(ename: str, evalue: str) -> Hazard | None:

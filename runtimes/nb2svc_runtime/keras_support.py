@@ -1,4 +1,5 @@
-"""Keras models (Keras 3, any backend; `tf.keras` in TensorFlow 2.16+ is Keras 3).
+"""Keras models (Keras 3, any backend; `tf.keras` in TensorFlow 2.16+ is Keras 3; and
+Keras 2.12+ on TensorFlow, for notebooks written for Keras 2).
 
 A Keras model has predict(), but the built-in one prints a progress bar per call and
 carries per-call overhead meant for large datasets: capture and the server call the
@@ -35,7 +36,9 @@ def call(model: Any, data: Any) -> Any:
     import keras
     import numpy as np
 
-    array = keras.ops.convert_to_numpy(model(np.asarray(data, dtype="float32"), training=False))
+    outputs = model(np.asarray(data, dtype="float32"), training=False)
+    ops = getattr(keras, "ops", None)  # Keras 3; a Keras 2 output is a TensorFlow tensor
+    array = ops.convert_to_numpy(outputs) if ops is not None else np.asarray(outputs)
     return array[:, 0] if array.ndim == 2 and array.shape[1] == 1 else array
 
 
@@ -46,4 +49,6 @@ def save(model: Any, path: Path) -> None:
 def load(path: Path) -> Any:
     import keras
 
-    return keras.saving.load_model(str(path), compile=False)
+    saving = getattr(keras, "saving", None)  # Keras 3 and 2.13+; keras.models in 2.12
+    loader = getattr(saving, "load_model", None) or keras.models.load_model
+    return loader(str(path), compile=False)

@@ -47,7 +47,7 @@ ROWS = [
     row(10, "from Crypto.Cipher import AES", {"pycryptodome"}),
     row(11, ("!pip install tensorflow==2.12.0", "import tensorflow as tf"), {"tensorflow"},
         pins={"tensorflow": "==2.12.0"}),
-    row(12, "import keras", {"keras"}, pins={"keras": ""}),
+    row(12, "import keras", {"keras", "tensorflow"}, pins={"keras": ""}),  # plus its backend
     row(13, "from mpl_toolkits.mplot3d import Axes3D", {"matplotlib"}),
     row(14, "import pylab", {"matplotlib"}),
     row(15, "import pkg_resources", {"setuptools"}),

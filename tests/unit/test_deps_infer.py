@@ -209,3 +209,21 @@ def test_a_pipeline_of_notebooks_shares_one_dependency_set(tmp_path: Path) -> No
     [dep] = report.dependencies
     assert (dep.name, dep.imports) == ("opencv-python", ("cv2",))
     assert {p.site.notebook for p in dep.provenance} == {"nb/train.ipynb", "nb/second.ipynb"}
+
+
+@pytest.mark.parametrize(
+    ("imports", "installed"),
+    [
+        ("import keras", ["keras", "tensorflow"]),
+        ("from keras.layers import Dense", ["keras", "tensorflow"]),
+        ("import keras\nimport torch", ["keras", "torch"]),
+        ("import tensorflow as tf\nfrom tensorflow import keras", ["tensorflow"]),
+    ],
+    ids=["bare-keras-gets-tensorflow", "from-keras-gets-tensorflow",
+         "keras-on-torch-keeps-torch", "tf-keras-is-tensorflow"],
+)  # fmt: skip
+def test_keras_without_a_backend_import_gets_its_default_backend(
+    tmp_path: Path, imports: str, installed: list[str]
+) -> None:
+    report = infer(make(tmp_path, imports))
+    assert sorted(d.name for d in report.required) == installed

@@ -260,12 +260,23 @@ def _add_implicit(ctx: _Context, state: _State) -> None:
         dist = rule.dist
         if use.attr == "read_excel" and (use.literal or "").lower().endswith(".xls"):
             dist = "xlrd"
-        dep = state.res.get(dist)
-        dep.add("implicit", Provenance("implicit", site, f".{use.attr}(): {rule.purpose}"))
-        dep.required = True
-        for item in ctx.declared.items:
-            if item.spec.name == dist:
-                dep.add(item.source, _declared_provenance(item), item.spec)
+        _add_implied(
+            ctx, state, dist, Provenance("implicit", site, f".{use.attr}(): {rule.purpose}")
+        )
+    for top, backend in state.table.backends.items():  # `import keras` alone needs a backend
+        first = next((f for f in ctx.found if f.ref.top == top and not f.ref.optional), None)
+        if first is not None and imported.isdisjoint(backend.chosen):
+            why = f"import {top}: {backend.purpose}"
+            _add_implied(ctx, state, backend.dist, Provenance("implicit", first.site, why))
+
+
+def _add_implied(ctx: _Context, state: _State, dist: str, provenance: Provenance) -> None:
+    dep = state.res.get(dist)
+    dep.add("implicit", provenance)
+    dep.required = True
+    for item in ctx.declared.items:
+        if item.spec.name == dist:
+            dep.add(item.source, _declared_provenance(item), item.spec)
 
 
 def _warn_unused_declared(ctx: _Context, state: _State) -> None:

@@ -42,6 +42,13 @@ class Implicit:
 
 
 @dataclass(frozen=True)
+class Backend:
+    dist: str  # installed when none of `chosen` is imported
+    chosen: tuple[str, ...]  # top-level imports that already pick a backend
+    purpose: str
+
+
+@dataclass(frozen=True)
 class ImportMap:
     modules: dict[str, tuple[str, ...]]
     identity: frozenset[str]  # canonical names
@@ -52,6 +59,7 @@ class ImportMap:
     stdlib_hints: dict[str, str]
     conda: dict[str, str]
     implicit: dict[str, Implicit]
+    backends: dict[str, Backend]
 
     def lookup(self, dotted: str) -> Mapping:
         """Map an import path to distributions (table, google.cloud.X rule, identity)."""
@@ -117,4 +125,7 @@ def load_import_map() -> ImportMap:
         stdlib_hints=dict(raw["stdlib_hints"]),
         conda={k.lower(): v for k, v in raw["conda"].items()},
         implicit=implicit,
+        backends={
+            k: Backend(canonical(v[0]), tuple(v[1]), v[2]) for k, v in raw["backends"].items()
+        },
     )
