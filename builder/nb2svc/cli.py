@@ -8,11 +8,16 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import fields
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from nb2svc import __version__
 from nb2svc.errors import EXIT_USAGE, Nb2svcError
 from nb2svc.triggers.commands import register as register_triggers
+
+if TYPE_CHECKING:
+    from nb2svc.pipeline import BuildOptions
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -64,7 +69,9 @@ def _add_analyze(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("notebook", type=Path)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--root", type=Path, help="the repository root (default: the notebook's folder)")
-    p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument(
+        "-p", "--param", action="append", default=[], dest="parameters", metavar="KEY=VALUE"
+    )
     p.add_argument(
         "--no-lock", action="store_true", help="skip resolving versions (no index access)"
     )
@@ -83,8 +90,12 @@ def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--build-base-image", help="base of the deps/train stages (needs uv; default: --base-image)"
     )
     p.add_argument("--python", help="Python X.Y for the image (default: the notebook's)")
-    p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--secret", action="append", default=[], metavar="id=ID,src=PATH")
+    p.add_argument(
+        "-p", "--param", action="append", default=[], dest="parameters", metavar="KEY=VALUE"
+    )
+    p.add_argument(
+        "--secret", action="append", default=[], dest="secrets", metavar="id=ID,src=PATH"
+    )
     p.add_argument(
         "--ca-bundle",
         type=Path,
@@ -131,7 +142,12 @@ def _add_lock(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("source", nargs="?", default=".", help="the notebook repository's folder")
     p.add_argument("-n", "--notebook", action="append", default=[], dest="notebooks")
     p.add_argument("--python", help="Python X.Y for the image (default: the notebook's)")
-    p.add_argument("--refresh", action="store_true", help="resolve anew even if it is current")
+    p.add_argument(
+        "--refresh",
+        action="store_true",
+        dest="refresh_lock",
+        help="resolve anew even if it is current",
+    )
     p.add_argument("--exclude-newer", metavar="DATE|none", help="as for `nb2svc build`")
     p.add_argument("--find-links", action="append", default=[], type=Path, metavar="DIR")
     p.add_argument(
@@ -185,7 +201,9 @@ def _analyze(args: argparse.Namespace) -> int:
     from nb2svc.render import render_analysis
 
     root = (args.root or args.notebook.resolve().parent).resolve()
-    analysis = analyze([args.notebook], root=root, config=load_config(root), overrides=args.param)
+    analysis = analyze(
+        [args.notebook], root=root, config=load_config(root), overrides=args.parameters
+    )
     data = locked_analysis_json(analysis, resolve=not args.no_lock)
     if args.json:
         print(json.dumps(data, indent=2))
@@ -194,31 +212,22 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0
 
 
-def _build(args: argparse.Namespace) -> int:
-    from nb2svc.pipeline import BuildOptions, build
+def _build_options(args: argparse.Namespace) -> BuildOptions:
+    """The BuildOptions a command's arguments give: each option's `dest` is the field it sets
+    (repeatable options become tuples); fields the command has no option for keep defaults."""
+    from nb2svc.pipeline import BuildOptions
 
-    options = BuildOptions(
-        source=args.source,
-        notebooks=tuple(args.notebooks),
-        image=args.image,
-        outdir=args.outdir,
-        runtime=args.runtime,
-        base_image=args.base_image,
-        build_base_image=args.build_base_image,
-        python=args.python,
-        parameters=tuple(args.param),
-        secrets=tuple(args.secret),
-        dry_run=args.dry_run,
-        no_cache=args.no_cache,
-        refresh_lock=args.refresh_lock,
-        allow_network=args.allow_network,
-        train_timeout=args.train_timeout,
-        exclude_newer=args.exclude_newer,
-        find_links=tuple(args.find_links),
-        ca_bundle=args.ca_bundle,
-        train_only=args.train_only,
-    )
-    report = build(options)
+    given: dict[str, Any] = {}
+    for name in (f.name for f in fields(BuildOptions) if hasattr(args, f.name)):
+        value = getattr(args, name)
+        given[name] = tuple(value) if isinstance(value, list) else value
+    return BuildOptions(**given)
+
+
+def _build(args: argparse.Namespace) -> int:
+    from nb2svc.pipeline import build
+
+    report = build(_build_options(args))
     if report:
         keys = (
             ("train_image_id", "model") if args.train_only else ("image", "image_id", "manifests")
@@ -228,17 +237,9 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _lock(args: argparse.Namespace) -> int:
-    from nb2svc.pipeline import BuildOptions, lock_source
+    from nb2svc.pipeline import lock_source
 
-    options = BuildOptions(
-        source=args.source,
-        notebooks=tuple(args.notebooks),
-        python=args.python,
-        refresh_lock=args.refresh,
-        exclude_newer=args.exclude_newer,
-        find_links=tuple(args.find_links),
-    )
-    print(lock_source(options, check=args.check))
+    print(lock_source(_build_options(args), check=args.check))
     return 0
 
 

@@ -1,0 +1,107 @@
+"""The command line hands `nb2svc build` and `nb2svc lock` options to the pipeline unchanged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nb2svc import pipeline
+from nb2svc.cli import main
+from nb2svc.pipeline import BuildOptions
+
+
+def handed_over(monkeypatch: pytest.MonkeyPatch, *argv: str) -> tuple[BuildOptions, Any]:
+    """What `nb2svc ARGV` hands the pipeline: BuildOptions and any keywords (nothing runs)."""
+    calls: list[tuple[BuildOptions, Any]] = []
+
+    def build(options: BuildOptions) -> dict[str, Any]:
+        calls.append((options, {}))
+        return {}
+
+    def lock_source(options: BuildOptions, **keywords: Any) -> Path:
+        calls.append((options, keywords))
+        return Path("nb2svc.lock")
+
+    monkeypatch.setattr(pipeline, "build", build)
+    monkeypatch.setattr(pipeline, "lock_source", lock_source)
+    assert main(list(argv)) == 0
+    (call,) = calls
+    return call
+
+
+EVERY_BUILD_OPTION = [
+    *("build", "repo", "-n", "a.ipynb", "--notebook", "b.ipynb", "-t", "localhost/m:1"),
+    *("-o", "out", "--runtime", "bentoml", "--base-image", "b:1", "--build-base-image", "bb:1"),
+    *("--python", "3.9", "-p", "alpha=0.5", "-p", "n=3", "--secret", "id=k,src=/k"),
+    *("--ca-bundle", "/ca.pem", "--dry-run", "--train-only", "--no-cache", "--refresh-lock"),
+    *("--allow-network", "--train-timeout", "60", "--find-links", "w1", "--find-links", "w2"),
+    *("--exclude-newer", "2020-01-01"),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        pytest.param(
+            ["build"],
+            (BuildOptions(ca_bundle=Path("/etc/ssl/certs/ca-certificates.crt")), {}),
+            id="build-without-options-takes-the-defaults",
+        ),
+        pytest.param(
+            EVERY_BUILD_OPTION,
+            (
+                BuildOptions(
+                    source="repo",
+                    notebooks=("a.ipynb", "b.ipynb"),
+                    image="localhost/m:1",
+                    outdir=Path("out"),
+                    runtime="bentoml",
+                    base_image="b:1",
+                    build_base_image="bb:1",
+                    python="3.9",
+                    parameters=("alpha=0.5", "n=3"),
+                    secrets=("id=k,src=/k",),
+                    dry_run=True,
+                    no_cache=True,
+                    refresh_lock=True,
+                    ca_bundle=Path("/ca.pem"),
+                    allow_network=True,
+                    train_timeout=60.0,
+                    exclude_newer="2020-01-01",
+                    find_links=(Path("w1"), Path("w2")),
+                    train_only=True,
+                ),
+                {},
+            ),
+            id="build-passes-every-option",
+        ),
+        pytest.param(
+            ["lock"],
+            (BuildOptions(), {"check": False}),
+            id="lock-without-options-takes-the-defaults",
+        ),
+        pytest.param(
+            [
+                *("lock", "repo", "-n", "a.ipynb", "--python", "3.9", "--refresh", "--check"),
+                *("--exclude-newer", "none", "--find-links", "w"),
+            ],
+            (
+                BuildOptions(
+                    source="repo",
+                    notebooks=("a.ipynb",),
+                    python="3.9",
+                    refresh_lock=True,
+                    exclude_newer="none",
+                    find_links=(Path("w"),),
+                ),
+                {"check": True},
+            ),
+            id="lock-passes-its-options-and-refresh-re-resolves",
+        ),
+    ],
+)
+def test_command_line_becomes_build_options(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], expected: tuple[BuildOptions, Any]
+) -> None:
+    assert handed_over(monkeypatch, *argv) == expected
