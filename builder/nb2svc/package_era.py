@@ -12,7 +12,7 @@ the date (`starlette>=0.40`) likewise gets the oldest release that meets it.
 The packages to look at are the requirements, the closure of today's lock for them and
 whatever the resolver names when a round fails; a few rounds settle it. When they do not
 (a conflict the dates cannot explain, or an index that cannot be asked), nb2svc.era falls
-back to stepping the one cut-off forward. See docs/architecture.md, "Versions".
+back to stepping the one cut-off forward. See README.md, "Versions: one commit, one lock".
 """
 
 from __future__ import annotations
