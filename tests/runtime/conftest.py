@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,40 +34,26 @@ if str(RUNTIMES) not in sys.path:
 from nb2svc_runtime.capture import save_model
 
 
-@pytest.fixture(scope="session")
-def churn() -> dict[str, Any]:
-    return churn_namespace()
+def model_fixtures(name: str, make: Callable[[], dict[str, Any]]) -> tuple[object, object]:
+    """Two session fixtures: `NAME`, the notebook's globals after training it (`make`), and
+    `NAME_dir`, those globals saved with save_model as the model NAME."""
+
+    @pytest.fixture(scope="session", name=name)
+    def namespace() -> dict[str, Any]:
+        return make()
+
+    @pytest.fixture(scope="session", name=f"{name}_dir")
+    def model_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+        out = tmp_path_factory.mktemp(name) / "model"
+        save_model(request.getfixturevalue(name), variable=None, name=name, out_dir=out)
+        return out
+
+    return namespace, model_dir
 
 
-@pytest.fixture(scope="session")
-def churn_dir(churn: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("churn") / "model"
-    save_model(churn, variable=None, name="churn", out_dir=out)
-    return out
-
-
-@pytest.fixture(scope="session")
-def price() -> dict[str, Any]:
-    return price_namespace()
-
-
-@pytest.fixture(scope="session")
-def price_dir(price: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("price") / "model"
-    save_model(price, variable=None, name="price", out_dir=out)
-    return out
-
-
-@pytest.fixture(scope="session")
-def reviews() -> dict[str, Any]:
-    return reviews_namespace()
-
-
-@pytest.fixture(scope="session")
-def reviews_dir(reviews: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("reviews") / "model"
-    save_model(reviews, variable=None, name="reviews", out_dir=out)
-    return out
+churn, churn_dir = model_fixtures("churn", churn_namespace)
+price, price_dir = model_fixtures("price", price_namespace)
+reviews, reviews_dir = model_fixtures("reviews", reviews_namespace)
 
 
 FORECASTERS = {
@@ -100,14 +86,6 @@ def forecaster_dirs(
     return dirs
 
 
-def start_server(model_dir: Path, log_dir: Path, **env: str) -> Iterator[ServerProcess]:
-    server = ServerProcess(model_dir, log_dir, **env)
-    try:
-        yield server.start()
-    finally:
-        server.stop()
-
-
 @pytest.fixture(scope="session")
 def artifact_dir(churn_dir: Path) -> Path:
     external = os.environ.get("NB2SVC_ARTIFACT_DIR")
@@ -138,13 +116,9 @@ def server_url(
             pytest.skip("NB2SVC_SERVER_URL names one server; it runs once")
         yield external.rstrip("/")
         return
-    server = ServerProcess(
-        artifact_dir, tmp_path_factory.mktemp(f"churn-{runtime}"), runtime=runtime, WORKERS="2"
-    )
-    try:
-        yield server.start().url
-    finally:
-        server.stop()
+    log_dir = tmp_path_factory.mktemp(f"churn-{runtime}")
+    with ServerProcess(artifact_dir, log_dir, runtime=runtime, WORKERS="2") as server:
+        yield server.url
 
 
 @pytest.fixture(scope="session")

@@ -111,6 +111,17 @@ class ServerProcess:
         finally:
             self.stop()
 
+    def __enter__(self) -> ServerProcess:
+        """`with ServerProcess(...) as server:` starts it and stops it again, however it ends."""
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         """SIGTERM (the supervisor stops its workers), SIGKILL if it does not exit in time."""
         if self.proc is not None and self.proc.poll() is None:

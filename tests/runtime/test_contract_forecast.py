@@ -7,6 +7,7 @@ exog row per step. Real statsmodels models (conftest.py) served by real servers.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -30,17 +31,14 @@ def urls(
     runtime: str, forecaster_dirs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, str]]:
     """One server per forecaster for `runtime` (default, bentoml)."""
-    servers = [
-        ServerProcess(
-            forecaster_dirs[n], tmp_path_factory.mktemp(f"{n}-{runtime}"), runtime=runtime
-        )
-        for n in SERVED
-    ]
-    try:
-        yield {name: server.start().url for name, server in zip(SERVED, servers, strict=True)}
-    finally:
-        for server in servers:
-            server.stop()
+    with contextlib.ExitStack() as servers:
+        served = {}
+        for name in SERVED:
+            server = ServerProcess(
+                forecaster_dirs[name], tmp_path_factory.mktemp(f"{name}-{runtime}"), runtime=runtime
+            )
+            served[name] = servers.enter_context(server).url
+        yield served
 
 
 def predict(urls: dict[str, str], name: str, body: Any) -> httpx.Response:

@@ -14,20 +14,14 @@ from .server import ServerProcess
 
 @pytest.fixture(scope="module")
 def price_url(price_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = ServerProcess(price_dir, tmp_path_factory.mktemp("price-server"))
-    try:
-        yield server.start().url
-    finally:
-        server.stop()
+    with ServerProcess(price_dir, tmp_path_factory.mktemp("price-server")) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="module")
 def reviews_url(reviews_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = ServerProcess(reviews_dir, tmp_path_factory.mktemp("reviews-server"))
-    try:
-        yield server.start().url
-    finally:
-        server.stop()
+    with ServerProcess(reviews_dir, tmp_path_factory.mktemp("reviews-server")) as server:
+        yield server.url
 
 
 def test_regressor_predictions_equal_in_process(price_url: str, price: dict[str, Any]) -> None:
