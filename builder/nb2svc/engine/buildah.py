@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import IO, Any, Unpack
 
 from nb2svc.engine import pipes, preflight
 from nb2svc.engine.errors import (
@@ -25,8 +25,9 @@ from nb2svc.engine.errors import (
     BuildahTooOldError,
     classify_buildah_failure,
 )
-from nb2svc.engine.process import Captured, echo, engine_env, run_captured, run_streaming
+from nb2svc.engine.process import run_streaming
 from nb2svc.engine.progress import Progress
+from nb2svc.engine.tool import Tool, ToolOptions
 from nb2svc.errors import UsageError
 
 MIN_VERSION = (1, 28, 0)
@@ -121,40 +122,22 @@ class VolumeBuildRequest(BuildRequest):
         return [*args[:-1], *(f"--volume={v}" for v in self.volumes), args[-1]]
 
 
-class Buildah:
-    """Owns every `buildah` invocation. `check()` first; every failure is a `BuildahError`."""
+class Buildah(Tool):
+    """Owns every `buildah` invocation. `check()` first; every failure is a `BuildahError`.
+    `progress=False` leaves out the build progress display."""
+
+    binary_name = "buildah"
+    default_timeout = 300.0
+    install_hint = INSTALL_HINT
+    missing_error = BuildahMissingError
 
     def __init__(
-        self,
-        binary: str = "buildah",
-        *,
-        env: Mapping[str, str] | None = None,
-        progress: bool = True,
-        stream: TextIO | None = None,
-        verbose: bool = False,
-        timeout: float = 300.0,
+        self, binary: str | None = None, *, progress: bool = True, **options: Unpack[ToolOptions]
     ) -> None:
-        self.binary = binary
-        self.env = engine_env(env)
+        super().__init__(binary, **options)
         self.progress = progress
-        self.stream = stream
-        self.verbose = verbose
-        self.timeout = timeout
 
     # -- plumbing ---------------------------------------------------------------------
-    def executable(self) -> str:
-        found = preflight.find_binary(self.binary, self.env)
-        if found is None:
-            msg = f"`{self.binary}` was not found on PATH"
-            raise BuildahMissingError(msg, fix=INSTALL_HINT)
-        return found
-
-    def _call(self, *args: str, timeout: float | None = None) -> Captured:
-        argv = [self.executable(), *args]
-        if self.verbose:
-            echo(argv, self.stream)
-        return run_captured(argv, env=self.env, timeout=timeout or self.timeout)
-
     def _run(self, *args: str, timeout: float | None = None) -> str:
         result = self._call(*args, timeout=timeout)
         if result.returncode != 0:
@@ -254,9 +237,7 @@ class Buildah:
     def _build_streamed(
         self, request: BuildRequest, on_line: LineHook | None, quiet: bool
     ) -> tuple[int, tuple[str, ...]]:
-        argv = [self.executable(), *request.argv()]
-        if self.verbose:
-            echo(argv, self.stream)
+        argv = self._argv(*request.argv())
         before = self._container_ids()
         progress = Progress(
             self.stream, title=f"build {request.containerfile.name}", verbose=self.verbose
@@ -502,10 +483,7 @@ class Buildah:
         args += [f"--env={k}={v}" for k, v in (env or {}).items()]
         args += [f"--volume={v}" for v in volumes]
         args += [f"--workingdir={workdir}"] if workdir else []
-        full = [self.executable(), *args, container, "--", *argv]
-        if self.verbose:
-            echo(full, self.stream)
-        return full
+        return self._argv(*args, container, "--", *argv)
 
     def _write_line(self, line: str) -> None:
         if self.stream is not None:

@@ -19,11 +19,11 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, Literal
 
 from nb2svc.engine import preflight
 from nb2svc.engine.errors import PodmanError, PodmanMissingError, failure_message
-from nb2svc.engine.process import Captured, echo, engine_env, run_captured
+from nb2svc.engine.tool import Tool
 
 MIN_VERSION = (4, 0, 0)
 INSTALL_HINT = "install it with `apt-get install podman runc` (Debian/Ubuntu)"
@@ -54,35 +54,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class Podman:
+class Podman(Tool):
     """Owns every `podman` invocation; failures are `PodmanError` with command and output."""
 
-    def __init__(
-        self,
-        binary: str = "podman",
-        *,
-        env: Mapping[str, str] | None = None,
-        verbose: bool = False,
-        stream: TextIO | None = None,
-        timeout: float = 120.0,
-    ) -> None:
-        self.binary = binary
-        self.env = engine_env(env)
-        self.verbose = verbose
-        self.stream = stream
-        self.timeout = timeout
-
-    def executable(self) -> str:
-        found = preflight.find_binary(self.binary, self.env)
-        if found is None:
-            raise PodmanMissingError(f"`{self.binary}` was not found on PATH", fix=INSTALL_HINT)
-        return found
-
-    def _call(self, *args: str, timeout: float | None = None) -> Captured:
-        argv = [self.executable(), *args]
-        if self.verbose:
-            echo(argv, self.stream)
-        return run_captured(argv, env=self.env, timeout=timeout or self.timeout)
+    binary_name = "podman"
+    default_timeout = 120.0
+    install_hint = INSTALL_HINT
+    missing_error = PodmanMissingError
 
     def _run(self, *args: str, timeout: float | None = None) -> str:
         result = self._call(*args, timeout=timeout)
