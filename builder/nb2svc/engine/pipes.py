@@ -11,12 +11,11 @@ import contextlib
 import subprocess
 import tempfile
 import threading
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO
 
 from nb2svc.engine.errors import BuildahError
-from nb2svc.engine.process import iter_lines, stop_group
+from nb2svc.engine.process import follow_lines, start_group, stop_group
 
 TAIL = 30
 
@@ -28,26 +27,15 @@ def feed_stdin(
     on_line: Callable[[str], None],
 ) -> None:
     """Run `argv` with `write(stdin)` as its input; `BuildahError` when it fails."""
-    tail: deque[str] = deque(maxlen=TAIL)
-    proc = _start(
-        argv, env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+    proc = start_group(argv, env, stdin=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdin is not None
-    assert proc.stdout is not None
     failed: list[BaseException] = []
     writer = threading.Thread(target=_write_all, args=(proc.stdin, write, failed), daemon=True)
     writer.start()
     try:
-        for line in iter_lines(proc.stdout):
-            tail.append(line)
-            on_line(line)
-        returncode = proc.wait()
-    except BaseException:
-        stop_group(proc)
-        raise
+        returncode, tail = follow_lines(proc, on_line, TAIL)
     finally:
         writer.join()
-        proc.stdout.close()
     if returncode != 0 or failed:
         raise BuildahError(argv, returncode, [*tail, *map(str, failed)])
 
@@ -74,7 +62,7 @@ def read_stdout(
     If `read` raises (e.g. an unsafe archive), the command is stopped and the error kept.
     """
     with tempfile.TemporaryFile() as errors:
-        proc = _start(argv, env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
+        proc = start_group(argv, env, stderr=errors)
         assert proc.stdout is not None
         try:
             read(proc.stdout)
@@ -89,21 +77,3 @@ def read_stdout(
             errors.seek(0)
             lines = errors.read().decode(errors="replace").splitlines()[-TAIL:]
             raise BuildahError(argv, returncode, lines)
-
-
-def _start(
-    argv: Sequence[str],
-    env: Mapping[str, str] | None,
-    *,
-    stdin: int,
-    stdout: int,
-    stderr: int | IO[bytes],
-) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        list(argv),
-        stdin=stdin,
-        stdout=stdout,
-        stderr=stderr,
-        env=dict(env) if env is not None else None,
-        start_new_session=True,
-    )

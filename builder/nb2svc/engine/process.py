@@ -145,28 +145,51 @@ def run_streaming(
     interrupted (KeyboardInterrupt), the process group is stopped before the exception
     propagates, so nothing keeps running behind the caller's cleanup.
     """
-    tail: deque[str] = deque(maxlen=tail_lines)
-    proc = subprocess.Popen(
+    proc = start_group(argv, env, stderr=subprocess.STDOUT, cwd=cwd)
+    returncode, tail = follow_lines(proc, on_line, tail_lines)
+    return Streamed(tuple(argv), returncode, tail)
+
+
+def start_group(
+    argv: Sequence[str],
+    env: Mapping[str, str] | None,
+    *,
+    stdin: int = subprocess.DEVNULL,
+    stdout: int = subprocess.PIPE,
+    stderr: int | IO[bytes],
+    cwd: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start `argv` in a process group of its own, so `stop_group` stops all it starts.
+    Its stdin is closed and its stdout a pipe unless the caller says otherwise."""
+    return subprocess.Popen(
         list(argv),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
         env=dict(env) if env is not None else None,
         cwd=cwd,
         start_new_session=True,
     )
+
+
+def follow_lines(
+    proc: subprocess.Popen[bytes], on_line: Callable[[str], None], tail_lines: int
+) -> tuple[int, tuple[str, ...]]:
+    """Hand each line of `proc`'s stdout to `on_line` until it exits; its exit status and
+    last `tail_lines` lines. If anything raises meanwhile (`on_line`, an interrupt), the
+    process group is stopped before the exception propagates."""
     assert proc.stdout is not None
+    tail: deque[str] = deque(maxlen=tail_lines)
     try:
         for line in iter_lines(proc.stdout):
             tail.append(line)
             on_line(line)
-        returncode = proc.wait()
+        return proc.wait(), tuple(tail)
     except BaseException:
         stop_group(proc)
         raise
     finally:
         proc.stdout.close()
-    return Streamed(tuple(argv), returncode, tuple(tail))
 
 
 def iter_lines(stream: IO[bytes], chunk_size: int = 4096) -> Iterator[str]:
