@@ -31,6 +31,9 @@ class Site:
     line: int | None = None
     path: str | None = None  # a local module or a requirements file, when not the notebook
 
+    def to_json(self) -> JSON:
+        return {"notebook": self.notebook, "cell": self.cell, "line": self.line, "path": self.path}
+
 
 @dataclass(frozen=True)
 class Provenance:
@@ -39,15 +42,7 @@ class Provenance:
     detail: str = ""  # e.g. "pip install -q xgboost==2.0.3" or "import sklearn.ensemble"
 
     def to_json(self) -> JSON:
-        s = self.site
-        return {
-            "source": self.source,
-            "notebook": s.notebook,
-            "cell": s.cell,
-            "line": s.line,
-            "path": s.path,
-            "detail": self.detail,
-        }
+        return {"source": self.source, **self.site.to_json(), "detail": self.detail}
 
 
 @dataclass(frozen=True)
@@ -105,10 +100,7 @@ class ImportRecord:
             "module": self.module,
             "top": self.top,
             "kind": self.kind,
-            "notebook": self.site.notebook,
-            "cell": self.site.cell,
-            "line": self.site.line,
-            "path": self.site.path,
+            **self.site.to_json(),
             "guarded": self.guard != "none",
             "guard": self.guard,
             "distribution": self.distribution,
@@ -122,15 +114,7 @@ class Unresolved:
     message: str
 
     def to_json(self) -> JSON:
-        s = self.site
-        return {
-            "module": self.module,
-            "notebook": s.notebook,
-            "cell": s.cell,
-            "line": s.line,
-            "path": s.path,
-            "message": self.message,
-        }
+        return {"module": self.module, **self.site.to_json(), "message": self.message}
 
 
 @dataclass(frozen=True)
