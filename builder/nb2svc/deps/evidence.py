@@ -8,7 +8,7 @@ distribution when it provides a module the notebook imports. Nothing here raises
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,14 +119,25 @@ def _marker_applies(text: str, python_version: str) -> bool:
         return True
 
 
-def _read_pyproject(path: Path, python_version: str, out: DeclaredSet) -> None:
+def _read_data(
+    path: Path, out: DeclaredSet, parse: Callable[[str], Any], invalid: type[Exception], kind: str
+) -> Any:
+    """The file's data as `parse` reads it, or None (with a warning) when it cannot be read or
+    `parse` raises `invalid`."""
     text = read_text(path, out.warnings)
     if text is None:
-        return
+        return None
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        out.warnings.append(f"{path}: not valid TOML ({exc}); ignored")
+        return parse(text)
+    except invalid as exc:
+        reason = str(exc).partition("\n")[0]
+        out.warnings.append(f"{path}: not valid {kind} ({reason}); ignored")
+        return None
+
+
+def _read_pyproject(path: Path, python_version: str, out: DeclaredSet) -> None:
+    data = _read_data(path, out, tomllib.loads, tomllib.TOMLDecodeError, "TOML")
+    if not isinstance(data, dict):
         return
     project = data.get("project") if isinstance(data.get("project"), dict) else {}
     assert isinstance(project, dict)
@@ -152,14 +163,7 @@ def _strings(value: Any) -> list[str]:
 
 
 def _read_environment(path: Path, python_version: str, out: DeclaredSet) -> None:
-    text = read_text(path, out.warnings)
-    if text is None:
-        return
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        out.warnings.append(f"{path}: not valid YAML ({str(exc).splitlines()[0]}); ignored")
-        return
+    data = _read_data(path, out, yaml.safe_load, yaml.YAMLError, "YAML")
     deps = data.get("dependencies") if isinstance(data, dict) else None
     for item in deps if isinstance(deps, list) else []:
         if isinstance(item, dict):
