@@ -17,7 +17,15 @@ from .adapters import Adapter, Columns
 from .artifact import Feature, Signature
 from .errors import ApiError
 from .forecast import EXOG, STEPS, ForecastSpec, exog_matrix, forecast_spec, run_forecast
-from .schema import MAX_DETAILS, BadValue, Validator, value_checker
+from .schema import (
+    MAX_DETAILS,
+    BadValue,
+    Validator,
+    describe,
+    detail,
+    invalid_request,
+    value_checker,
+)
 from .signature import json_type, v2_datatype
 
 _INT_DATATYPES = ("INT", "UINT")
@@ -37,18 +45,6 @@ def example_instance(spec: ForecastSpec, steps: int = 2) -> dict[str, Any]:
     return {STEPS: steps, EXOG: [row] * steps}
 
 
-def _describe(value: Any) -> str:
-    if isinstance(value, bool):
-        return f"boolean {str(value).lower()}"
-    if isinstance(value, (int, float)):
-        return f"number {value!r}"
-    if isinstance(value, str):
-        return f"string {value[:40]!r}"
-    if value is None:
-        return "null"
-    return "an array" if isinstance(value, list) else "an object"
-
-
 class ForecastValidator(Validator):
     """Checks forecast instances; columns are `steps` (ints) and `exog` (rows or None)."""
 
@@ -64,9 +60,7 @@ class ForecastValidator(Validator):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise BadValue(
-                f"expected a whole number of periods to forecast, got {_describe(value)}"
-            )
+            raise BadValue(f"expected a whole number of periods to forecast, got {describe(value)}")
         if value < 1:
             raise BadValue(f"must be at least 1 (the periods to forecast), got {value}")
         if value > self.max_rows:
@@ -82,10 +76,10 @@ class ForecastValidator(Validator):
             missing = [n for n in names if n not in row]
             expected = f"the exog columns are {', '.join(names)}"
             errors += [
-                _detail(i, f"{where}.{k}", f"unknown exog column; {expected}") for k in unknown
+                detail(i, f"{where}.{k}", f"unknown exog column; {expected}") for k in unknown
             ]
             errors += [
-                _detail(i, f"{where}.{n}", f"missing exog column; {expected}") for n in missing
+                detail(i, f"{where}.{n}", f"missing exog column; {expected}") for n in missing
             ]
             if unknown or missing:
                 return []
@@ -93,26 +87,26 @@ class ForecastValidator(Validator):
         elif isinstance(row, list) and len(row) == len(names):
             values = row
         else:
-            message = f"must be an object with {', '.join(names)}, got {_describe(row)}"
-            errors.append(_detail(i, where, message))
+            message = f"must be an object with {', '.join(names)}, got {describe(row)}"
+            errors.append(detail(i, where, message))
             return []
         checked = []
         for name, check, value in zip(names, self.exog_checkers, values):
             try:
                 checked.append(check(value))
             except BadValue as exc:
-                errors.append(_detail(i, f"{where}.{name}", str(exc)))
+                errors.append(detail(i, f"{where}.{name}", str(exc)))
         return checked
 
     def _exog(self, value: Any, errors: list[dict[str, Any]], i: int) -> list[list[Any]] | None:
         if not isinstance(value, list) or not value:
-            what = "an empty array" if value == [] else _describe(value)
-            errors.append(_detail(i, EXOG, f"must be an array of one row per step, got {what}"))
+            what = "an empty array" if value == [] else describe(value)
+            errors.append(detail(i, EXOG, f"must be an array of one row per step, got {what}"))
             return None
         if len(value) > self.max_rows:
             limit = f"the {self.max_rows} steps a request may forecast (MAX_ROWS)"
             message = f"has {len(value)} rows, more than {limit}"
-            errors.append(_detail(i, EXOG, message))
+            errors.append(detail(i, EXOG, message))
             return None
         before = len(errors)
         rows = [self._exog_row(row, f"{EXOG}[{j}]", errors, i) for j, row in enumerate(value)]
@@ -123,22 +117,22 @@ class ForecastValidator(Validator):
         if isinstance(row, (int, float)) and not isinstance(row, bool) and not self.spec.exog:
             row = {STEPS: row}
         if not isinstance(row, dict):
-            errors.append(_detail(i, None, f"must be an object, got {_describe(row)}; {self.send}"))
+            errors.append(detail(i, None, f"must be an object, got {describe(row)}; {self.send}"))
             return 0, None
         allowed = (STEPS, EXOG) if self.spec.exog else (STEPS,)
         for key in row:
             if key not in allowed:
                 fields = " and ".join(f'"{k}"' for k in allowed)
-                errors.append(_detail(i, key, f"unknown field; an instance has {fields}"))
+                errors.append(detail(i, key, f"unknown field; an instance has {fields}"))
         steps = 0
         if STEPS in row:
             try:
                 steps = self._steps(row[STEPS])
             except BadValue as exc:
-                errors.append(_detail(i, STEPS, str(exc)))
+                errors.append(detail(i, STEPS, str(exc)))
         elif not self.spec.exog:
             errors.append(
-                _detail(i, STEPS, f"missing: the number of periods to forecast; {self.send}")
+                detail(i, STEPS, f"missing: the number of periods to forecast; {self.send}")
             )
         if not self.spec.exog:
             return steps, None
@@ -148,12 +142,12 @@ class ForecastValidator(Validator):
                 f"missing: this model was fitted with exogenous columns ({columns}): "
                 f"send a row of them per step; {self.send}"
             )
-            errors.append(_detail(i, EXOG, message))
+            errors.append(detail(i, EXOG, message))
             return steps, None
         exog = self._exog(row[EXOG], errors, i)
         if exog is not None and STEPS in row and steps and steps != len(exog):
             message = f"steps is {steps} but exog has {len(exog)} rows: send one exog row per step"
-            errors.append(_detail(i, STEPS, message))
+            errors.append(detail(i, STEPS, message))
         return (steps or len(exog or ())), exog
 
     def columns(self, rows: Sequence[Any]) -> Columns:
@@ -172,7 +166,7 @@ class ForecastValidator(Validator):
             if len(errors) >= MAX_DETAILS:
                 break
         if errors:
-            raise ApiError(422, _summary(errors), errors[:MAX_DETAILS])
+            raise invalid_request(errors, item="instance", request="forecast request")
         total = sum(steps)
         if total > self.max_rows:
             message = (
@@ -181,19 +175,6 @@ class ForecastValidator(Validator):
             )
             raise ApiError(422, message, [{"steps": total, "max_rows": self.max_rows}])
         return {STEPS: steps, EXOG: exog}
-
-
-def _detail(row: int, field: str | None, message: str) -> dict[str, Any]:
-    return {"row": row, "field": field, "message": message}
-
-
-def _summary(errors: list[dict[str, Any]]) -> str:
-    first = errors[0]
-    where = f"instance {first['row']}"
-    if first["field"] is not None:
-        where += f", field {first['field']!r}"
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"invalid forecast request: {where}: {first['message']}{more}"
 
 
 class ForecastAdapter(Adapter):

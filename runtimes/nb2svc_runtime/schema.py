@@ -30,7 +30,8 @@ class BadValue(Exception):
     """One value does not fit its feature."""
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any) -> str:
+    """A request value as its JSON type and a glimpse of it, for error messages."""
     if isinstance(value, bool):
         return f"boolean {str(value).lower()}"
     if isinstance(value, (int, float)):
@@ -38,6 +39,8 @@ def _describe(value: Any) -> str:
     if isinstance(value, str):
         text = value if len(value) <= 40 else value[:37] + "..."
         return f"string {text!r}"
+    if value is None:
+        return "null"
     if isinstance(value, list):
         return "an array"
     return "an object" if isinstance(value, dict) else type(value).__name__
@@ -48,7 +51,7 @@ def _float(value: Any) -> float:
         if isinstance(value, float) and math.isinf(value):
             raise BadValue("expected a finite number, got infinity")
         return float(value)
-    raise BadValue(f"expected a number, got {_describe(value)}")
+    raise BadValue(f"expected a number, got {describe(value)}")
 
 
 def _int_checker(dtype: str) -> Checker:
@@ -58,7 +61,7 @@ def _int_checker(dtype: str) -> Checker:
         if isinstance(value, float) and not isinstance(value, bool) and value.is_integer():
             value = int(value)
         if not isinstance(value, int) or isinstance(value, bool):
-            raise BadValue(f"expected an integer, got {_describe(value)}")
+            raise BadValue(f"expected an integer, got {describe(value)}")
         if not low <= value <= high:
             raise BadValue(f"integer {value} is out of range for {dtype} [{low}, {high}]")
         return value
@@ -69,16 +72,16 @@ def _int_checker(dtype: str) -> Checker:
 def _bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    raise BadValue(f"expected a boolean (true/false), got {_describe(value)}")
+    raise BadValue(f"expected a boolean (true/false), got {describe(value)}")
 
 
 def _datetime(value: Any) -> str:
     if not isinstance(value, str):
-        raise BadValue(f"expected an ISO 8601 date-time string, got {_describe(value)}")
+        raise BadValue(f"expected an ISO 8601 date-time string, got {describe(value)}")
     try:
         datetime.fromisoformat(value)
     except ValueError:
-        raise BadValue(f"expected an ISO 8601 date-time string, got {_describe(value)}") from None
+        raise BadValue(f"expected an ISO 8601 date-time string, got {describe(value)}") from None
     return value
 
 
@@ -87,7 +90,7 @@ def _string_checker(feature: Feature) -> Checker:
 
     def check(value: Any) -> str:
         if not isinstance(value, str):
-            raise BadValue(f"expected a string, got {_describe(value)}")
+            raise BadValue(f"expected a string, got {describe(value)}")
         if allowed is not None and value not in allowed:
             options = ", ".join(repr(c) for c in list(feature.categories or ())[:10])
             raise BadValue(f"unknown category {value!r}; expected one of {options}")
@@ -137,19 +140,19 @@ class Validator:
             unknown = [k for k in row if k not in self.index]
             missing = [n for n in self.names if n not in row]
             for key in unknown:
-                errors.append(_detail(i, key, "unknown feature"))
+                errors.append(detail(i, key, "unknown feature"))
             for name in missing:
-                errors.append(_detail(i, name, "missing feature"))
+                errors.append(detail(i, name, "missing feature"))
             return [] if unknown or missing else [row[n] for n in self.names]
         if isinstance(row, list):
             if len(row) != width:
                 message = f"has {len(row)} values, expected {width} ({', '.join(self.names)})"
-                errors.append(_detail(i, None, message))
+                errors.append(detail(i, None, message))
                 return []
             return row
         if self.series and isinstance(row, str):
             return [row]
-        errors.append(_detail(i, None, f"must be an object or an array, got {_describe(row)}"))
+        errors.append(detail(i, None, f"must be an object or an array, got {describe(row)}"))
         return []
 
     def check_count(self, count: int) -> None:
@@ -170,25 +173,31 @@ class Validator:
                 try:
                     out[j].append(self.checkers[j](value))
                 except BadValue as exc:
-                    errors.append(_detail(i, self.names[j], str(exc)))
+                    errors.append(detail(i, self.names[j], str(exc)))
             if len(errors) >= MAX_DETAILS:
                 break
         if errors:
-            raise ApiError(422, _summary(errors), errors[:MAX_DETAILS])
+            raise invalid_request(errors)
         return dict(zip(self.names, out))
 
 
-def _detail(row: int, field: str | None, message: str) -> dict[str, Any]:
+def detail(row: int, field: str | None, message: str) -> dict[str, Any]:
+    """One problem of a request, as the 422 answer lists it."""
     return {"row": row, "field": field, "message": message}
 
 
-def _summary(errors: list[dict[str, Any]]) -> str:
+def invalid_request(
+    errors: list[dict[str, Any]], item: str = "row", request: str = "input"
+) -> ApiError:
+    """The 422 for a request's problems: the first (and how many more) in the message, up to
+    MAX_DETAILS of them as details. `item` is what a problem's `row` counts (rows, instances)."""
     first = errors[0]
-    where = f"row {first['row']}"
+    where = f"{item} {first['row']}"
     if first["field"] is not None:
         where += f", field {first['field']!r}"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"invalid input: {where}: {first['message']}{more}"
+    message = f"invalid {request}: {where}: {first['message']}{more}"
+    return ApiError(422, message, errors[:MAX_DETAILS])
 
 
 def validator_for(signature: Signature, max_rows: int) -> Validator:

@@ -77,3 +77,18 @@ def test_all_problems_are_listed(validator: Validator) -> None:
     fields = {(d["field"], d["message"]) for d in err.details}
     assert ("extra", "unknown feature") in fields
     assert ("plan", "missing feature") in fields
+
+
+@pytest.mark.parametrize(
+    ("row", "described"),
+    [
+        pytest.param(None, "got null", id="null-is-named-as-json-names-it"),
+        pytest.param("x" * 50, f"got string '{'x' * 37}...'", id="a-long-string-is-cut-to-40"),
+        pytest.param(7, "got number 7", id="a-number-is-shown"),
+    ],
+)
+def test_a_row_that_is_no_row_says_what_it_got(
+    validator: Validator, row: Any, described: str
+) -> None:
+    message = error_of(validator, [row]).details[0]["message"]
+    assert message.endswith(described), message
