@@ -45,6 +45,16 @@ def service_of(request: Request) -> ModelService:
     return request.app.state.service  # type: ignore[no-any-return]
 
 
+def named_service(request: Request, *, ready: bool = False) -> ModelService:
+    """The service, once the path's `{name}` is its model's (404 if not) and, with `ready`,
+    once the model is loaded (503 if not)."""
+    service = service_of(request)
+    service.check_name(request.path_params["name"])
+    if ready:
+        service.require_ready()
+    return service
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, refused early (Content-Length) or while streaming once over `limit` bytes."""
     declared = request.headers.get("content-length")
@@ -136,10 +146,9 @@ async def v1_models(request: Request) -> Response:
 
 
 async def v1_model(request: Request) -> Response:
-    service = service_of(request)
     if request.path_params["name"].endswith(":predict"):
         raise ApiError(405, f"method GET not allowed on {request.url.path}; use POST")
-    service.check_name(request.path_params["name"])
+    service = named_service(request)
     if not service.ready:
         return JSON(
             {"error": "model not ready", "details": [], "name": service.name, "ready": False},
@@ -149,9 +158,7 @@ async def v1_model(request: Request) -> Response:
 
 
 async def v1_predict(request: Request) -> Response:
-    service = service_of(request)
-    service.check_name(request.path_params["name"])
-    service.require_ready()
+    service = named_service(request, ready=True)
     with arriving(service):
         _, raw = await json_body(request)
         rows = protocols.v1_rows(protocols.parse_json(raw))
@@ -202,8 +209,7 @@ async def v2_ready(request: Request) -> Response:
 
 
 async def v2_model(request: Request) -> Response:
-    service = service_of(request)
-    service.check_name(request.path_params["name"])
+    service = named_service(request)
     spec = protocols.v2_tensor_spec(service.signature)
     return JSON(
         {
@@ -216,16 +222,13 @@ async def v2_model(request: Request) -> Response:
 
 
 async def v2_model_ready(request: Request) -> Response:
-    service = service_of(request)
-    service.check_name(request.path_params["name"])
+    service = named_service(request)
     status = 200 if service.ready else 503
     return JSON({"name": service.name, "ready": service.ready}, status_code=status)
 
 
 async def v2_infer(request: Request) -> Response:
-    service = service_of(request)
-    service.check_name(request.path_params["name"])
-    service.require_ready()
+    service = named_service(request, ready=True)
     with arriving(service):
         _, raw = await json_body(request)
         body = protocols.parse_json(raw)
