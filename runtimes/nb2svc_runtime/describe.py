@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import sys
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from . import __version__
@@ -62,20 +63,28 @@ def _statsmodels_inputs(model: Any) -> Inputs:
     return Inputs("array", specs, exog[:5], exog)
 
 
-def _generic_inputs(model: Any, namespace: dict[str, Any]) -> Inputs | None:
-    for _, value in ordered_data(namespace):
-        if is_frame(value):
-            candidate = frame_inputs(namespace, [str(c) for c in value.columns])
-        elif len(shape_of(value)) == 2:
-            candidate = array_inputs(namespace, shape_of(value)[1])
-        else:
-            continue
+def _first_predictable(model: Any, candidates: Iterable[Inputs]) -> Inputs | None:
+    """The first candidate whose sample the model predicts on without raising."""
+    for candidate in candidates:
         try:
             call_predict(model, candidate.sample)
         except Exception:
             continue
         return candidate
     return None
+
+
+def _generic_inputs(model: Any, namespace: dict[str, Any]) -> Inputs | None:
+    """Inputs like the notebook's first DataFrame or 2-D array the model predicts on."""
+
+    def candidates() -> Iterator[Inputs]:
+        for _, value in ordered_data(namespace):
+            if is_frame(value):
+                yield frame_inputs(namespace, [str(c) for c in value.columns])
+            elif len(shape_of(value)) == 2:
+                yield array_inputs(namespace, shape_of(value)[1])
+
+    return _first_predictable(model, candidates())
 
 
 def _feature_names(model: Any) -> Any:
@@ -100,15 +109,10 @@ def _records_no_names(model: Any) -> bool:
 
 def _frame_inputs_of_width(model: Any, namespace: dict[str, Any], width: int) -> Inputs | None:
     """Inputs from the notebook's first DataFrame with `width` columns the model predicts on."""
-    for _, value in ordered_data(namespace):
-        if is_frame(value) and len(value.columns) == width:
-            candidate = frame_inputs(namespace, [str(c) for c in value.columns])
-            try:
-                call_predict(model, candidate.sample)
-            except Exception:
-                continue
-            return candidate
-    return None
+    frames = (v for _, v in ordered_data(namespace) if is_frame(v) and len(v.columns) == width)
+    return _first_predictable(
+        model, (frame_inputs(namespace, [str(c) for c in frame.columns]) for frame in frames)
+    )
 
 
 def derive_inputs(model: Any, namespace: dict[str, Any]) -> Inputs:
