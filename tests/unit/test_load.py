@@ -5,32 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import nbformat
 import pytest
 from nb2svc.errors import EXIT_NOTEBOOK, CellRef, NotebookError
 from nb2svc.notebook.load import load_notebook
-from nbformat import NotebookNode
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-PY3 = {"name": "python3", "display_name": "Python 3", "language": "python"}
-
-
-def write_v4(path: Path, cells: list[NotebookNode], **metadata: object) -> Path:
-    metadata.setdefault("kernelspec", PY3)
-    nb = new_notebook(cells=cells, metadata=metadata)
-    nbformat.write(nb, path)
-    return path
-
-
-def code(source: str, count: int | None = None, *tags: str) -> NotebookNode:
-    meta = {"tags": list(tags)}
-    cell: NotebookNode = new_code_cell(source, execution_count=count, metadata=meta)
-    return cell
-
-
-def markdown(source: str) -> NotebookNode:
-    cell: NotebookNode = new_markdown_cell(source)
-    return cell
+from notebook_cells import code, markdown, write_notebook
 
 
 def write_json(path: Path, data: object) -> Path:
@@ -49,7 +27,7 @@ def load_error(path: Path) -> NotebookError:
 def test_v4_cells_are_numbered_from_one_among_all_cells_with_tags_and_counts(
     tmp_path: Path,
 ) -> None:
-    path = write_v4(
+    path = write_notebook(
         tmp_path / "churn.ipynb",
         [
             markdown("# Churn"),
@@ -100,7 +78,7 @@ def test_json_that_is_not_a_notebook_is_refused(tmp_path: Path) -> None:
 
 def test_r_notebook_is_refused_with_its_language(tmp_path: Path) -> None:
     kernel = {"name": "ir", "display_name": "R", "language": "R"}
-    path = write_v4(
+    path = write_notebook(
         tmp_path / "model.ipynb",
         [code("library(ggplot2)")],
         kernelspec=kernel,
@@ -125,18 +103,18 @@ def test_non_python_kernel_without_language_info_is_refused(tmp_path: Path) -> N
 
 def test_conda_python_kernel_is_accepted(tmp_path: Path) -> None:
     kernel = {"name": "conda-env-ml-py", "display_name": "ml"}
-    nb = load_notebook(write_v4(tmp_path / "a.ipynb", [code("x = 1")], kernelspec=kernel))
+    nb = load_notebook(write_notebook(tmp_path / "a.ipynb", [code("x = 1")], kernelspec=kernel))
     assert nb.kernel_name == "conda-env-ml-py"
 
 
 def test_empty_notebook_is_refused(tmp_path: Path) -> None:
-    error = load_error(write_v4(tmp_path / "empty.ipynb", []))
+    error = load_error(write_notebook(tmp_path / "empty.ipynb", []))
     assert "empty" in error.message
 
 
 def test_notebook_without_code_is_refused(tmp_path: Path) -> None:
     cells = [markdown("# Notes"), code("   \n")]
-    error = load_error(write_v4(tmp_path / "notes.ipynb", cells))
+    error = load_error(write_notebook(tmp_path / "notes.ipynb", cells))
     assert "no code" in error.message
 
 
@@ -151,5 +129,5 @@ def test_unknown_nbformat_version_is_refused(tmp_path: Path) -> None:
 
 
 def test_error_renders_with_path_for_the_user(tmp_path: Path) -> None:
-    error = load_error(write_v4(tmp_path / "empty.ipynb", []))
+    error = load_error(write_notebook(tmp_path / "empty.ipynb", []))
     assert error.render().startswith(f"error [notebook] {tmp_path / 'empty.ipynb'}: ")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
 import pytest
 from nb2svc.errors import EXIT_USAGE, CellRef, NotebookError, UsageError
 from nb2svc.notebook.load import Notebook, load_notebook
@@ -16,31 +15,15 @@ from nb2svc.notebook.params import (
     render_override,
 )
 from nbformat import NotebookNode
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-PY3 = {"name": "python3", "display_name": "Python 3", "language": "python"}
+from notebook_cells import code, markdown, write_notebook
 
 
 def notebook(tmp_path: Path, *cells: NotebookNode, name: str = "nb.ipynb") -> Notebook:
-    path = tmp_path / name
-    nb = new_notebook(cells=list(cells), metadata={"kernelspec": PY3})
-    nbformat.write(nb, path)
-    return load_notebook(path)
-
-
-def code(source: str, count: int | None = None, *tags: str) -> NotebookNode:
-    meta = {"tags": list(tags)}
-    cell: NotebookNode = new_code_cell(source, execution_count=count, metadata=meta)
-    return cell
+    return load_notebook(write_notebook(tmp_path / name, cells))
 
 
 def params_cell(source: str, count: int | None = 2) -> NotebookNode:
     return code(source, count, "parameters")
-
-
-def markdown(source: str) -> NotebookNode:
-    cell: NotebookNode = new_markdown_cell(source)
-    return cell
 
 
 def test_parameters_cell_is_read_with_literal_values_and_source_text(tmp_path: Path) -> None:

@@ -8,34 +8,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 from nb2svc.errors import CellRef, NotebookError, UsageError
 from nb2svc.notebook.load import Notebook, load_notebook
 from nb2svc.notebook.script import TrainingScript, render_training_script
 from nbformat import NotebookNode
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from notebook_cells import code, markdown, write_notebook
 
 RUNTIMES = Path(__file__).resolve().parents[2] / "runtimes"
-PY3 = {"name": "python3", "display_name": "Python 3", "language": "python"}
-
-
-def code(source: str, count: int | None = None, *tags: str) -> NotebookNode:
-    meta = {"tags": list(tags)}
-    cell: NotebookNode = new_code_cell(source, execution_count=count, metadata=meta)
-    return cell
-
-
-def markdown(source: str) -> NotebookNode:
-    cell: NotebookNode = new_markdown_cell(source)
-    return cell
 
 
 def write(path: Path, *cells: NotebookNode) -> Notebook:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nb = new_notebook(cells=list(cells), metadata={"kernelspec": PY3})
-    nbformat.write(nb, path)
-    return load_notebook(path)
+    return load_notebook(write_notebook(path, cells))
 
 
 def render(root: Path, *notebooks: Notebook, **overrides: object) -> TrainingScript:
