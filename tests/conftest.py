@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import pytest
 from nb2svc.engine.buildah import Buildah
@@ -21,25 +22,27 @@ from nb2svc.image.base import BaseImages, ensure_base_image
 BASE_PYTHON = os.environ.get("NB2SVC_TEST_PYTHON", "3.11")
 
 
-@pytest.fixture(scope="session")
-def buildah() -> Buildah:
-    """A checked `Buildah` without the progress display; skips when buildah is unusable."""
-    engine = Buildah(progress=False)
+Engine = TypeVar("Engine", Buildah, Podman)
+
+
+def checked(engine: Engine) -> Engine:
+    """`engine` once its `check()` passes; skips the test when the tool is unusable here."""
     try:
         engine.check()
     except Nb2svcError as err:
-        pytest.skip(f"buildah unusable: {err.render()}")
+        pytest.skip(f"{engine.binary} unusable: {err.render()}")
     return engine
+
+
+@pytest.fixture(scope="session")
+def buildah() -> Buildah:
+    """A checked `Buildah` without the progress display."""
+    return checked(Buildah(progress=False))
 
 
 @pytest.fixture(scope="session")
 def podman() -> Podman:
-    engine = Podman()
-    try:
-        engine.check()
-    except Nb2svcError as err:
-        pytest.skip(f"podman unusable: {err.render()}")
-    return engine
+    return checked(Podman())
 
 
 @pytest.fixture(scope="session")
