@@ -7,10 +7,7 @@ in seconds. One slow test runs the real `nb2svc build` on the churn sample.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -21,32 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from trigger_support import STANDIN, git, kill_leftovers, standin_entries, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-STANDIN = """\
-import json, pathlib, subprocess, sys, time
-record, gate, src = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
-head = subprocess.run(["git", "-C", src, "rev-parse", "HEAD"], capture_output=True,
-                      text=True, check=True).stdout.strip()
-entry = {"argv": sys.argv[3:], "head": head, "start": time.time()}
-with record.open("a") as f:
-    f.write(json.dumps(dict(entry, event="start")) + "\\n")
-deadline = time.time() + 60
-while not gate.exists() and time.time() < deadline:
-    time.sleep(0.05)
-with record.open("a") as f:
-    f.write(json.dumps(dict(entry, event="end", end=time.time())) + "\\n")
-"""
-
-
-def git(*args: str, cwd: Path, **kw: Any) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@e", GIT_COMMITTER_NAME="t")
-    env["GIT_COMMITTER_EMAIL"] = "t@e"
-    return subprocess.run(
-        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True, **kw
-    )
 
 
 @dataclass
@@ -71,10 +45,7 @@ class Site:
         return git("push", "--quiet", "--force", "origin", refspec, cwd=self.work).stderr
 
     def entries(self, event: str = "end") -> list[dict[str, Any]]:
-        if not self.record.exists():
-            return []
-        lines = self.record.read_text().splitlines()
-        return [e for e in map(json.loads, lines) if e["event"] == event]
+        return standin_entries(self.record, event)
 
     def builds(self) -> list[tuple[int, str, str]]:
         db = self.state / "history.sqlite"
@@ -94,28 +65,6 @@ def trigger(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def wait_for(predicate: Any, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-def our_processes(marker: str) -> list[int]:
-    """PIDs whose command line mentions `marker` (a path unique to this test)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit() and proc.name != str(os.getpid()):
-            try:
-                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
-            except OSError:
-                continue
-            if marker.encode() in cmdline:
-                found.append(int(proc.name))
-    return found
-
-
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
     bare, work = tmp_path / "churn.git", tmp_path / "work"
@@ -126,12 +75,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
     s = Site(tmp_path, bare, work, tmp_path / "record.jsonl", tmp_path / "gate")
     yield s
     s.gate.touch()  # release anything still waiting, then make sure nothing is left running
-    deadline = time.monotonic() + 30
-    while our_processes(str(tmp_path)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    left = our_processes(str(tmp_path))
-    for pid in left:
-        os.kill(pid, signal.SIGKILL)
+    left = kill_leftovers(str(tmp_path), grace=30)
     assert not left, f"processes left running: {left}"
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -24,23 +23,9 @@ from typing import Any
 
 import pytest
 from nb2svc.triggers.signatures import sign_generic
+from trigger_support import STANDIN, git, kill_leftovers, standin_entries, wait_for
 
 SECRET = b"s3cret-for-tests"
-
-STANDIN = """\
-import json, pathlib, subprocess, sys, time
-record, gate, src = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
-head = subprocess.run(["git", "-C", src, "rev-parse", "HEAD"], capture_output=True,
-                      text=True, check=True).stdout.strip()
-entry = {"argv": sys.argv[3:], "head": head}
-with record.open("a") as f:
-    f.write(json.dumps(dict(entry, event="start")) + "\\n")
-deadline = time.time() + 60
-while not gate.exists() and time.time() < deadline:
-    time.sleep(0.05)
-with record.open("a") as f:
-    f.write(json.dumps(dict(entry, event="end")) + "\\n")
-"""
 
 CONFIG = """\
 port = 0
@@ -74,15 +59,6 @@ name = "acme/gen"
 clone_url = "{bare}"
 secret_file = "secret"
 """
-
-
-def git(*args: str, cwd: Path) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@e", GIT_COMMITTER_NAME="t")
-    env["GIT_COMMITTER_EMAIL"] = "t@e"
-    proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.strip()
 
 
 @dataclass
@@ -128,18 +104,7 @@ class Server:
         return [b["status"] for b in reversed(self.get("/builds")["builds"])]
 
     def entries(self, event: str) -> list[dict[str, Any]]:
-        record = self.tmp / "record.jsonl"
-        if not record.exists():
-            return []
-        return [e for e in map(json.loads, record.read_text().splitlines()) if e["event"] == event]
-
-
-def wait_for(predicate: Any, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
+        return standin_entries(self.tmp / "record.jsonl", event)
 
 
 @pytest.fixture
@@ -152,7 +117,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
         (work / "nb.ipynb").write_text(str(i))
         git("add", "-A", cwd=work)
         git("commit", "-qm", str(i), cwd=work)
-        shas.append(git("rev-parse", "HEAD", cwd=work))
+        shas.append(git("rev-parse", "HEAD", cwd=work).stdout.strip())
         git("push", "-q", str(bare), f"HEAD:refs/heads/v{i}", cwd=work)
     (tmp_path / "standin.py").write_text(STANDIN)
     (tmp_path / "secret").write_bytes(SECRET + b"\n")
@@ -165,24 +130,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
     yield srv
     (tmp_path / "gate").touch()
     srv.stop()
-    left = our_processes(str(tmp_path))
-    for pid in left:
-        os.kill(pid, signal.SIGKILL)
+    left = kill_leftovers(str(tmp_path))
     assert not left, f"processes left running: {left}"
-
-
-def our_processes(marker: str) -> list[int]:
-    """PIDs whose command line mentions `marker` (a path unique to this test)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit() and proc.name != str(os.getpid()):
-            try:
-                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
-            except OSError:
-                continue
-            if marker.encode() in cmdline:
-                found.append(int(proc.name))
-    return found
 
 
 def github_push(sha: str, *, ref: str = "refs/heads/main", repo: str = "acme/churn") -> bytes:
