@@ -59,10 +59,10 @@ class Site:
         trigger("hook", "install", str(self.bare), "--build-command", command, *extra)
 
 
-def trigger(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "nb2svc.triggers", *args], capture_output=True, text=True, check=True
-    )
+def trigger(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """`python -m nb2svc.triggers ARGS`, output captured; raises on failure unless not `check`."""
+    argv = [sys.executable, "-m", "nb2svc.triggers", *args]
+    return subprocess.run(argv, capture_output=True, text=True, check=check)
 
 
 @pytest.fixture
@@ -174,17 +174,11 @@ def test_wait_makes_the_push_wait_for_the_build(site: Site) -> None:
 def test_install_refuses_a_foreign_hook_and_a_non_bare_repo(site: Site) -> None:
     hook = site.bare / "hooks" / "post-receive"
     hook.write_text("#!/bin/sh\necho mine\n")
-    failed = subprocess.run(
-        [sys.executable, "-m", "nb2svc.triggers", "hook", "install", str(site.bare)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    failed = trigger("hook", "install", str(site.bare), check=False)
     assert failed.returncode == 9
     assert "not installed by nb2svc" in failed.stderr
     assert hook.read_text() == "#!/bin/sh\necho mine\n"
-    not_bare = subprocess.run(
-        [sys.executable, "-m", "nb2svc.triggers", "hook", "install", str(site.work)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    not_bare = trigger("hook", "install", str(site.work), check=False)
     assert not_bare.returncode == 9
     assert "not a bare git repository" in not_bare.stderr
 
