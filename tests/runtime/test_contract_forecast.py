@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from openapi_spec_validator import validate
 
 from .server import ServerProcess
 from .test_contract import assert_error
+from .test_contract_openapi import assert_no_server_error
 
 SERVED = ("sarimax", "sarimax-exog", "holt-winters")
 EXOG_ROWS = [{"promo": 1, "price": 9.5}, {"promo": 0, "price": 10.25}, {"promo": 1, "price": 11.0}]
@@ -314,11 +313,4 @@ def test_openapi_documents_the_forecast_request_and_answer(
 def test_schemathesis_finds_no_server_error_in_the_forecast_contract(
     urls: dict[str, str], name: str, tmp_path: Path
 ) -> None:
-    """`st run` of the forecaster's own OpenAPI document, with the 5xx check only."""
-    argv = [
-        str(Path(sys.executable).with_name("st")), "run", f"{urls[name]}/openapi.json",
-        "--checks", "not_a_server_error", "--max-examples", "30", "--seed", "1",
-        "--report-dir", str(tmp_path), "--no-color",
-    ]  # fmt: skip
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert_no_server_error(urls[name], tmp_path)
