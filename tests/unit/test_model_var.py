@@ -74,13 +74,39 @@ def test_model_like_names_beat_other_fitted_names_even_when_earlier(tmp_path: Pa
     assert "`baseline`" in choice.reason
 
 
-def test_among_model_like_names_the_last_fitted_wins(tmp_path: Path) -> None:
-    choice = choose(
-        tmp_path,
-        "model = LogisticRegression().fit(X, y)",
-        "final_model = RandomForestClassifier()\nfinal_model.fit(X, y)",
-    )
-    assert choice.variable == "final_model"
+@pytest.mark.parametrize(
+    ("cells", "variable"),
+    [
+        pytest.param(
+            [
+                "model = LogisticRegression().fit(X, y)",
+                "final_model = RandomForestClassifier()\nfinal_model.fit(X, y)",
+            ],
+            "final_model",
+            id="among-model-like-names-the-last-fitted-wins",
+        ),
+        pytest.param(
+            [
+                "estimator = LogisticRegression()\nestimator.fit(X, y)",
+                "scaler = StandardScaler()\nX2 = scaler.fit_transform(X)\nscaler.fit(X)",
+            ],
+            "estimator",
+            id="fitted-scalers-and-vectorizers-are-not-taken-for-the-model",
+        ),
+        pytest.param(
+            ["%%time\nmodel = LogisticRegression()\nmodel.fit(X, y)", "def broken(:\n    pass"],
+            "model",
+            id="magics-and-broken-cells-do-not-stop-the-search",
+        ),
+        pytest.param(
+            ["model = LogisticRegression()", "history = model.fit(X, y)"],
+            "model",
+            id="the-history-a-keras-fit-returns-is-not-the-model",
+        ),
+    ],
+)
+def test_the_model_is_the_variable(tmp_path: Path, cells: list[str], variable: str) -> None:
+    assert choose(tmp_path, *cells).variable == variable
 
 
 def test_without_model_like_names_the_last_fitted_object_wins(tmp_path: Path) -> None:
@@ -92,15 +118,6 @@ def test_without_model_like_names_the_last_fitted_object_wins(tmp_path: Path) ->
     assert choice.variable == "lr"
     assert choice.notes
     assert "guessed" in choice.notes[0]
-
-
-def test_fitted_scalers_and_vectorizers_are_not_taken_for_the_model(tmp_path: Path) -> None:
-    choice = choose(
-        tmp_path,
-        "estimator = LogisticRegression()\nestimator.fit(X, y)",
-        "scaler = StandardScaler()\nX2 = scaler.fit_transform(X)\nscaler.fit(X)",
-    )
-    assert choice.variable == "estimator"
 
 
 def test_a_grid_searchs_best_estimator_counts_as_fitted(tmp_path: Path) -> None:
@@ -188,15 +205,6 @@ def test_no_model_at_all_is_reported_not_raised(tmp_path: Path) -> None:
     assert MODEL_TAG in choice.notes[0]
 
 
-def test_magics_and_broken_cells_do_not_stop_the_search(tmp_path: Path) -> None:
-    choice = choose(
-        tmp_path,
-        "%%time\nmodel = LogisticRegression()\nmodel.fit(X, y)",
-        "def broken(:\n    pass",
-    )
-    assert choice.variable == "model"
-
-
 def test_statsmodels_and_boosting_train_calls_are_found(tmp_path: Path) -> None:
     found = find_candidates(
         notebook(
@@ -265,8 +273,3 @@ def test_every_statsmodels_spelling_of_a_forecaster_is_recognised(
 ) -> None:
     found = find_candidates(notebook(tmp_path, f"{imports}\nmod = {spec}\nres = mod.fit()"))
     assert [(c.variable, c.evidence) for c in found] == [("res", "fit-result")]
-
-
-def test_a_keras_history_is_still_not_the_model(tmp_path: Path) -> None:
-    choice = choose(tmp_path, "model = LogisticRegression()", "history = model.fit(X, y)")
-    assert choice.variable == "model"
