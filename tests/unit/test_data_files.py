@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+import pytest
 from nb2svc.analysis.data_files import DataFileRef, RepoFiles, classify, find_data_files
 from nb2svc.notebook.load import load_notebook
 from nb2svc.notebook.transform import transform_cell
@@ -33,10 +34,6 @@ def reads(root: Path, *sources: str, folder: str = "notebooks") -> list[DataFile
     return list(find_data_files(cells, notebook_dir=path.parent, root=root))
 
 
-def matched(refs: list[DataFileRef]) -> list[tuple[str, str | None, str]]:
-    return [(r.reference, r.resolved, r.how) for r in refs]
-
-
 PD = "import pandas as pd\n"
 
 
@@ -53,13 +50,6 @@ def test_a_path_relative_to_the_repository_root_is_found_and_flagged(tmp_path: P
     assert (ref.resolved, ref.how, ref.problem) == ("data/churn.csv", "repo-root", True)
 
 
-def test_parent_folder_paths_resolve_within_the_repository(tmp_path: Path) -> None:
-    root = repo(tmp_path, "Data/x.csv")
-    assert matched(reads(root, PD + "pd.read_csv('../Data/x.csv')")) == [
-        ("../Data/x.csv", "Data/x.csv", "exact")
-    ]
-
-
 def test_case_mismatch_is_resolved_and_named(tmp_path: Path) -> None:
     root = repo(tmp_path, "notebooks/diabetes.csv")
     [ref] = reads(root, PD + "df = pd.read_csv('Diabetes.csv')")
@@ -67,50 +57,65 @@ def test_case_mismatch_is_resolved_and_named(tmp_path: Path) -> None:
     assert "letter case" in ref.describe()
 
 
-def test_a_wrong_subfolder_is_resolved_by_file_name(tmp_path: Path) -> None:
-    root = repo(tmp_path, "notebooks/x.csv")
-    assert matched(reads(root, PD + "pd.read_csv('data/x.csv')")) == [
-        ("data/x.csv", "notebooks/x.csv", "basename")
-    ]
-
-
-def test_colab_drive_and_content_paths_match_by_their_tail(tmp_path: Path) -> None:
-    root = repo(tmp_path, "notebooks/data/train.csv", "notebooks/sales.xlsx")
-    refs = reads(
-        root,
-        PD + "a = pd.read_csv('/content/drive/MyDrive/project/data/train.csv')",
-        "b = pd.read_excel('/content/sales.xlsx')",
-    )
-    assert [(r.resolved, r.how) for r in refs] == [
-        ("notebooks/data/train.csv", "colab"),
-        ("notebooks/sales.xlsx", "colab"),
-    ]
-
-
-def test_kaggle_input_paths_drop_the_dataset_folder_when_needed(tmp_path: Path) -> None:
-    root = repo(tmp_path, "input/train.csv")
-    [ref] = reads(root, PD + "df = pd.read_csv('/kaggle/input/titanic/train.csv')")
-    assert (ref.resolved, ref.how) == ("input/train.csv", "kaggle")
-
-
-def test_windows_paths_with_drive_letters_match_by_their_tail(tmp_path: Path) -> None:
-    root = repo(tmp_path, "notebooks/data/x.csv", "notebooks/y.csv")
-    refs = reads(
-        root,
-        PD + "a = pd.read_csv(r'C:\\Users\\ana\\Desktop\\proj\\data\\x.csv')",
-        "b = pd.read_csv('F:/work/y.csv')",
-    )
-    assert [(r.resolved, r.how) for r in refs] == [
-        ("notebooks/data/x.csv", "windows"),
-        ("notebooks/y.csv", "windows"),
-    ]
-
-
-def test_a_windows_path_that_breaks_the_cell_is_still_found(tmp_path: Path) -> None:
-    # "C:\Users" is a SyntaxError in Python 3 (\U escape): the regex fallback reads it.
-    root = repo(tmp_path, "notebooks/x.csv")
-    [ref] = reads(root, PD + "df = pd.read_csv('C:\\Users\\ana\\x.csv')")
-    assert (ref.resolved, ref.how) == ("notebooks/x.csv", "windows")
+@pytest.mark.parametrize(
+    ("files", "cells", "found"),
+    [
+        pytest.param(
+            ["Data/x.csv"],
+            [PD + "pd.read_csv('../Data/x.csv')"],
+            [("Data/x.csv", "exact")],
+            id="parent-folder-paths-resolve-within-the-repository",
+        ),
+        pytest.param(
+            ["notebooks/x.csv"],
+            [PD + "pd.read_csv('data/x.csv')"],
+            [("notebooks/x.csv", "basename")],
+            id="a-wrong-subfolder-is-resolved-by-file-name",
+        ),
+        pytest.param(
+            ["notebooks/data/train.csv", "notebooks/sales.xlsx"],
+            [
+                PD + "a = pd.read_csv('/content/drive/MyDrive/project/data/train.csv')",
+                "b = pd.read_excel('/content/sales.xlsx')",
+            ],
+            [("notebooks/data/train.csv", "colab"), ("notebooks/sales.xlsx", "colab")],
+            id="colab-drive-and-content-paths-match-by-their-tail",
+        ),
+        pytest.param(
+            ["input/train.csv"],
+            [PD + "df = pd.read_csv('/kaggle/input/titanic/train.csv')"],
+            [("input/train.csv", "kaggle")],
+            id="kaggle-input-paths-drop-the-dataset-folder-when-needed",
+        ),
+        pytest.param(
+            ["notebooks/data/x.csv", "notebooks/y.csv"],
+            [
+                PD + "a = pd.read_csv(r'C:\\Users\\ana\\Desktop\\proj\\data\\x.csv')",
+                "b = pd.read_csv('F:/work/y.csv')",
+            ],
+            [("notebooks/data/x.csv", "windows"), ("notebooks/y.csv", "windows")],
+            id="windows-paths-with-drive-letters-match-by-their-tail",
+        ),
+        pytest.param(
+            ["notebooks/x.csv"],
+            # "C:\Users" is a SyntaxError in Python 3 (\U escape): the regex fallback reads it.
+            [PD + "df = pd.read_csv('C:\\Users\\ana\\x.csv')"],
+            [("notebooks/x.csv", "windows")],
+            id="a-windows-path-that-breaks-the-cell-is-still-found",
+        ),
+        pytest.param(
+            ["notebooks/train.csv", "old/train.csv"],
+            [PD + "df = pd.read_csv('/kaggle/input/x/train.csv')"],
+            [("notebooks/train.csv", "kaggle")],
+            id="the-file-in-the-notebook-folder-wins-over-others",
+        ),
+    ],
+)
+def test_a_read_path_resolves_to_the_repository_file(
+    tmp_path: Path, files: list[str], cells: list[str], found: list[tuple[str, str]]
+) -> None:
+    refs = reads(repo(tmp_path, *files), *cells)
+    assert [(r.resolved, r.how) for r in refs] == found
 
 
 def test_several_files_with_the_name_are_ambiguous_with_candidates(tmp_path: Path) -> None:
@@ -121,12 +126,6 @@ def test_several_files_with_the_name_are_ambiguous_with_candidates(tmp_path: Pat
         "ambiguous",
         ("a/train.csv", "b/train.csv"),
     )
-
-
-def test_the_file_in_the_notebook_folder_wins_over_others(tmp_path: Path) -> None:
-    root = repo(tmp_path, "notebooks/train.csv", "old/train.csv")
-    [ref] = reads(root, PD + "df = pd.read_csv('/kaggle/input/x/train.csv')")
-    assert ref.resolved == "notebooks/train.csv"
 
 
 def test_a_file_not_in_the_repository_is_missing(tmp_path: Path) -> None:
