@@ -245,31 +245,37 @@ def test_magics_inside_strings_are_left_alone() -> None:
     assert cell.shell == ()
 
 
-def test_a_cell_that_does_not_parse_reports_the_error_and_never_raises() -> None:
-    cell = transform_cell("x = 1\ndef broken(:\n    pass")
-    assert cell.syntax_error is not None
-    assert cell.syntax_error.lineno == 2
-
-
-def test_python2_print_is_a_syntax_error() -> None:
-    assert transform_cell('print "hello"').syntax_error is not None
-
-
-def test_cell_magic_below_the_first_line_is_a_syntax_error_as_in_jupyter() -> None:
-    cell = transform_cell("import os\n%%time\nx = 1")
-    assert cell.syntax_error is not None
-    assert cell.syntax_error.lineno == 2
-    assert "first line" in cell.syntax_error.msg
-
-
-def test_error_inside_a_time_cell_body_points_at_the_cell_line() -> None:
-    cell = transform_cell("%%time\nx = 1\ny = (")
-    assert cell.syntax_error is not None
-    assert cell.syntax_error.lineno == 3
-
-
-def test_writefile_without_a_file_name_is_an_error() -> None:
-    assert transform_cell("%%writefile\nx = 1").syntax_error is not None
+@pytest.mark.parametrize(
+    ("source", "lineno", "says"),
+    [
+        pytest.param(
+            "x = 1\ndef broken(:\n    pass",
+            2,
+            "",
+            id="a-cell-that-does-not-parse-reports-the-error-and-never-raises",
+        ),
+        pytest.param('print "hello"', 1, "print", id="python2-print-is-a-syntax-error"),
+        pytest.param(
+            "import os\n%%time\nx = 1",
+            2,
+            "first line",
+            id="a-cell-magic-below-the-first-line-is-an-error-as-in-jupyter",
+        ),
+        pytest.param(
+            "%%time\nx = 1\ny = (",
+            3,
+            "never closed",
+            id="an-error-inside-a-time-cell-body-points-at-the-cell-line",
+        ),
+        pytest.param(
+            "%%writefile\nx = 1", 1, "needs a file name", id="writefile-without-a-file-name"
+        ),
+    ],
+)
+def test_a_syntax_error_is_reported_at_its_cell_line(source: str, lineno: int, says: str) -> None:
+    error = transform_cell(source).syntax_error
+    assert error is not None
+    assert (error.lineno, says in error.msg) == (lineno, True), error.msg
 
 
 def test_empty_cell_is_fine() -> None:
