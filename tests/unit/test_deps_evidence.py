@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from nb2svc.deps.evidence import collect_declared
 
 
@@ -50,9 +51,20 @@ def test_pyproject_project_and_poetry_dependencies(tmp_path: Path) -> None:
     ]
 
 
-def test_invalid_toml_is_a_warning(tmp_path: Path) -> None:
-    (tmp_path / "pyproject.toml").write_text("[project\n", encoding="utf-8")
-    assert "not valid TOML" in collect_declared([tmp_path], "3.11").warnings[0]
+@pytest.mark.parametrize(
+    ("name", "text", "warning"),
+    [
+        pytest.param("pyproject.toml", "[project\n", "not valid TOML", id="invalid-toml"),
+        pytest.param("environment.yml", "dependencies: [\n", "not valid YAML", id="broken-yaml"),
+    ],
+)
+def test_a_file_that_does_not_parse_is_a_warning(
+    tmp_path: Path, name: str, text: str, warning: str
+) -> None:
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    found = collect_declared([tmp_path], "3.11")
+    assert found.items == []
+    assert warning in found.warnings[0]
 
 
 def test_environment_yml_conda_and_pip_sections(tmp_path: Path) -> None:
@@ -66,8 +78,3 @@ def test_environment_yml_conda_and_pip_sections(tmp_path: Path) -> None:
         ("pyyaml", "==6.0", "environment.yml"),
     ]
     assert collect_declared([tmp_path], "3.11").python_hint == "3.9"
-
-
-def test_broken_yaml_is_a_warning(tmp_path: Path) -> None:
-    (tmp_path / "environment.yml").write_text("dependencies: [\n", encoding="utf-8")
-    assert "not valid YAML" in collect_declared([tmp_path], "3.11").warnings[0]
