@@ -71,6 +71,9 @@ class Adapter:
     """Calls a scikit-learn-style model: predict(X), predict_proba(X)."""
 
     framework = "sklearn"
+    # False for a kind of model whose predictions come without probabilities, whatever
+    # methods the object has.
+    gives_proba = True
 
     def __init__(self, model: Any, signature: Signature) -> None:
         self.model = model
@@ -79,7 +82,7 @@ class Adapter:
         self.names = signature.names
         self.builders = [column_builder(f) for f in signature.inputs]
         proba = getattr(model, "predict_proba", None)
-        self.has_proba = signature.has_proba and callable(proba)
+        self.has_proba = self.gives_proba and signature.has_proba and callable(proba)
         self._split = _split_pipeline(model) if self.has_proba else None
         final = self._split[1] if self._split else model
         self._argmax_classes = _argmax_classes(final) if self.has_proba else None
@@ -123,10 +126,7 @@ class StatsmodelsAdapter(Adapter):
     """statsmodels results: predict(exog); no probabilities."""
 
     framework = "statsmodels"
-
-    def __init__(self, model: Any, signature: Signature) -> None:
-        super().__init__(model, signature)
-        self.has_proba = False
+    gives_proba = False
 
     def predict(self, data: Any) -> list[Any]:
         return json_values(self.model.predict(exog=data))
@@ -144,10 +144,7 @@ class TorchAdapter(Adapter):
     """A TorchScript module: a float32 tensor of the features in, its outputs as lists."""
 
     framework = "pytorch"
-
-    def __init__(self, model: Any, signature: Signature) -> None:
-        super().__init__(model, signature)
-        self.has_proba = False
+    gives_proba = False
 
     def predict(self, data: Any) -> list[Any]:
         from .torch_support import forward

@@ -181,10 +181,10 @@ class ForecastAdapter(Adapter):
     """Calls a statsmodels time-series results object: one forecast per instance."""
 
     framework = "statsmodels"
+    gives_proba = False
 
     def __init__(self, model: Any, signature: Signature) -> None:
         super().__init__(model, signature)
-        self.has_proba = False
         self.spec = forecast_spec(signature)
 
     def make_input(self, columns: Columns) -> Any:
