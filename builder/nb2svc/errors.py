@@ -107,12 +107,19 @@ class BuildError(Nb2svcError, stage="build", exit_code=EXIT_BUILD):
     """The image build failed, or a tool it needs (buildah, debootstrap, tar) is missing."""
 
 
+@dataclass(frozen=True)
+class Retry:
+    """What makes a failed training worth one more build (nb2svc.hazards.retry_for)."""
+
+    pins: tuple[str, ...]  # added to the lock, e.g. ("statsmodels<0.13",)
+    as_of: str  # YYYY-MM-DD: the lock is resolved as of this day (the API's last)
+    why: str  # for the lock's notes
+
+
 class TrainingError(Nb2svcError, stage="training", exit_code=EXIT_TRAINING):
     """The notebook failed while it trained in the image."""
 
-    # Requirements that make a build worth one more try (a known API removal, and a release
-    # from before it exists for the image's Python: nb2svc.hazards.retry_requirements).
-    retry_with: tuple[str, ...] = ()
+    retry: Retry | None = None  # a known API removal with an older release that fits
 
 
 class VerificationError(Nb2svcError, stage="verify", exit_code=EXIT_VERIFICATION):

@@ -35,7 +35,7 @@ def explain_build_failure(
             error,
         )
         locks = StateDir.default().locks
-        trained.retry_with = retry_for(error, plan.lock.packages, plan.python_version, locks)
+        trained.retry = retry_for(error, plan.lock.packages, plan.python_version, locks)
         return trained
     failed = observer.steps[-1].instruction if observer.steps else ""
     if "uv pip" in failed:

@@ -6,9 +6,9 @@ library release that still had the API the lock's newer release removed. This ta
 names the library and the version boundary for the removals real notebooks hit most, so
 the error can say which pin to use. Each entry is tested against the message the library
 really raises (tests/unit/test_hazards.py). When a release from before the removal has a
-wheel for the image's Python, `nb2svc build` retries once with the library capped below it
-(`retry_requirements`), and the lock it writes keeps the cap; otherwise the error names
-the pin or the Python to use.
+wheel for the image's Python, `nb2svc build` and S2I retry once with the library capped
+below it and the rest of the lock as of the day before the removal (`retry_requirements`);
+the lock it writes keeps those pins. Otherwise the error names the pin or Python to use.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
 from nb2svc.deps.releases import releases
-from nb2svc.errors import TrainingError
+from nb2svc.errors import Retry
 from nb2svc.lock import LockInput
 
 
@@ -101,42 +101,42 @@ def explain(hazard: Hazard, locked: Mapping[str, str], image_python: str) -> tup
     return cause, fix
 
 
-# numpy 2.0 changed the C ABI: a compiled release from before it needs numpy<2.
-NUMPY_2 = datetime(2024, 6, 16, tzinfo=UTC)
-
-
 def retry_requirements(
     hazard: Hazard, locked: Mapping[str, str], python: str, cache_dir: Path
-) -> tuple[str, ...]:
-    """What a second build adds to the lock to get the notebook the API it was written for:
-    the library capped below the removal, and `numpy<2` when the newest release below the
-    cap predates numpy 2. Empty when the lock already has an older release or none below the
-    cap has a wheel for `python` (then the error says which pin or Python to use)."""
+) -> Retry | None:
+    """The second build that gets the notebook the API it was written for: the library
+    capped below the removal, and the whole lock resolved as of the day before the removal
+    came out (so its companions, numpy and scipy, are of that time too; nb2svc.era moves
+    only what has no wheel for `python`). None when the lock already has an older release
+    or none below the cap has a wheel for `python` (the error then names the pin or Python)."""
     have = locked.get(hazard.library)
     if have is None or not _at_least(have, hazard.removed_in):
-        return ()
-    history = releases(hazard.library, cache_dir) or ()
-    below = [r for r in history if r.version < Version(hazard.removed_in)
-             and not r.version.is_prerelease and r.wheel_for(python) is not None]  # fmt: skip
-    if not below:
-        return ()
-    newest = max(below, key=lambda r: r.version)
-    companions = ("numpy<2",) if hazard.library != "numpy" and newest.uploaded < NUMPY_2 else ()
-    return (hazard.pin(), *companions)
+        return None
+    history = [r for r in releases(hazard.library, cache_dir) or () if not r.version.is_prerelease]
+    boundary = Version(hazard.removed_in)
+    if not any(r.version < boundary and r.wheel_for(python) is not None for r in history):
+        return None
+    removal = min((r for r in history if r.version >= boundary), key=lambda r: r.version,
+                  default=None)  # fmt: skip
+    last_day = (removal.uploaded - timedelta(days=1)) if removal else datetime.now(UTC)
+    as_of = last_day.date().isoformat()
+    came = f"{hazard.library} {removal.version} came out" if removal else "today"
+    why = f"nb2svc's retry: {hazard.what} was removed in {hazard.library} {hazard.removed_in}; " \
+          f"resolved as of {as_of}, the day before {came}"  # fmt: skip
+    return Retry((hazard.pin(),), as_of, why)
 
 
 def retry_for(
     record: Mapping[str, Any], locked: Mapping[str, str], python: str, cache_dir: Path
-) -> tuple[str, ...]:
+) -> Retry | None:
     """`retry_requirements` for a training error record (the train guard's JSON), if any."""
     hazard = find_hazard(str(record.get("ename")), str(record.get("evalue")))
-    return () if hazard is None else retry_requirements(hazard, locked, python, cache_dir)
+    return None if hazard is None else retry_requirements(hazard, locked, python, cache_dir)
 
 
-def retry_inputs(error: TrainingError) -> tuple[str, tuple[LockInput, ...]]:
-    """What to say and what to add to the lock for the one retry `error` asks for."""
-    why = f"training failed on a known API removal ({error.message})"
-    return why, tuple(LockInput(r, f"nb2svc's retry: {why}") for r in error.retry_with)
+def retry_inputs(retry: Retry) -> tuple[LockInput, ...]:
+    """The lock inputs the retry adds."""
+    return tuple(LockInput(pin, retry.why) for pin in retry.pins)
 
 
 def _at_least(version: str, boundary: str) -> bool:

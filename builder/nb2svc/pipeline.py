@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -105,13 +105,14 @@ def build(options: BuildOptions, out: TextIO = sys.stderr) -> dict[str, Any]:
         try:
             return _build_and_verify(plan, analysis, context, options, timer, out)
         except TrainingError as exc:
-            if not exc.retry_with:
+            if exc.retry is None:
                 raise
-            first = exc
-        why, extra = retry_inputs(first)
-        _say(out, f"{why}; building once more with {', '.join(first.retry_with)}")
-        plan, context = _prepare(source, analysis, options, timer, out, extra=extra)
-        return _build_and_verify(plan, analysis, context, options, timer, out)
+            retry = exc.retry
+            _say(out, f"{exc.message}; building once more with {', '.join(retry.pins)}, "
+                 f"the other versions as of {retry.as_of}")  # fmt: skip
+        again = replace(options, exclude_newer=retry.as_of)
+        plan, context = _prepare(source, analysis, again, timer, out, extra=retry_inputs(retry))
+        return _build_and_verify(plan, analysis, context, again, timer, out)
 
 
 def _analyze(source: Source, options: BuildOptions) -> Analysis:

@@ -142,7 +142,8 @@ def _clean_traceback(value: BaseException, tb: TracebackType | None) -> list[str
         lines.append(f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}{where}')
         if frame.line:
             lines.append(f"    {frame.line.strip()}")
-    lines += [_ANSI.sub("", line.rstrip("\n")) for line in traceback.format_exception_only(value)]
+    last = traceback.format_exception_only(type(value), value)  # (type, value): Python 3.9
+    lines += [_ANSI.sub("", line.rstrip("\n")) for line in last]
     return lines
 
 

@@ -132,21 +132,27 @@ def _hazard_for(library: str, removed_in: str):  # type: ignore[no-untyped-def]
 def test_a_removal_with_an_older_release_for_the_image_python_is_retried_capped(
     tmp_path: Path,
 ) -> None:
-    """Real PyPI history: scikit-learn 1.1.3 (2022, before numpy 2) has a cp311 wheel."""
+    """Real PyPI history: scikit-learn 1.1.3 has a cp311 wheel; the retry resolves as of the
+    day before 1.2.0, so numpy and scipy are of that time too."""
     hazard = _hazard_for("scikit-learn", "1.2")
     locked = {"scikit-learn": "1.6.1"}
-    assert retry_requirements(hazard, locked, "3.11", tmp_path) == ("scikit-learn<1.2", "numpy<2")
+    retry = retry_requirements(hazard, locked, "3.11", tmp_path)
+    assert retry is not None
+    assert (retry.pins, retry.as_of) == (("scikit-learn<1.2",), "2022-12-07")
+    assert retry.why.endswith(
+        "resolved as of 2022-12-07, the day before scikit-learn 1.2.0 came out"
+    )
 
 
 def test_no_retry_when_no_release_before_the_removal_fits_the_image_python(
     tmp_path: Path,
 ) -> None:
     hazard = _hazard_for("scikit-learn", "0.20")  # 0.19 has no wheel for Python 3.9 or later
-    assert retry_requirements(hazard, {"scikit-learn": "1.6.1"}, "3.11", tmp_path) == ()
+    assert retry_requirements(hazard, {"scikit-learn": "1.6.1"}, "3.11", tmp_path) is None
 
 
 def test_no_retry_when_the_lock_already_has_a_release_from_before_the_removal(
     tmp_path: Path,
 ) -> None:
     hazard = _hazard_for("scikit-learn", "1.2")
-    assert retry_requirements(hazard, {"scikit-learn": "1.1.3"}, "3.11", tmp_path) == ()
+    assert retry_requirements(hazard, {"scikit-learn": "1.1.3"}, "3.11", tmp_path) is None

@@ -100,8 +100,8 @@ def test_group_writable_copies_user_bits_to_the_group(tmp_path: Path) -> None:
 def test_a_known_api_removal_in_a_cell_asks_for_one_retry_with_the_library_capped(
     tmp_path: Path,
 ) -> None:
-    """The host's scikit-learn (1.9) has no plot_confusion_matrix; 1.1.3 (before numpy 2)
-    has a wheel for this Python, so assemble installs and trains once more with the cap."""
+    """The host's scikit-learn (1.9) has no plot_confusion_matrix; 1.1.3 has a wheel for
+    this Python, so assemble installs and trains once more: capped, as of 2022-12-07."""
     where = layout(tmp_path)
     write_notebook(where.src / "train.ipynb", "from sklearn.metrics import plot_confusion_matrix")
     analysis = assemble._analyze(where.src, Settings())
@@ -109,4 +109,6 @@ def test_a_known_api_removal_in_a_cell_asks_for_one_retry_with_the_library_cappe
     with pytest.raises(TrainingError) as info:
         steps.train(script, analysis, where, io.StringIO(), {"scikit-learn": sklearn.__version__})
     assert "API-version mismatch" in info.value.message
-    assert info.value.retry_with == ("scikit-learn<1.2", "numpy<2")
+    retry = info.value.retry
+    assert retry is not None
+    assert (retry.pins, retry.as_of) == (("scikit-learn<1.2",), "2022-12-07")

@@ -15,6 +15,7 @@ import shutil
 import sys
 import time
 from collections.abc import MutableMapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
@@ -70,11 +71,13 @@ def assemble(layout: Layout, env: MutableMapping[str, str], log: TextIO) -> dict
     try:
         _train(analysis, layout, log, lock)
     except TrainingError as exc:  # a known API removal: once more with the library capped
-        if not exc.retry_with:
+        if exc.retry is None:
             raise
-        why, extra = retry_inputs(exc)
-        _say(log, f"{why}; installing and training once more with {', '.join(exc.retry_with)}")
-        lock = _lock(analysis, layout, settings, log, extra)
+        retry = exc.retry
+        _say(log, f"{exc.message}; installing and training once more with "
+             f"{', '.join(retry.pins)}, the other versions as of {retry.as_of}")  # fmt: skip
+        again = replace(settings, exclude_newer=retry.as_of)
+        lock = _lock(analysis, layout, again, log, retry_inputs(retry))
         _install(lock, layout, settings, log, restored=False)
         _train(analysis, layout, log, lock)
     step("train")

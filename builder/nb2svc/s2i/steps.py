@@ -168,7 +168,7 @@ def train(
         error = analysis.training_error(
             record, exit_status=result.returncode, locked=locked, image_python=python
         )
-        error.retry_with = retry_for(record, locked or {}, python, layout.cache / "locks")
+        error.retry = retry_for(record, locked or {}, python, layout.cache / "locks")
         raise error
     raise TrainingError(
         f"training stopped before any notebook cell failed (exit status {result.returncode})",
