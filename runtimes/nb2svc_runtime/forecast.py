@@ -27,7 +27,9 @@ STEPS = "steps"
 EXOG = "exog"
 INTERVAL_LEVEL = 0.95
 SAMPLE_STEPS = 12
-METHODS = ("get_forecast", "get_prediction", "forecast")
+# "legacy_forecast": statsmodels.tsa.arima_model (before 0.13), whose forecast(steps) gives
+# (mean, stderr, conf_int) arrays without an index.
+METHODS = ("get_forecast", "get_prediction", "forecast", "legacy_forecast")
 INDEX_KINDS = ("datetime", "period", "integer", "position")
 TIME_SERIES_MODEL = "statsmodels.tsa.base.tsa_model.TimeSeriesModel"
 STATSMODELS_MODEL = "statsmodels.base.model.Model"
@@ -147,6 +149,11 @@ def _index(values: Any, spec: ForecastSpec, steps: int) -> list[Any]:
         return [stamp.isoformat() for stamp in index]
     if spec.index_kind == "integer" and index is not None:
         return [int(i) for i in index]
+    if spec.index_kind == "datetime" and spec.freq and spec.last is not None:  # no index given
+        import pandas as pd
+
+        dates = pd.date_range(pd.Timestamp(spec.last), periods=steps + 1, freq=spec.freq)[1:]
+        return [stamp.isoformat() for stamp in dates]
     return list(range(spec.nobs, spec.nobs + steps))
 
 
@@ -165,6 +172,12 @@ def run_forecast(model: Any, spec: ForecastSpec, steps: int, exog: Any = None) -
     elif spec.method == "get_prediction":
         end = spec.nobs + steps - 1
         frame = model.get_prediction(start=spec.nobs, end=end).summary_frame(alpha=alpha)
+    elif spec.method == "legacy_forecast":
+        mean, _stderr, bounds = model.forecast(steps, alpha=alpha)
+        answer = {"index": _index(None, spec, steps), "mean": _floats(mean)}
+        if spec.level:
+            answer.update(lower=_floats(bounds[:, 0]), upper=_floats(bounds[:, 1]))
+        return answer
     else:
         values = model.forecast(steps)
         return {"index": _index(values, spec, steps), "mean": _floats(values)}
@@ -229,6 +242,11 @@ def _index_section(model: Any, inner: Any, k_exog: int) -> dict[str, Any]:
     kind = type(index).__name__
     nobs = len(_attr(inner, "endog"))
     probe = model.forecast(1, **({"exog": [[0.0] * k_exog]} if k_exog else {}))
+    if isinstance(probe, tuple):  # arima_model: arrays without an index; dated by the data's
+        freq = _attr(index, "freqstr")
+        if kind == "DatetimeIndex" and freq:
+            return {"kind": "datetime", "last": to_native(index[-1]), "freq": freq, "nobs": nobs}
+        return {"kind": "position", "freq": None, "last": nobs - 1, "nobs": nobs}
     if not hasattr(probe, "index"):
         return {"kind": "position", "freq": None, "last": nobs - 1, "nobs": nobs}
     forecast_kind = type(probe.index).__name__
@@ -255,6 +273,8 @@ def _method(model: Any, inner: Any, k_exog: int) -> str:
         )
     if callable(_attr(model, "get_prediction")):
         return "get_prediction"
+    if type(inner).__module__ == "statsmodels.tsa.arima_model":
+        return "legacy_forecast"
     return "forecast"
 
 

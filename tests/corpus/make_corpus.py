@@ -230,9 +230,30 @@ def serving_cases(data: str) -> None:
         "data/churn.csv", "from sklearn.metrics import plot_confusion_matrix, accuracy_score"
     )
     write("removed-api-retried", {"train.ipynb": removed, "data/churn.csv": data})
+    # pydotplus was only ever published as source: the deps stage builds it.
+    tree_graph = notebook(
+        LOAD.format(path="data/churn.csv"),
+        SPLIT,
+        FIT,
+        'import pydotplus\nfrom sklearn.tree import export_graphviz\n\ngraph = pydotplus.graph_from_dot_data(export_graphviz(model, out_file=None, feature_names=list(X.columns)))\nprint(len(graph.get_nodes()), "nodes")',
+    )
+    write("sdist-only-dependency", {"train.ipynb": tree_graph, "data/churn.csv": data})
+    # statsmodels.tsa.arima_model (gone in 0.13) on a Python 3.9 kernel: 0.12.2 has a wheel.
+    arima = notebook(
+        'import pandas as pd\nfrom statsmodels.tsa.arima_model import ARIMA\n\nsales = pd.read_csv("data/sales.csv", index_col="month", parse_dates=True)["sales"]\nsales.index.freq = "MS"',
+        "model = ARIMA(sales, order=(1, 0, 0)).fit()\nprint(model.params)",
+        python="3.9.7",
+    )
+    write(
+        "removed-submodule-retried-py39",
+        {"train.ipynb": arima, "data/sales.csv": monthly_sales_rows()},
+    )
 
 
 def failing_cases(data: str) -> None:
+    # sklearn.cross_validation went in 0.20; 0.19 has no wheel for any offered Python.
+    cv = churn_notebook("data/churn.csv", "from sklearn.cross_validation import train_test_split")
+    write("removed-submodule-no-wheel", {"train.ipynb": cv, "data/churn.csv": data})
     download = 'import urllib.request\nurllib.request.urlretrieve("https://example.com/churn.csv", "churn.csv")'
     write(
         "download-urlretrieve",
@@ -426,6 +447,30 @@ model.compile(optimizer=keras.optimizers.Adam(0.05), loss="binary_crossentropy")
 history = model.fit(X, y, epochs=200, verbose=0)
 print("final loss", history.history["loss"][-1])"""
 
+# Written for Keras 2 (keras.engine went private in 2.13): standalone `import keras`, which
+# runs on TensorFlow; the first build's Keras 3 lacks keras.engine, the retry caps it.
+KERAS2_LOAD = """import numpy as np
+import pandas as pd
+import keras
+from keras.engine.sequential import Sequential
+
+df = pd.read_csv("data/churn.csv")
+features = ["tenure", "monthly", "is_monthly"]
+X = df[features].to_numpy(dtype="float32")
+y = (df["churn"] == "Yes").to_numpy(dtype="float32")"""
+KERAS2_FIT = """keras.utils.set_random_seed(0)
+normalize = keras.layers.Normalization()
+normalize.adapt(X)
+model = Sequential([
+    keras.Input(shape=(3,)),
+    normalize,
+    keras.layers.Dense(16, activation="relu"),
+    keras.layers.Dense(1, activation="sigmoid"),
+])
+model.compile(optimizer=keras.optimizers.Adam(0.05), loss="binary_crossentropy")
+history = model.fit(X, y, epochs=200, verbose=0)
+print("final loss", history.history["loss"][-1])"""
+
 
 def framework_cases(data: str) -> None:
     """One notebook per library; all import the same five, so they share one lock."""
@@ -436,6 +481,8 @@ def framework_cases(data: str) -> None:
     write("framework-pytorch", {"train.ipynb": torch_nb, "data/churn.csv": data})
     keras_nb = notebook(KERAS_LOAD, KERAS_FIT)
     write("framework-keras", {"train.ipynb": keras_nb, "data/churn.csv": data})
+    keras2_nb = notebook(KERAS2_LOAD, KERAS2_FIT)
+    write("keras2-engine-api", {"train.ipynb": keras2_nb, "data/churn.csv": data})
 
 
 def monthly_sales_rows() -> str:

@@ -223,4 +223,3 @@ def markdown_row(outcome: Outcome) -> str:
     got = outcome.got.replace("|", "\\|")
     case = outcome.case
     return f"| {case.name} | {case.expect} | {got} | {outcome.seconds:.1f} | {verdict} |"
-
