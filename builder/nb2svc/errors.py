@@ -115,6 +115,11 @@ class Retry:
     as_of: str  # YYYY-MM-DD: the lock is resolved as of this day (the API's last)
     why: str  # for the lock's notes
 
+    @property
+    def plan(self) -> str:
+        """What the second build changes, as the build says it."""
+        return f"{', '.join(self.pins)}, the other versions as of {self.as_of}"
+
 
 class TrainingError(Nb2svcError, stage="training", exit_code=EXIT_TRAINING):
     """The notebook failed while it trained in the image."""

@@ -292,15 +292,13 @@ def _run_compile(
     wheelhouse: Wheelhouse,
     source_only: Sequence[str],
 ) -> subprocess.CompletedProcess[str]:
-    argv = [uv_binary(), "pip", "compile", "-", "--quiet", "--no-header"]
-    argv += ["--python-version", python, "--python-platform", PLATFORM, *cutoffs.argv()]
+    argv = _compile_argv(python, *cutoffs.argv())
     if only_binary:
         argv += ["--only-binary", ":all:"]
         for name in source_only:
             argv += ["--no-binary", name]
     stdin = "\n".join(sorted({i.requirement for i in inputs if not i.constraint})) + "\n"
     limits = "".join(f"{i.requirement}\n" for i in inputs if i.constraint)
-    env = {**os.environ, "UV_SYSTEM_CERTS": "1"}
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as constraints:
         if wheelhouse.wheels or limits:
             constraints.write(wheelhouse.constraints() + limits)
@@ -308,22 +306,30 @@ def _run_compile(
             argv += ["-c", constraints.name, "--no-annotate"]  # no temporary path in the lock
         for directory in wheelhouse.directories:
             argv += ["--find-links", str(directory)]
-        return subprocess.run(
-            argv, input=stdin, capture_output=True, text=True, check=False, env=env, timeout=600
-        )
+        return _uv_compile(argv, stdin)
 
 
 def lowest_pins(requirements: Sequence[str], python: str) -> dict[str, str]:
     """The lowest versions (with wheels for `python`) that `requirements` and everything they
     depend on accept: the floors their dependencies set. Empty when that does not resolve."""
-    argv = [uv_binary(), "pip", "compile", "-", "--quiet", "--no-header", "--no-annotate"]
-    argv += ["--python-version", python, "--python-platform", PLATFORM]
-    argv += ["--resolution", "lowest", "--only-binary", ":all:"]
-    proc = subprocess.run(
-        argv, input="\n".join(requirements) + "\n", capture_output=True, text=True,
-        check=False, env={**os.environ, "UV_SYSTEM_CERTS": "1"}, timeout=600,
-    )  # fmt: skip
+    argv = _compile_argv(
+        python, "--no-annotate", "--resolution", "lowest", "--only-binary", ":all:"
+    )
+    proc = _uv_compile(argv, "\n".join(requirements) + "\n")
     return parse_lock(proc.stdout) if proc.returncode == 0 else {}
+
+
+def _compile_argv(python: str, *extra: str) -> list[str]:
+    """`uv pip compile` reading requirements from stdin, for the image's Python and platform."""
+    argv = [uv_binary(), "pip", "compile", "-", "--quiet", "--no-header"]
+    return [*argv, "--python-version", python, "--python-platform", PLATFORM, *extra]
+
+
+def _uv_compile(argv: list[str], stdin: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "UV_SYSTEM_CERTS": "1"}
+    return subprocess.run(
+        argv, input=stdin, capture_output=True, text=True, check=False, env=env, timeout=600
+    )
 
 
 class ResolutionError(DependencyError):

@@ -91,10 +91,14 @@ def lock_inputs(analysis: Analysis) -> list[LockInput]:
     """The notebooks' requirements (with where each came from) plus the model server's."""
     inputs = [LockInput(req, origin) for req, origin in analysis.requirements()]
     inputs += [LockInput(req, origin, constraint=True) for req, origin in analysis.constraints()]
-    for line in runtime_requirements().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            inputs.append(LockInput(line.strip(), "the model server (runtimes/requirements.txt)"))
-    return inputs
+    return [*inputs, *server_inputs()]
+
+
+def server_inputs() -> list[LockInput]:
+    """The model server's own requirements (runtimes/requirements.txt), as lock inputs."""
+    lines = [line.strip() for line in runtime_requirements().splitlines()]
+    origin = "the model server (runtimes/requirements.txt)"
+    return [LockInput(line, origin) for line in lines if line and not line.startswith("#")]
 
 
 def lockfile_key(analysis: Analysis, python: str, wheelhouse: Wheelhouse = NO_WHEELS) -> str:

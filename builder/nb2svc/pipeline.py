@@ -108,8 +108,7 @@ def build(options: BuildOptions, out: TextIO = sys.stderr) -> dict[str, Any]:
             if exc.retry is None:
                 raise
             retry = exc.retry
-            _say(out, f"{exc.message}; building once more with {', '.join(retry.pins)}, "
-                 f"the other versions as of {retry.as_of}")  # fmt: skip
+            _say(out, f"{exc.message}; building once more with {retry.plan}")
         again = replace(options, exclude_newer=retry.as_of)
         plan, context = _prepare(source, analysis, again, timer, out, extra=retry_inputs(retry))
         return _build_and_verify(plan, analysis, context, again, timer, out)

@@ -54,6 +54,11 @@ def notebook(*cells: str | tuple[str, list[str]], python: str = "3.11.4") -> nbf
     return nb
 
 
+def fitted_notebook(*after: str, python: str = "3.11.4") -> nbformat.NotebookNode:
+    """The churn notebook (data/churn.csv) with `after` cells once the model is fitted."""
+    return notebook(LOAD.format(path="data/churn.csv"), SPLIT, FIT, *after, python=python)
+
+
 def churn_notebook(path: str, *extra: str | tuple[str, list[str]]) -> nbformat.NotebookNode:
     return notebook(LOAD.format(path=path), SPLIT, *extra, FIT)
 
@@ -202,27 +207,21 @@ def serving_cases(data: str) -> None:
     )
     write("writes-uncommitted-folder", {"train.ipynb": plots, "data/churn.csv": data})
     # Saves its model, then loads it back in a Tkinter form that demonstrates it.
-    gui = notebook(
-        LOAD.format(path="data/churn.csv"),
-        SPLIT,
-        FIT,
+    gui = fitted_notebook(
         'import joblib\njoblib.dump(model, "Churn_Modelling")',
         'import tkinter as tk\nloaded = joblib.load("Churn_Modelling")\nroot = tk.Tk()\nroot.title("Churn")\ntk.Button(root, text="Predict", command=lambda: print(loaded.predict([[3, 70.0, 1]]))).pack()\nroot.mainloop()',
     )
     write("dump-reload-gui-demo", {"train.ipynb": gui, "data/churn.csv": data})
     # The model's name reused for a plot after the fit.
-    rebound = notebook(
-        LOAD.format(path="data/churn.csv"),
-        SPLIT,
-        FIT,
+    rebound = fitted_notebook(
         'import matplotlib.pyplot as plt\nmodel = df["tenure"].plot(kind="hist")\nplt.title("tenure")',
     )
     write("model-rebound-after-fit", {"train.ipynb": rebound, "data/churn.csv": data})
     # A zip download of an old notebook: no git history, dated by its 3.7 kernel.
-    unzipped = notebook(LOAD.format(path="data/churn.csv"), SPLIT, FIT, python="3.7.3")
+    unzipped = fitted_notebook(python="3.7.3")
     write("no-history-old-kernel", {"train.ipynb": unzipped, "data/churn.csv": data})
     # Every Python the offline bases offer trains and serves: a 3.7 kernel gets the 3.9 base.
-    old_kernel = notebook(LOAD.format(path="data/churn.csv"), SPLIT, FIT, python="3.7.6")
+    old_kernel = fitted_notebook(python="3.7.6")
     write("python-3.7-kernel", {"train.ipynb": old_kernel, "data/churn.csv": data})
     write("python-3.13", {"train.ipynb": churn_notebook("data/churn.csv"), "data/churn.csv": data})
     # Written for scikit-learn < 1.2 (plot_confusion_matrix); the lock of its date has 1.6.
@@ -231,10 +230,7 @@ def serving_cases(data: str) -> None:
     )
     write("removed-api-retried", {"train.ipynb": removed, "data/churn.csv": data})
     # pydotplus was only ever published as source: the deps stage builds it.
-    tree_graph = notebook(
-        LOAD.format(path="data/churn.csv"),
-        SPLIT,
-        FIT,
+    tree_graph = fitted_notebook(
         'import pydotplus\nfrom sklearn.tree import export_graphviz\n\ngraph = pydotplus.graph_from_dot_data(export_graphviz(model, out_file=None, feature_names=list(X.columns)))\nprint(len(graph.get_nodes()), "nodes")',
     )
     write("sdist-only-dependency", {"train.ipynb": tree_graph, "data/churn.csv": data})

@@ -14,6 +14,7 @@ import pytest
 from nb2svc.deps.releases import File, Release, releases
 from nb2svc.era import EraStart, era_lock, resolve_era
 from nb2svc.lock import Lock, LockInput
+from nb2svc.lockfile import server_inputs
 from nb2svc.package_era import PackageCutoff, named_in, package_cutoff
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
@@ -124,7 +125,7 @@ def test_an_unpinned_2020_notebook_on_python_3_9_keeps_2020_versions_where_wheel
     inputs = [
         LockInput("pandas", "import pandas in train.ipynb cell 1"),
         LockInput("scikit-learn", "import sklearn in train.ipynb cell 1"),
-        *_server_inputs(),
+        *server_inputs(),
     ]
     start = EraStart("2020-04-28", "git", "no pinned versions; committed on 2020-04-28")
     lock, choice = era_lock(inputs, start, python_version="3.9", cache_dir=tmp_path)
@@ -151,10 +152,3 @@ def test_the_index_history_of_a_real_package_is_read_and_cached(tmp_path: Path) 
     assert not any(r.has_wheels for r in history)
     assert (tmp_path / "releases" / "keras-radam.json").exists()
     assert releases("no-such-package-nb2svc-xyz", tmp_path) is None
-
-
-def _server_inputs() -> list[LockInput]:
-    from nb2svc.image.context import runtime_requirements
-
-    lines = [line.strip() for line in runtime_requirements().splitlines()]
-    return [LockInput(line, "the model server") for line in lines if line and line[0] != "#"]

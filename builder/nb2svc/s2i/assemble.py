@@ -74,8 +74,7 @@ def assemble(layout: Layout, env: MutableMapping[str, str], log: TextIO) -> dict
         if exc.retry is None:
             raise
         retry = exc.retry
-        _say(log, f"{exc.message}; installing and training once more with "
-             f"{', '.join(retry.pins)}, the other versions as of {retry.as_of}")  # fmt: skip
+        _say(log, f"{exc.message}; installing and training once more with {retry.plan}")
         again = replace(settings, exclude_newer=retry.as_of)
         lock = _lock(analysis, layout, again, log, retry_inputs(retry))
         _install(lock, layout, settings, log, restored=False)
