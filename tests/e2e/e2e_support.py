@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import pytest
 from nb2svc.engine.buildah import Buildah
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -87,3 +89,64 @@ def nb2svc(*args: str | Path, timeout: float = 900) -> Run:
 
 def container_ids(buildah: Buildah) -> set[str]:
     return {str(c.get("id")) for c in buildah.containers()}
+
+
+CHURN = REPO_ROOT / "sample-notebooks" / "churn"
+FAKE_TOKEN = "glpat-nb2svcFAKEtoken0123456789"
+TOKEN_ORIGIN = f"https://gitlab-ci-token:{FAKE_TOKEN}@gitlab.example.com/acme/churn.git"
+CLEAN_ORIGIN = "https://gitlab.example.com/acme/churn.git"
+COMMIT_DATE = "2026-06-01T12:00:00+00:00"
+
+
+@dataclass(frozen=True)
+class ChurnBuild:
+    """One `nb2svc build` of the churn checkout: its tag, source, output folder and run."""
+
+    tag: str
+    source: Path
+    out: Path
+    run: Run
+
+    @property
+    def report(self) -> dict[str, Any]:
+        return self.run.report(self.out)
+
+
+def git_checkout(source: Path, dest: Path, origin: str) -> Path:
+    """`source` committed into a fresh repo at `dest` (a fixed date) whose origin is `origin`."""
+    shutil.copytree(source, dest)
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_DATE": COMMIT_DATE,
+        "GIT_COMMITTER_DATE": COMMIT_DATE,
+        "GIT_AUTHOR_NAME": "ci",
+        "GIT_AUTHOR_EMAIL": "ci@example.com",
+        "GIT_COMMITTER_NAME": "ci",
+        "GIT_COMMITTER_EMAIL": "ci@example.com",
+    }
+    for argv in (
+        ["init", "--quiet", "--initial-branch=main"],
+        ["remote", "add", "origin", origin],
+        ["add", "--all"],
+        ["commit", "--quiet", "--message", "churn"],
+    ):
+        subprocess.run(["git", "-C", str(dest), *argv], check=True, env=env)
+    return dest
+
+
+class ChurnBuilds:
+    """`nb2svc build` of the churn checkout, once per runtime (localhost/nb2svc-e2e-churn:*)."""
+
+    def __init__(self, checkout: Path, tmp: pytest.TempPathFactory) -> None:
+        self.checkout = checkout
+        self._tmp = tmp
+        self._built: dict[str, ChurnBuild] = {}
+
+    def get(self, runtime: str = "default") -> ChurnBuild:
+        if runtime not in self._built:
+            tag = f"localhost/nb2svc-e2e-churn:{runtime}"
+            out = self._tmp.mktemp(f"churn-{runtime}")
+            run = nb2svc("build", self.checkout, "--runtime", runtime, "-o", out, "-t", tag)
+            assert run.returncode == 0, run.stderr[-4000:]
+            self._built[runtime] = ChurnBuild(tag, self.checkout, out, run)
+        return self._built[runtime]

@@ -23,27 +23,24 @@ from typing import Any
 
 import nbformat
 import pytest
-from e2e_support import REPO_ROOT, SMALL_CELLS, container_ids, make_repo, nb2svc, notebook
 from nb2svc.engine.buildah import Buildah
 from nb2svc.engine.podman import Podman
 from nb2svc.errors import EXIT_DEPENDENCIES, EXIT_TRAINING
 from nb2svc.image.base import BaseImages
 from nbclient import NotebookClient
 
+from .e2e_support import (
+    REPO_ROOT,
+    SMALL_CELLS,
+    ChurnBuild,
+    container_ids,
+    make_repo,
+    nb2svc,
+    notebook,
+)
+
 pytestmark = [pytest.mark.slow, pytest.mark.containers]
 CHURN = REPO_ROOT / "sample-notebooks" / "churn"
-CHURN_IMAGE = "localhost/nb2svc-e2e-churn:test"
-
-
-@pytest.fixture(scope="module")
-def churn_build(
-    base_images: BaseImages, buildah: Buildah, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Path, dict[str, Any]]]:
-    out = tmp_path_factory.mktemp("churn-out")
-    run = nb2svc("build", CHURN, "-o", out, "-t", CHURN_IMAGE)
-    assert run.returncode == 0, run.stderr[-4000:]
-    yield out, run.report(out)
-    buildah.rmi(CHURN_IMAGE, force=True)
 
 
 def predict(url: str, name: str, rows: list[dict[str, Any]]) -> list[Any]:
@@ -83,9 +80,9 @@ def notebook_predictions(rows: list[dict[str, Any]], workdir: Path) -> list[Any]
 
 
 def test_the_churn_image_serves_the_notebooks_own_predictions(
-    churn_build: tuple[Path, dict[str, Any]], podman: Podman, tmp_path: Path
+    churn_build: ChurnBuild, podman: Podman, tmp_path: Path
 ) -> None:
-    _, report = churn_build
+    report = churn_build.report
     rows = churn_rows(100, 8)
     expected = notebook_predictions(rows, tmp_path)
     with podman.running(report["image_id"], read_only=True) as container:
@@ -94,10 +91,10 @@ def test_the_churn_image_serves_the_notebooks_own_predictions(
 
 
 def test_the_report_says_what_was_built_and_from_what(
-    churn_build: tuple[Path, dict[str, Any]],
+    churn_build: ChurnBuild,
 ) -> None:
-    out, report = churn_build
-    assert report["image"] == CHURN_IMAGE
+    out, report = churn_build.out, churn_build.report
+    assert report["image"] == churn_build.tag
     assert report["model"]["variable"] == "model"
     assert report["model"]["framework"] == "sklearn"
     assert {i["name"] for i in report["signature"]["inputs"]} >= {"tenure", "contract"}
@@ -110,9 +107,9 @@ def test_the_report_says_what_was_built_and_from_what(
 
 
 def test_the_runtime_image_is_non_root_labelled_and_slim(
-    churn_build: tuple[Path, dict[str, Any]], buildah: Buildah
+    churn_build: ChurnBuild, buildah: Buildah
 ) -> None:
-    _, report = churn_build
+    report = churn_build.report
     config = buildah.inspect(report["image_id"])["OCIv1"]["config"]
     assert config["User"] == "1001:0"
     labels = config["Labels"]
@@ -123,10 +120,10 @@ def test_the_runtime_image_is_non_root_labelled_and_slim(
 
 
 def test_an_unchanged_rebuild_reuses_the_image_without_building(
-    churn_build: tuple[Path, dict[str, Any]], tmp_path: Path
+    churn_build: ChurnBuild, tmp_path: Path
 ) -> None:
-    _, first = churn_build
-    run = nb2svc("build", CHURN, "-o", tmp_path, "-t", CHURN_IMAGE)
+    first = churn_build.report
+    run = nb2svc("build", churn_build.source, "-o", tmp_path, "-t", churn_build.tag)
     assert run.returncode == 0, run.stderr[-3000:]
     report = run.report(tmp_path)
     assert report["image_id"] == first["image_id"]

@@ -14,30 +14,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import REPO_ROOT, nb2svc
 from nb2svc.engine.podman import Container, Podman
-from nb2svc.image.base import BaseImages
+
+from .e2e_support import REPO_ROOT, ChurnBuilds
 
 pytestmark = [pytest.mark.slow, pytest.mark.containers]
-CHURN = REPO_ROOT / "sample-notebooks" / "churn"
 CONTRACT = ["tests/runtime/test_contract.py", "tests/runtime/test_contract_openapi.py"]
 ARTIFACT_FILES = ("model.joblib", "signature.json", "sample.json", "requirements.txt")
 
 
 @pytest.fixture(scope="module", params=["default", "bentoml"])
-def image(
-    request: pytest.FixtureRequest,
-    base_images: BaseImages,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> str:
-    """`nb2svc build` of the churn sample for one runtime (kept: localhost/churn:contract-*)."""
-    runtime = str(request.param)
-    tag = f"localhost/churn:contract-{runtime}"
-    out = tmp_path_factory.mktemp(f"churn-{runtime}")
-    run = nb2svc("build", CHURN, "--runtime", runtime, "-o", out, "-t", tag)
-    assert run.returncode == 0, run.stderr[-4000:]
-    assert run.report(out)["runtime"] == runtime
-    return tag
+def image(request: pytest.FixtureRequest, churn_builds: ChurnBuilds) -> str:
+    """The session's churn image for one runtime."""
+    build = churn_builds.get(str(request.param))
+    assert build.report["runtime"] == request.param
+    return build.tag
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import REPO_ROOT, nb2svc
-from nb2svc.engine.buildah import Buildah
 from nb2svc.engine.podman import Podman, free_port
-from nb2svc.image.base import BaseImages
 from nb2svc.k8s.local import down, play
 from nb2svc.k8s.validate import load_manifest_file
 
+from .e2e_support import ChurnBuild
+
 pytestmark = [pytest.mark.slow, pytest.mark.containers]
-IMAGE = "localhost/nb2svc-e2e-kube:test"
 
 
 def churn_containers(podman: Podman, name: str) -> list[dict[str, Any]]:
@@ -30,12 +28,9 @@ def churn_containers(podman: Podman, name: str) -> list[dict[str, Any]]:
 
 
 def test_the_rendered_deployment_runs_non_root_read_only_and_predicts(
-    base_images: BaseImages, buildah: Buildah, podman: Podman, tmp_path: Path
+    churn_build: ChurnBuild, podman: Podman, tmp_path: Path
 ) -> None:
-    out = tmp_path / "out"
-    run = nb2svc("build", REPO_ROOT / "sample-notebooks" / "churn", "-o", out, "-t", IMAGE)
-    assert run.returncode == 0, run.stderr[-3000:]
-    report = run.report(out)
+    report = churn_build.report
     docs = load_manifest_file(Path(report["manifests"]))
     service = play(docs, podman, tmp_path / "local", host_port=free_port(), timeout=120)
     try:
@@ -51,5 +46,4 @@ def test_the_rendered_deployment_runs_non_root_read_only_and_predicts(
         assert inspected["HostConfig"]["ReadonlyRootfs"] is True
     finally:
         down(service.manifest, podman)
-        buildah.rmi(IMAGE, force=True)
     assert churn_containers(podman, service.name) == []

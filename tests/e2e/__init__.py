@@ -1,0 +1,1 @@
+"""End-to-end tests: real `nb2svc build` runs with buildah and podman."""
