@@ -299,7 +299,7 @@ def _make_plan(
             lock=lock,
             runtime=options.runtime,
             python_version=python,
-            source=source.uri,
+            source=source.url,
             revision=source.revision,
             created=source.created,
         ),

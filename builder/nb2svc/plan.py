@@ -14,6 +14,7 @@ from typing import Any
 from nb2svc import __version__, labels
 from nb2svc.datapaths import DataLink
 from nb2svc.lock import Lock
+from nb2svc.redact import redact_url
 
 RUNTIME_UID = 1001
 PORT = 8080
@@ -111,15 +112,17 @@ def make_labels(
     lock: Lock,
     runtime: str,
     python_version: str,
-    source: str,
+    source: str | None,
     revision: str | None,
     created: str,
 ) -> dict[str, str]:
-    """Provenance labels. `created` must be reproducible (source date), or caching breaks."""
+    """Provenance labels. `created` must be reproducible (source date), or caching breaks.
+
+    `source` is recorded without credentials (nb2svc.redact), and left out when empty.
+    """
     values = {
         labels.OCI_TITLE: name,
         labels.OCI_DESCRIPTION: f"Model '{name}' trained from {notebooks[-1].path} by nb2svc",
-        labels.OCI_SOURCE: source,
         labels.OCI_CREATED: created,
         labels.OCI_VERSION: notebooks[-1].sha256[:12],
         labels.NB2SVC_VERSION: __version__,
@@ -135,6 +138,8 @@ def make_labels(
         labels.K8S_DESCRIPTION: f"REST model server for '{name}' (KServe v1, MLflow, OIP v2)",
         labels.OPENSHIFT_TAGS: "nb2svc,model-server,python",
     }
+    if source:
+        values[labels.OCI_SOURCE] = redact_url(source)
     if revision:
         values[labels.OCI_REVISION] = revision
     return values

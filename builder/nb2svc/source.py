@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from nb2svc.errors import UsageError
+from nb2svc.redact import redact_text, redact_url
 
 EXCLUDED_DIRS = {
     ".git", ".hg", ".svn", "__pycache__", ".ipynb_checkpoints", "node_modules", ".tox",
@@ -25,8 +26,11 @@ _GIT_URL = re.compile(r"^(https?://|git@|ssh://|git://|file://)|\.git(#.*)?$")
 
 @dataclass(frozen=True)
 class Source:
+    """`url` is the remote it came from, credentials removed (nb2svc.redact); None for a
+    folder without a remote: a local path is not a source URL anyone else can use."""
+
     root: Path
-    uri: str
+    url: str | None
     revision: str | None
     created: str  # ISO 8601 UTC; the commit date, else the newest file's mtime
     local: bool = True  # a folder of the user's (False: a clone nb2svc made and removes)
@@ -44,7 +48,7 @@ def open_source(spec: str) -> Iterator[Source]:
             url, _, ref = spec.partition("#")
             root = Path(tmp) / "src"
             _clone(url, ref or None, root)
-            yield replace(_describe(root, url), local=False)
+            yield replace(_describe(root, recordable_url(url)), local=False)
         return
     root = Path(spec).resolve()
     if not root.is_dir():
@@ -52,7 +56,7 @@ def open_source(spec: str) -> Iterator[Source]:
             f"source {spec!r} is neither a directory nor a git URL",
             fix="pass the notebook repository's folder (default: .) or a git URL",
         )
-    yield _describe(root, _remote_url(root) or root.as_uri())
+    yield _describe(root, recordable_url(_git(root, "config", "--get", "remote.origin.url")))
 
 
 def _git(root: Path, *args: str) -> str | None:
@@ -74,24 +78,28 @@ def _clone(url: str, ref: str | None, root: Path) -> None:
         )
     if proc.returncode != 0:
         raise UsageError(
-            f"cannot fetch {url}{'#' + ref if ref else ''}: {proc.stderr.strip()[-400:]}",
+            redact_text(
+                f"cannot fetch {url}{'#' + ref if ref else ''}: {proc.stderr.strip()[-400:]}"
+            ),
             fix="check the URL and ref, and that git can reach it",
         )
 
 
-def _remote_url(root: Path) -> str | None:
-    url = _git(root, "config", "--get", "remote.origin.url")
-    return url or None
+def recordable_url(url: str | None) -> str | None:
+    """`url` as it may be recorded: credentials removed; None for none or a local path."""
+    if not url or url.startswith(("file:", "/", ".", "~")):
+        return None
+    return redact_url(url)
 
 
-def _describe(root: Path, uri: str) -> Source:
+def _describe(root: Path, url: str | None) -> Source:
     revision = _git(root, "rev-parse", "HEAD")
     date = _git(root, "log", "-1", "--format=%cI") if revision else None
     if date:
         created = datetime.fromisoformat(date).astimezone(UTC)
     else:
         created = datetime.fromtimestamp(_newest_mtime(root), UTC)
-    return Source(root, uri, revision, created.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return Source(root, url, revision, created.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
 def _newest_mtime(root: Path) -> float:

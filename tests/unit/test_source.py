@@ -96,3 +96,44 @@ def test_a_missing_source_directory_is_a_usage_error(tmp_path: Path) -> None:
         open_source(str(tmp_path / "missing")),
     ):
         pass
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "https://gitlab-ci-token:glpat-SECRET@gitlab.example.com/acme/churn.git",
+        "https://x-access-token:ghs_SECRET@github.com/acme/churn.git",
+        "https://ghs_SECRET@github.com/acme/churn.git",
+        "https://github.com/acme/churn.git?private_token=SECRET",
+    ],
+)
+def test_a_token_in_the_origin_url_is_not_recorded(tmp_path: Path, origin: str) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    git(repo, "remote", "add", "origin", origin)
+    with open_source(str(repo)) as source:
+        assert source.url is not None
+        assert "SECRET" not in source.url
+        assert source.url.startswith(("https://gitlab.example.com/", "https://github.com/"))
+
+
+@pytest.mark.parametrize("origin", [None, "/srv/git/churn.git", "file:///srv/git/churn", "../up"])
+def test_a_folder_without_a_public_remote_records_no_source_url(
+    tmp_path: Path, origin: str | None
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    if origin:
+        git(repo, "remote", "add", "origin", origin)
+    with open_source(str(repo)) as source:
+        assert source.url is None
+
+
+def test_a_clone_that_fails_does_not_repeat_the_token(tmp_path: Path) -> None:
+    url = f"https://user:SECRET@127.0.0.1:9/{tmp_path.name}.git"
+    with pytest.raises(UsageError) as raised, open_source(url):
+        pass
+    assert "SECRET" not in str(raised.value) + (raised.value.fix or "")
+    assert "https://127.0.0.1:9/" in str(raised.value)
