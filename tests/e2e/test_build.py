@@ -30,6 +30,8 @@ from nb2svc.image.base import BaseImages
 from nbclient import NotebookClient
 
 from .e2e_support import (
+    CLEAN_ORIGIN,
+    FAKE_TOKEN,
     REPO_ROOT,
     SMALL_CELLS,
     ChurnBuild,
@@ -245,6 +247,23 @@ def test_no_secret_or_ca_bundle_reaches_any_layer_or_the_config(
     inspected = json.dumps(buildah.inspect(test_image))
     assert token not in inspected
     assert marker not in inspected
+
+
+def test_a_token_in_the_origin_url_reaches_no_layer_label_annotation_report_or_log(
+    churn_build: ChurnBuild, buildah: Buildah, tmp_path: Path
+) -> None:
+    labels = buildah.image_labels(churn_build.tag)
+    assert labels["org.opencontainers.image.source"] == CLEAN_ORIGIN
+    assert CLEAN_ORIGIN in (churn_build.out / "manifests.yaml").read_text()
+    secret = FAKE_TOKEN.encode()
+    assert FAKE_TOKEN not in churn_build.run.stdout + churn_build.run.stderr
+    written = [p for p in churn_build.out.rglob("*") if p.is_file()]
+    assert {"report.json", "Containerfile", "manifests.yaml"} <= {p.name for p in written}
+    assert [p.name for p in written if secret in p.read_bytes()] == []
+    archive = tmp_path / "image.tar"
+    buildah.push(churn_build.tag, f"oci-archive:{archive}")
+    assert not any(secret in blob for blob in layer_blobs(archive, tmp_path / "oci"))
+    assert FAKE_TOKEN not in json.dumps(buildah.inspect(churn_build.tag))
 
 
 def test_a_pipeline_of_notebooks_serves_the_last_ones_model(
