@@ -6,10 +6,11 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from nb2svc.s2i import artifacts
+from nb2svc.s2i import artifacts, safetar
 from nb2svc.s2i.safetar import (
     LINKS_MANIFEST,
     UnsafeArchiveError,
@@ -152,3 +153,172 @@ def test_no_artifacts_means_a_clean_build(tmp_path: Path) -> None:
     log = io.StringIO()
     assert not artifacts.restore(tmp_path / "none", tmp_path / "cache", log)
     assert "clean build" in log.getvalue()
+
+
+def saved_artifacts(tmp_path: Path) -> bytes:
+    """What save-artifacts writes for a small cache: uv/, locks/, then the link manifest."""
+    make_cache(tmp_path / "old")
+    stream = io.BytesIO()
+    write_tree(tmp_path / "old", ["uv", "locks"], stream)
+    return stream.getvalue()
+
+
+def cut_inside_a_header(data: bytes) -> bytes:
+    return data[:100]
+
+
+def cut_inside_file_data(data: bytes) -> bytes:
+    """Cut in the middle of the first regular file's data."""
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        first = next(m for m in tar.getmembers() if m.isreg() and m.size)
+    return data[: first.offset_data + first.size // 2]
+
+
+def cut_between_members(data: bytes) -> bytes:
+    """A stream cut exactly before its last member (the link manifest): a valid tar prefix."""
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        last = tar.getmembers()[-1]
+    assert last.name == LINKS_MANIFEST
+    return data[: last.offset]
+
+
+CORRUPT = {
+    "empty": lambda data: b"",
+    "cut inside a header": cut_inside_a_header,
+    "cut inside a file's data": cut_inside_file_data,
+    "cut between members": cut_between_members,
+    "not a tar": lambda data: b"\x89PNG" + bytes(1020),
+    "gzip, not a tar": lambda data: b"\x1f\x8b\x08" + data[:509],
+}
+
+
+@pytest.mark.parametrize("damage", CORRUPT.values(), ids=CORRUPT.keys())
+def test_a_corrupt_or_truncated_artifacts_tar_means_a_clean_build_with_a_warning(
+    tmp_path: Path, damage: Callable[[bytes], bytes]
+) -> None:
+    (tmp_path / "artifacts").mkdir()
+    (tmp_path / "artifacts" / "artifacts.tar").write_bytes(damage(saved_artifacts(tmp_path)))
+    log = io.StringIO()
+    assert not artifacts.restore(tmp_path / "artifacts", tmp_path / "cache", log)
+    warning = log.getvalue()
+    assert "warning: refusing the artifacts of the previous build" in warning
+    assert "clean build" in warning
+    assert "artifacts.tar" in warning  # says which file, and what was wrong with it
+    assert any(word in warning for word in ("truncated", "cut short"))
+    assert list((tmp_path / "cache").rglob("*")) == []
+
+
+def test_a_tree_without_the_link_manifest_was_cut_short_and_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "artifacts" / "uv").mkdir(parents=True)
+    (tmp_path / "artifacts" / "uv" / "half.whl").write_bytes(b"PK")
+    log = io.StringIO()
+    assert not artifacts.restore(tmp_path / "artifacts", tmp_path / "cache", log)
+    assert "cut short" in log.getvalue()
+    assert not (tmp_path / "cache" / "uv").exists()
+
+
+def stream_of(*members: tuple[tarfile.TarInfo, bytes]) -> io.BytesIO:
+    """A tar read as a pipe is: once, front to back."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for info, data in members:
+            info.size = len(data) if info.isreg() else 0
+            tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
+    out.seek(0)
+    return out
+
+
+@pytest.mark.parametrize("evil", MALICIOUS.values(), ids=MALICIOUS.keys())
+def test_a_stream_refused_late_leaves_nothing_of_what_came_before(
+    tmp_path: Path, evil: tarfile.TarInfo
+) -> None:
+    dest = tmp_path / "dest"
+    (dest / "uv").mkdir(parents=True)
+    (dest / "uv" / "kept.txt").write_text("before")
+    stream = stream_of(
+        (member("uv", tarfile.DIRTYPE), b""), (member("uv/new.txt"), b"written first"), (evil, b"x")
+    )
+    with pytest.raises(UnsafeArchiveError):
+        safe_extract(stream, dest)
+    assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*")) == ["uv", "uv/kept.txt"]
+    assert (dest / "uv" / "kept.txt").read_text() == "before"
+    assert [p.name for p in tmp_path.iterdir()] == ["dest"]  # no scratch folder left either
+
+
+def test_a_stream_cut_short_leaves_nothing(tmp_path: Path) -> None:
+    data = stream_of((member("uv/a.txt"), b"a" * 4096), (member("uv/b.txt"), b"b" * 4096))
+    with pytest.raises(UnsafeArchiveError, match="truncated"):
+        safe_extract(io.BytesIO(data.getvalue()[:3000]), tmp_path / "dest")
+    assert list((tmp_path / "dest").rglob("*")) == []
+
+
+def test_an_archive_is_added_to_what_the_target_holds(tmp_path: Path) -> None:
+    dest = tmp_path / "dest"
+    (dest / "uv").mkdir(parents=True)
+    (dest / "uv" / "old.txt").write_text("old")
+    safe_extract(
+        stream_of((member("uv/new.txt"), b"new"), (member("locks", tarfile.DIRTYPE), b"")), dest
+    )
+    assert (dest / "uv" / "old.txt").read_text() == "old"
+    assert (dest / "uv" / "new.txt").read_text() == "new"
+    assert (dest / "locks").is_dir()
+
+
+@pytest.mark.parametrize("as_stream", [False, True], ids=["file", "stream"])
+def test_more_members_than_the_limit_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, as_stream: bool
+) -> None:
+    monkeypatch.setattr(safetar, "MAX_MEMBERS", 5)
+    files = [(member(f"uv/{i}.txt"), b"x") for i in range(6)]
+    archive: Path | io.BytesIO = (
+        stream_of(*files) if as_stream else tar_with(tmp_path / "a.tar", *files)
+    )
+    with pytest.raises(UnsafeArchiveError, match="more than 5 entries"):
+        safe_extract(archive, tmp_path / "dest")
+    assert list((tmp_path / "dest").rglob("*")) == []
+
+
+def test_exactly_the_member_limit_is_accepted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(safetar, "MAX_MEMBERS", 5)
+    safe_extract(stream_of(*[(member(f"uv/{i}.txt"), b"x") for i in range(5)]), tmp_path / "d")
+    assert len(list((tmp_path / "d" / "uv").iterdir())) == 5
+
+
+def test_more_bytes_than_the_limit_are_refused_in_a_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(safetar, "MAX_TOTAL_BYTES", 1000)
+    stream = stream_of((member("uv/a"), b"a" * 600), (member("uv/b"), b"b" * 600))
+    with pytest.raises(UnsafeArchiveError, match="larger than 1000 bytes"):
+        safe_extract(stream, tmp_path / "dest")
+    assert list((tmp_path / "dest").rglob("*")) == []
+
+
+def test_a_tree_with_more_entries_than_the_limit_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(safetar, "MAX_MEMBERS", 3)
+    (tmp_path / "tree" / "uv").mkdir(parents=True)
+    for i in range(3):
+        (tmp_path / "tree" / "uv" / f"{i}.txt").write_text("x")
+    with pytest.raises(UnsafeArchiveError, match="more than 3 entries"):
+        check_tree(tmp_path / "tree")
+
+
+def test_a_file_and_then_a_folder_of_the_same_name_is_refused(tmp_path: Path) -> None:
+    stream = stream_of(
+        (member("uv/x"), b"file"), (member("uv/x", tarfile.DIRTYPE), b""), (member("uv/x/y"), b"")
+    )
+    with pytest.raises(UnsafeArchiveError, match="could not be extracted"):
+        safe_extract(stream, tmp_path / "dest")
+    assert list((tmp_path / "dest").rglob("*")) == []
+
+
+def test_a_file_that_would_replace_a_folder_of_the_target_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "dest" / "uv" / "x").mkdir(parents=True)
+    stream = stream_of((member("uv/a"), b"a"), (member("uv/x"), b"file"))
+    with pytest.raises(UnsafeArchiveError, match="would replace a folder"):
+        safe_extract(stream, tmp_path / "dest")
+    assert sorted(p.name for p in (tmp_path / "dest").rglob("*")) == ["uv", "x"]

@@ -10,6 +10,7 @@ unpacked already, or tar files (`*.tar`) dropped there; either is checked before
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import tempfile
@@ -18,7 +19,14 @@ from typing import TextIO
 
 from nb2svc.plan import VENV
 from nb2svc.s2i import CACHE_DIR, bytecode
-from nb2svc.s2i.safetar import UnsafeArchiveError, check_tree, restore_links, safe_extract
+from nb2svc.s2i.safetar import (
+    LINKS_MANIFEST,
+    CorruptArchiveError,
+    UnsafeArchiveError,
+    check_tree,
+    restore_links,
+    safe_extract,
+)
 from nb2svc.s2i.safetar import write_tree as _write_tree
 
 CACHES = ("uv", "locks")
@@ -33,7 +41,10 @@ def save(cache_dir: Path, out: TextIO, venv: Path | None = None) -> None:
 
 
 def restore(artifacts: Path, cache_dir: Path, log: TextIO) -> bool:
-    """Move checked artifacts into `cache_dir`; False (and a clean build) when refused."""
+    """Move checked artifacts into `cache_dir`; False (and a clean build) when refused.
+
+    Any problem with them (unsafe, corrupt, truncated, unreadable) is said in one warning
+    and leaves `cache_dir` as it was: the build then starts clean."""
     if not artifacts.is_dir() or not any(artifacts.iterdir()):
         _say(log, "no artifacts from a previous build: clean build")
         return False
@@ -44,27 +55,56 @@ def restore(artifacts: Path, cache_dir: Path, log: TextIO) -> bool:
             _stage(artifacts, staging)
             links = restore_links(staging)
         except (UnsafeArchiveError, OSError, ValueError) as exc:
-            _say(log, f"refusing the artifacts of the previous build ({exc}): clean build")
+            _say(log, f"warning: refusing the artifacts of the previous build ({exc}): clean build")
             return False
-        moved = [_merge(staging / name, cache_dir / name) for name in SAVED]
+        try:
+            moved = [_merge(staging / name, cache_dir / name) for name in SAVED]
+        except OSError as exc:
+            for name in SAVED:  # caches only: dropping them costs a download, never a wrong build
+                shutil.rmtree(cache_dir / name, ignore_errors=True)
+            _say(log, f"warning: the artifacts could not be restored ({exc}): clean build")
+            return False
     _say(log, f"restored {', '.join(n for n, ok in zip(SAVED, moved, strict=True) if ok)} "
          f"from the previous build ({links} cache links)")  # fmt: skip
     return any(ok for name, ok in zip(SAVED, moved, strict=True) if name in CACHES)
 
 
 def _stage(artifacts: Path, staging: Path) -> None:
+    """The artifacts into `staging`, each archive (or the tree) checked, and complete:
+    `save-artifacts` writes the link manifest last, so a stream cut short lacks it."""
     archives = sorted(p for p in artifacts.iterdir() if p.suffix == ".tar" and p.is_file())
     if archives:
+        links: dict[str, object] = {}
         for archive in archives:
             safe_extract(archive, staging)
+            links.update(_take_manifest(staging, archive.name))
+        (staging / LINKS_MANIFEST).write_text(json.dumps(links))
         return
     check_tree(artifacts)
+    if not (artifacts / LINKS_MANIFEST).is_file():
+        raise CorruptArchiveError(_incomplete("the artifacts folder"))
     for name in SAVED:
         if (artifacts / name).is_dir():
             _move(artifacts / name, staging / name)
-    manifest = artifacts / ".nb2svc-links.json"
-    if manifest.is_file():
-        shutil.copy2(manifest, staging / manifest.name)
+    shutil.copy2(artifacts / LINKS_MANIFEST, staging / LINKS_MANIFEST)
+
+
+def _take_manifest(staging: Path, archive: str) -> dict[str, object]:
+    manifest = staging / LINKS_MANIFEST
+    if not manifest.is_file():
+        raise CorruptArchiveError(_incomplete(archive))
+    links = json.loads(manifest.read_text())
+    manifest.unlink()
+    if not isinstance(links, dict):
+        raise UnsafeArchiveError("the artifacts' link manifest is not a JSON object")
+    return links
+
+
+def _incomplete(what: str) -> str:
+    return (
+        f"{what} has no {LINKS_MANIFEST}, the entry save-artifacts writes last: "
+        "the stream was cut short"
+    )
 
 
 def _move(src: Path, dest: Path) -> None:

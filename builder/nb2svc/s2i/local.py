@@ -26,7 +26,7 @@ from nb2svc.engine.buildah import Buildah
 from nb2svc.plan import CA_SECRET_ID
 from nb2svc.s2i import ASSEMBLE_USER, DESTINATION, SCRIPTS_DIR, metadata
 from nb2svc.s2i.metadata import IMAGE_METADATA
-from nb2svc.s2i.safetar import check_members, check_name, safe_extract
+from nb2svc.s2i.safetar import Tally, check_members, check_name, safe_extract
 from nb2svc.source import list_source_files
 
 CA_MOUNT = f"/run/secrets/{CA_SECRET_ID}"
@@ -113,9 +113,10 @@ def upload_tar(source: Path, out: IO[bytes], artifacts: Path | IO[bytes] | None 
 
 
 def _relay(stream: IO[bytes], out: tarfile.TarFile) -> None:
+    tally = Tally()
     with tarfile.open(fileobj=stream, mode="r|") as saved:
         for member in saved:
-            check_members([member])
+            check_members([member], tally)
             copy = tarfile.TarInfo(f"artifacts/{check_name(member.name)}")
             copy.type, copy.size, copy.mtime = member.type, member.size, member.mtime
             copy.mode = member.mode & 0o755 | (0o755 if member.isdir() else 0o644)

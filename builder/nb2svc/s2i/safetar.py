@@ -3,7 +3,11 @@
 `save-artifacts` output comes from the *previous* image, so it is untrusted input. Like
 s2i's paranoid extractor, `safe_extract` accepts only directories and regular files whose
 names stay inside the target: an absolute name, a `..` component, a symbolic or hard link,
-a device or a FIFO refuses the whole archive before anything is written.
+a device or a FIFO refuses the whole archive, and so do more than `MAX_MEMBERS` entries,
+more than `MAX_TOTAL_BYTES` of file data, and a corrupt or truncated tar. Members are
+written into a temporary folder beside the target and moved into it only when the whole
+archive was read: a refused archive leaves nothing behind (docs/s2i.md, "Incremental
+builds and save-artifacts").
 
 uv's cache contains relative symlinks (`wheels-*/…/<wheel> -> ../../../archive-v0/<id>`).
 `write_tree` records them in a manifest member instead of as links, and `restore_links`
@@ -15,9 +19,13 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import stat
 import tarfile
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, BinaryIO
 
@@ -25,10 +33,16 @@ from nb2svc.errors import BuildError
 
 LINKS_MANIFEST = ".nb2svc-links.json"
 MAX_TOTAL_BYTES = 8 * 1024**3
+MAX_MEMBERS = 500_000  # a large uv cache (torch, tensorflow, ...) is tens of thousands
 
 
 class UnsafeArchiveError(BuildError):
-    """An artifacts archive or tree that could write outside its target, or holds links."""
+    """An artifacts archive or tree that is refused: it could write outside its target,
+    holds links, is too large, or is not a complete tar."""
+
+
+class CorruptArchiveError(UnsafeArchiveError):
+    """An artifacts archive that is not a complete, readable tar."""
 
 
 def check_name(name: str) -> PurePosixPath:
@@ -43,41 +57,90 @@ def check_name(name: str) -> PurePosixPath:
     return path
 
 
-def check_members(members: Iterable[tarfile.TarInfo]) -> int:
-    """Refuse the first unsafe member; return the total size of the files."""
-    total = 0
+@dataclass
+class Tally:
+    """Entries and file bytes seen so far, against the limits."""
+
+    members: int = 0
+    size: int = 0
+
+    def add(self, member: tarfile.TarInfo) -> None:
+        self.members += 1
+        self.size += max(member.size, 0)
+        if self.members > MAX_MEMBERS:
+            raise UnsafeArchiveError(f"artifacts have more than {MAX_MEMBERS} entries")
+        if self.size > MAX_TOTAL_BYTES:
+            raise UnsafeArchiveError(f"artifacts are larger than {MAX_TOTAL_BYTES} bytes")
+
+
+def check_members(members: Iterable[tarfile.TarInfo], tally: Tally | None = None) -> int:
+    """Refuse the first unsafe member, or the one past a limit; return the files' total
+    size. Pass one `tally` for every call on the same archive (a stream is checked
+    member by member)."""
+    tally = Tally() if tally is None else tally
     for member in members:
         check_name(member.name)
         if not (member.isdir() or member.isreg()):
             kind = "link" if (member.issym() or member.islnk()) else "special file"
             raise UnsafeArchiveError(f"artifacts entry {member.name!r} is a {kind}")
-        total += member.size
-        if total > MAX_TOTAL_BYTES:
-            raise UnsafeArchiveError(f"artifacts are larger than {MAX_TOTAL_BYTES} bytes")
-    return total
+        tally.add(member)
+    return tally.size
 
 
 def safe_extract(archive: Path | IO[bytes], dest: Path) -> int:
-    """Extract `archive` into `dest` when every member is safe; return the files' bytes."""
+    """Extract `archive` (an uncompressed tar: a file, or a stream read once) into `dest`
+    when every member is safe and the tar is complete; return the files' bytes.
+
+    Refused (`UnsafeArchiveError`, `CorruptArchiveError`): nothing is added to `dest`."""
     dest.mkdir(parents=True, exist_ok=True)
-    if not isinstance(archive, Path):
-        with tarfile.open(fileobj=archive, mode="r|*") as stream:
-            return _extract_stream(stream, dest)
-    with tarfile.open(archive, mode="r:*") as tar:
-        members = tar.getmembers()
-        total = check_members(members)
-        for member in members:
-            _write_member(tar, member, dest)
+    with _scratch(dest) as scratch:
+        try:
+            if isinstance(archive, Path):
+                with tarfile.open(archive, mode="r:") as tar:
+                    total = _extract_file(tar, scratch)
+            else:
+                with tarfile.open(fileobj=archive, mode="r|") as stream:
+                    total = _extract_stream(stream, scratch)
+        except (tarfile.TarError, EOFError) as exc:
+            raise CorruptArchiveError(
+                f"{_what(archive)} is not a complete tar, corrupt or truncated ({exc})"
+            ) from None
+        except OSError as exc:  # e.g. a file, then a folder of the same name; a full disk
+            raise UnsafeArchiveError(f"{_what(archive)} could not be extracted ({exc})") from None
+        _move_into(scratch, dest)
         return total
+
+
+def _what(archive: Path | IO[bytes]) -> str:
+    return archive.name if isinstance(archive, Path) else "the artifacts stream"
+
+
+@contextmanager
+def _scratch(dest: Path) -> Iterator[Path]:
+    """A temporary folder beside `dest` (same filesystem: moved by rename), always removed."""
+    scratch = Path(tempfile.mkdtemp(prefix=f".{dest.name}.extract-", dir=dest.parent))
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _extract_file(tar: tarfile.TarFile, dest: Path) -> int:
+    """A file can be read twice: every member is checked before any is written."""
+    members = tar.getmembers()
+    total = check_members(members)
+    for member in members:
+        _write_member(tar, member, dest)
+    return total
 
 
 def _extract_stream(tar: tarfile.TarFile, dest: Path) -> int:
     """A pipe cannot be read twice: check each member before it is written."""
-    total = 0
+    tally = Tally()
     for member in tar:
-        total += check_members([member])
+        check_members([member], tally)
         _write_member(tar, member, dest)
-    return total
+    return tally.size
 
 
 def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, dest: Path) -> None:
@@ -98,14 +161,46 @@ def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, dest: Path) -> 
     os.utime(target, (member.mtime, member.mtime))
 
 
+def _move_into(scratch: Path, dest: Path) -> None:
+    """The extracted tree into `dest`: checked first (no entry of `dest` on the way is a
+    link, no file replaces a folder or the reverse), then renamed entry by entry."""
+    folders: list[Path] = []
+    moves: list[tuple[Path, Path]] = []
+    for dirpath, dirnames, filenames in os.walk(scratch):
+        here = Path(dirpath)
+        for name in dirnames:
+            rel = (here / name).relative_to(scratch)
+            if (dest / rel).is_symlink() or ((dest / rel).exists() and not (dest / rel).is_dir()):
+                raise UnsafeArchiveError(
+                    f"artifacts folder {rel.as_posix()!r} would replace a file"
+                )
+            folders.append(dest / rel)
+        for name in filenames:
+            rel = (here / name).relative_to(scratch)
+            if (dest / rel).is_symlink() or (dest / rel).is_dir():
+                raise UnsafeArchiveError(
+                    f"artifacts file {rel.as_posix()!r} would replace a folder or a link"
+                )
+            moves.append((here / name, dest / rel))
+    for folder in folders:
+        folder.mkdir(exist_ok=True)
+    for source, target in moves:
+        source.replace(target)
+
+
 def check_tree(root: Path) -> None:
-    """Refuse a directory (artifacts unpacked by someone else) holding links or devices."""
+    """Refuse a directory (artifacts unpacked by someone else) holding links or devices,
+    or more entries or bytes than an archive may have."""
+    tally = Tally()
     for dirpath, dirnames, filenames in os.walk(root):
         for name in [*dirnames, *filenames]:
-            mode = os.lstat(Path(dirpath) / name).st_mode
-            if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+            st = os.lstat(Path(dirpath) / name)
+            if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
                 rel = (Path(dirpath) / name).relative_to(root)
                 raise UnsafeArchiveError(f"artifacts entry {rel.as_posix()!r} is not a file")
+            info = tarfile.TarInfo(name)
+            info.size = st.st_size if stat.S_ISREG(st.st_mode) else 0
+            tally.add(info)
 
 
 def write_tree(
