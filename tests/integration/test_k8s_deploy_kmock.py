@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import threading
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
@@ -273,6 +274,21 @@ def test_failed_rollout_rolls_back_to_last_good(api: KmockServer, cluster: Clust
     )
     assert s.ANN_LAST_GOOD in last.data["metadata"]["annotations"]
     assert script.log[-1] == "rolled back Deployment/churn to image r.example.com/churn:1"
+
+
+def test_a_rewritten_last_good_record_is_refused_and_nothing_is_applied(
+    api: KmockServer, cluster: Cluster
+) -> None:
+    Script(api, [DONE]).deployer(cluster).deploy(churn(), wait=True)
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "churn"}, "roleRef": {"kind": "ClusterRole", "name": "cluster-admin"},
+    }  # fmt: skip
+    api.patch(DEPLOYMENT, {"metadata": {"annotations": {s.ANN_LAST_GOOD: json.dumps(binding)}}})
+    applied_before = len(api.applies())
+    with pytest.raises(DeployError, match=r"refusing to roll back.*ClusterRoleBinding"):
+        Script(api, []).deployer(cluster).rollback("churn", "models", timeout=5)
+    assert len(api.applies()) == applied_before
 
 
 def test_rollback_without_a_previous_success_says_so(api: KmockServer, cluster: Cluster) -> None:

@@ -30,6 +30,7 @@ from kubernetes.config.config_exception import ConfigException
 from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
 
 from nb2svc.errors import DeployError
+from nb2svc.k8s import lastgood
 from nb2svc.k8s import spec as s
 from nb2svc.k8s.findings import dig
 from nb2svc.k8s.rollout import pod_failure_reason, rollout_state
@@ -237,24 +238,21 @@ class Deployer:
         Only `metadata.annotations` changes, so the Deployment's generation stays the same
         and no new rollout starts.
         """
-        clean = copy.deepcopy(dict(doc))
-        annotations = clean.get("metadata", {}).get("annotations", {})
-        annotations.pop(s.ANN_LAST_GOOD, None)
-        record = copy.deepcopy(clean)
-        record["metadata"].setdefault("annotations", {})[s.ANN_LAST_GOOD] = json.dumps(
-            clean, sort_keys=True, separators=(",", ":")
-        )
+        record = copy.deepcopy(dict(doc))
+        record["metadata"].setdefault("annotations", {})[s.ANN_LAST_GOOD] = lastgood.record(doc)
         self.cluster.apply(record, namespace)
 
     def rollback(self, name: str, namespace: str, *, timeout: float | None = None) -> None:
-        """Re-apply the last Deployment manifest that rolled out, and wait for it."""
+        """Re-apply the last Deployment manifest that rolled out, and wait for it.
+
+        Only this Deployment is restored, validated first (nb2svc.k8s.lastgood).
+        """
         live = self.cluster.get("apps/v1", "Deployment", name, namespace)
         previous = dig(live, "metadata", "annotations", s.ANN_LAST_GOOD)
         if not isinstance(previous, str):
             msg = f"Deployment/{name} has no last good manifest to roll back to"
             raise DeployError(msg, fix="deploy with --wait once; a successful rollout is recorded")
-        doc: Manifest = json.loads(previous)
-        doc["metadata"].setdefault("annotations", {})[s.ANN_LAST_GOOD] = previous
+        doc = lastgood.restorable(previous, live or {}, name, namespace)
         applied = self.cluster.apply(doc, namespace)
         generation = int(dig(applied, "metadata", "generation") or 0)
         self.wait_for_rollout(name, namespace, min_generation=generation, timeout=timeout)
