@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
+from containerfile_syntax import instructions
+from nb2svc.datapaths import DataLink
 from nb2svc.image.containerfile import render
 from nb2svc.lock import Lock, parse_lock
 from nb2svc.plan import BuildPlan, NotebookRef, Secret, make_labels
@@ -82,6 +85,47 @@ def test_training_sees_user_secrets_as_mounts_only() -> None:
     train = "\n".join(lines_of_stage(render(make_plan()), "train"))
     assert "--mount=type=secret,id=kaggle,target=/run/secrets/kaggle" in train
     assert "train.py" in train
+
+
+def secrets_by_step(plan: BuildPlan) -> dict[str, set[str]]:
+    """The secret ids each RUN mounts, by stage ("deps", "train", ...) and what it runs."""
+    mounted: dict[str, set[str]] = {}
+    stage = ""
+    for step in instructions(render(plan)):
+        if step.keyword == "FROM":
+            stage = step.arguments.rsplit(" AS ", 1)[1]
+        if step.keyword == "RUN":
+            what = "train.py" if "train.py" in step.arguments else step.arguments.split()[-1]
+            ids = set(re.findall(r"--mount=type=secret,id=([^,]+),", step.arguments))
+            mounted[f"{stage}: {what}"] = ids
+    return mounted
+
+
+def test_each_user_secret_is_mounted_only_where_the_notebook_runs() -> None:
+    plan = make_plan(
+        secrets=(Secret("kaggle", Path("/k.json")), Secret("db", Path("/db.txt"))),
+        data_links=(DataLink("/content/x.csv", "/opt/nb2svc/src/x.csv", "x.csv", "n", 1, "colab"),),
+    )
+    mounted = secrets_by_step(plan)
+    install_steps = {step: ids for step, ids in mounted.items() if "train.py" not in step}
+    assert set(install_steps) == {
+        "deps: /opt/nb2svc/build/requirements.lock",
+        "train: /content/x.csv",  # the data links
+        "serve-deps: /opt/nb2svc/build/keep-modules.txt",
+        "runtime: /opt/nb2svc/lib",
+    }
+    assert install_steps["deps: /opt/nb2svc/build/requirements.lock"] == {"nb2svc-ca"}
+    assert install_steps["serve-deps: /opt/nb2svc/build/keep-modules.txt"] == {"nb2svc-ca"}
+    assert install_steps["train: /content/x.csv"] == set()
+    assert install_steps["runtime: /opt/nb2svc/lib"] == set()
+    assert mounted["train: train.py"] == {"kaggle", "db"}  # offline: no CA where the notebook runs
+
+
+def test_with_network_allowed_training_also_gets_the_ca_bundle() -> None:
+    assert secrets_by_step(make_plan(allow_network=True))["train: train.py"] == {
+        "kaggle",
+        "nb2svc-ca",
+    }
 
 
 def test_the_runtime_runs_as_a_numeric_non_root_user_on_port_8080() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+import os
 import sys
 from pathlib import Path
 
@@ -112,3 +114,33 @@ def test_a_known_api_removal_in_a_cell_asks_for_one_retry_with_the_library_cappe
     retry = info.value.retry
     assert retry is not None
     assert (retry.pins, retry.as_of) == (("scikit-learn<1.2",), "2022-12-07")
+
+
+def environment_of_training(where: Layout) -> dict[str, str]:
+    """The environment the notebook's code really runs in (train.py dumps it)."""
+    write_notebook(where.src / "train.ipynb", "x = 1")
+    analysis = assemble._analyze(where.src, Settings())
+    where.build.mkdir()
+    dump = where.build / "env.json"
+    script = f"import json, os\njson.dump(dict(os.environ), open({str(dump)!r}, 'w'))\n"
+    steps.train(script, analysis, where, io.StringIO())
+    found: dict[str, str] = json.loads(dump.read_text())
+    return found
+
+
+@pytest.mark.parametrize("allow", ["", "1"], ids=["offline", "network allowed"])
+def test_the_ca_bundle_reaches_uv_but_not_the_notebook_unless_it_may_download(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, allow: str
+) -> None:
+    where = layout(tmp_path)
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    monkeypatch.setenv("NB2SVC_CA_FILE", str(ca))
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+    monkeypatch.setenv("NB2SVC_ALLOW_NETWORK", allow)
+    settings = Settings.from_env(os.environ)
+    assert steps.uv_env(where, settings.ca_file)["SSL_CERT_FILE"] == str(ca)
+    training = environment_of_training(where)
+    seen = {k for k, v in training.items() if v == str(ca)}
+    assert seen == ({"NB2SVC_CA_FILE", "SSL_CERT_FILE"} if allow else set())
+    assert training["PYTHONPATH"] == str(RUNTIMES)

@@ -9,6 +9,10 @@ Stages:
 
 Only `requirements.lock` feeds the deps stage, so editing notebook code retrains
 without reinstalling. The file builds with buildah, podman and docker (BuildKit).
+
+Secrets: the CA bundle is mounted where uv installs (deps, serve-deps) and, with
+`--allow-network`, where the notebook trains; each user `--secret` only in the RUN that
+runs the notebook's code (train.py). No other step sees them.
 """
 
 from __future__ import annotations
@@ -50,6 +54,11 @@ def _uv_env(plan: BuildPlan) -> str:
     return " ".join(env)
 
 
+def _ca_only(plan: BuildPlan) -> tuple[Secret, ...]:
+    """What an install step may see: the CA bundle, never a user's secret."""
+    return tuple(s for s in plan.all_secrets if s.id == CA_SECRET_ID)
+
+
 def _mounts(plan: BuildPlan, *, cache: bool, secrets: tuple[Secret, ...]) -> str:
     parts = []
     if cache:
@@ -64,7 +73,7 @@ def _deps_stage(plan: BuildPlan) -> list[str]:
     """Bytecode is compiled here, once per lock: otherwise every training run compiles what
     it imports (3.4 s of a 5.2 s `import sklearn, pandas, matplotlib`, measured) and
     writes the .pyc files into the train layer."""
-    mounts = _mounts(plan, cache=True, secrets=plan.all_secrets)
+    mounts = _mounts(plan, cache=True, secrets=_ca_only(plan))
     return [
         f"FROM {plan.build_base_image} AS deps",
         f"COPY requirements.lock {BUILD_DIR}/requirements.lock",
@@ -117,7 +126,7 @@ def _serve_deps_stage(plan: BuildPlan) -> list[str]:
     """The serving venv, installed in place on the slim runtime base (uv mounted from the
     build base). The runtime stage builds on this one, so no big `COPY --from` of the venv
     has to be checksummed on every build."""
-    mounts = _mounts(plan, cache=True, secrets=plan.all_secrets)
+    mounts = _mounts(plan, cache=True, secrets=_ca_only(plan))
     mounts += f" --mount=type=bind,from={plan.build_base_image},source={UV_BIN},target={UV_BIN}"
     reqs = f"-r {BUILD_DIR}/model-requirements.txt -r {BUILD_DIR}/runtime-requirements.txt"
     files = "requirements.lock runtime-requirements.txt"

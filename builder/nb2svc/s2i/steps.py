@@ -1,7 +1,9 @@
 """The steps of `assemble` that run programs: uv (install) and the training script.
 
 Each step streams the program's output to the build log. Only `uv` sees the CA bundle
-(as `SSL_CERT_FILE`, a path); the training process never gets it, as in `nb2svc build`.
+(as `SSL_CERT_FILE`, a path); the training process gets no CA variable unless the build
+lets it use the network (`NB2SVC_ALLOW_NETWORK=1`, read by nb2svc_runtime.train_guard),
+as in `nb2svc build` (docs/s2i.md, "CA bundle and secrets").
 """
 
 from __future__ import annotations
@@ -152,12 +154,7 @@ def train(
         log.write(line + "\n")
         observer.feed(line)
 
-    env = {
-        **os.environ,
-        "MPLBACKEND": "Agg",
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONPATH": str(layout.lib),
-    }
+    env = training_env(os.environ, layout)
     result = run_streaming([str(layout.python), str(path)], feed, env=env, cwd=layout.app_src)
     log.flush()
     if result.returncode == 0:
@@ -174,6 +171,18 @@ def train(
         f"training stopped before any notebook cell failed (exit status {result.returncode})",
         details=result.tail[-15:],
     )
+
+
+CA_VARIABLES = ("NB2SVC_CA_FILE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+def training_env(environ: Mapping[str, str], layout: Layout) -> dict[str, str]:
+    """The environment the notebook's code runs in: the build's, without the CA bundle's
+    path (an install-only input) unless the build lets training use the network."""
+    online = environ.get("NB2SVC_ALLOW_NETWORK", "").lower() in ("1", "true", "yes")
+    env = {k: v for k, v in environ.items() if online or k not in CA_VARIABLES}
+    env.update(MPLBACKEND="Agg", PYTHONUNBUFFERED="1", PYTHONPATH=str(layout.lib))
+    return env
 
 
 def check_model(layout: Layout, log: TextIO) -> None:
