@@ -47,6 +47,7 @@ def build_report(
         "lock": _lock(plan),
         "verification": {
             "ready_seconds": verification.ready_seconds,
+            "worker_rss_bytes": verification.worker_rss_bytes,
             "sample_rows": len(verification.predictions),
             "predictions_match": True,
         },
@@ -161,6 +162,7 @@ def _write_manifests(
         port=plan.port,
         uid=plan.uid,
         model_load_seconds=verification.ready_seconds,
+        worker_rss_bytes=verification.worker_rss_bytes,
         provenance=Provenance(
             source_commit=plan.labels.get(labels.OCI_REVISION),
             source_url=plan.labels.get(labels.OCI_SOURCE),

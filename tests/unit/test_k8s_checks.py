@@ -187,6 +187,9 @@ CASES: list[tuple[str, Callable[[Docs], None], str]] = [
      "Deployment/churn: spec.progressDeadlineSeconds: 30 s must exceed the startup probe budget"),
     ("grace-below-prestop", setter(pod, "terminationGracePeriodSeconds", 5),
      f"Deployment/churn: {POD}.terminationGracePeriodSeconds: 5 s leaves no time to drain"),
+    ("grace-equals-prestop-plus-shutdown", setter(pod, "terminationGracePeriodSeconds", 25),
+     f"Deployment/churn: {POD}.terminationGracePeriodSeconds: 25 s leaves no slack after the "
+     "5 s preStop sleep and the server's 20 s SHUTDOWN_TIMEOUT"),
     ("label-too-long", long_label,
      "Deployment/churn: metadata.labels.app.kubernetes.io/version: 'vvvv"),
     ("bad-name", bad_name,

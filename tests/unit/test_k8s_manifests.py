@@ -14,7 +14,8 @@ import kubernetes_validate
 import pytest
 from nb2svc.k8s import RUNTIME_ENDPOINTS, HpaSpec, ManifestSpec, Provenance, render_manifests
 from nb2svc.k8s import spec as s
-from nb2svc.k8s.manifests import load_yaml, to_yaml
+from nb2svc.k8s.manifests import load_yaml, render_deployment, to_yaml
+from nb2svc.k8s.spec import memory_for, worker_count
 from nb2svc.k8s.validate import default_versions, schema_findings, validate_documents
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "k8s"
@@ -36,6 +37,7 @@ def base_spec(**overrides: object) -> ManifestSpec:
         "image_digest": DIGEST,
         "version": "3f2a9c1d0b7e",
         "model_load_seconds": 4.2,
+        "worker_rss_bytes": 180 * 1024 * 1024,
         "provenance": PROVENANCE,
         "namespace": "models",
     }
@@ -156,3 +158,34 @@ def test_probes_use_runtime_endpoints_and_grace_covers_drain() -> None:
     }
     assert paths <= set(RUNTIME_ENDPOINTS)
     assert spec.termination_grace_seconds > spec.prestop_sleep_seconds + spec.drain_seconds
+
+
+def test_workers_follow_the_cpu_request_and_memory_the_measured_worker() -> None:
+    spec = base_spec(cpu="2", worker_rss_bytes=300 * 1024 * 1024)
+    (container,) = render_deployment(spec)["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["WORKERS"] == "2"
+    assert env["WORKER_RSS_BYTES"] == str(300 * 1024 * 1024)
+    # 2 workers x 300 Mi x 1.5 = 900 Mi, rounded up to 64 Mi
+    assert container["resources"]["requests"]["memory"] == "960Mi"
+    assert container["resources"]["limits"]["memory"] == "960Mi"
+
+
+@pytest.mark.parametrize(("cpu", "workers"), [("500m", 1), ("1", 1), ("1500m", 1), ("4", 4)])
+def test_a_fraction_of_a_core_is_one_worker(cpu: str, workers: int) -> None:
+    assert worker_count(cpu) == workers
+
+
+def test_memory_has_a_floor_and_a_default_when_nothing_was_measured() -> None:
+    assert memory_for(1, 20 * 1024 * 1024) == "256Mi"
+    assert memory_for(2, None) == "1Gi"
+    assert base_spec(memory="3Gi", worker_rss_bytes=1).memory_request == "3Gi"
+
+
+def test_the_grace_period_outlasts_the_prestop_sleep_and_the_servers_shutdown_deadline() -> None:
+    spec = base_spec()
+    pod = render_deployment(spec)["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    shutdown = int({e["name"]: e["value"] for e in container["env"]}["SHUTDOWN_TIMEOUT"])
+    sleep = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert pod["terminationGracePeriodSeconds"] >= sleep + shutdown + 5

@@ -180,6 +180,22 @@ class Podman(Tool):
     def exists(self, container: Container | str) -> bool:
         return self._call("container", "exists", _name(container)).returncode == 0
 
+    def resident_bytes(self, container: Container | str) -> int | None:
+        """The resident memory of the container's processes (its init and every descendant),
+        read from the host's /proc; None when podman does not say the container's pid."""
+        pid = self.inspect(container).get("State", {}).get("Pid")
+        if not isinstance(pid, int) or pid <= 0:
+            return None
+        total, pending, seen = 0, [pid], set()
+        while pending:
+            current = pending.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            total += _vm_rss(current)
+            pending += _children(current)
+        return total
+
     def read_file(self, container: Container | str, path: str) -> bytes:
         """The content of one file inside a container (`podman cp` to a temporary folder)."""
         with tempfile.TemporaryDirectory(prefix="nb2svc-cp-") as tmp:
@@ -225,6 +241,31 @@ class Podman(Tool):
 
     def kube_down(self, file: Path) -> str:
         return self._run("kube", "down", str(file), timeout=max(self.timeout, 120))
+
+
+def _vm_rss(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0  # exited meanwhile
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 def _name(container: Container | str) -> str:

@@ -29,11 +29,16 @@ class Verification:
     sample: dict[str, Any]
     predictions: list[Any]
     url: str
+    worker_rss_bytes: int | None = None  # one worker's resident memory after the sample
 
 
 def verify_image(podman: Podman, image_id: str, *, name: str, port: int) -> Verification:
+    """Run the image with one worker, predict the sample, and measure that worker's memory
+    (the Deployment's WORKERS and memory are sized from it: docs/deploying.md)."""
     podman.check()
-    with podman.running(image_id, port_container=port, read_only=True) as container:
+    with podman.running(
+        image_id, port_container=port, read_only=True, env={"WORKERS": "1"}
+    ) as container:
         started = time.monotonic()
         podman.wait_http_ready(
             f"{container.url}/readyz", timeout=READY_TIMEOUT, container=container
@@ -42,8 +47,9 @@ def verify_image(podman: Podman, image_id: str, *, name: str, port: int) -> Veri
         signature = _read_json(podman, container.name, f"{MODEL_DIR}/signature.json")
         sample = _read_json(podman, container.name, f"{MODEL_DIR}/sample.json")
         predictions = _predict(container.url, name, sample)
+        rss = podman.resident_bytes(container)
     _compare(sample.get("predictions", []), predictions)
-    return Verification(round(ready, 3), signature, sample, predictions, container.url)
+    return Verification(round(ready, 3), signature, sample, predictions, container.url, rss)
 
 
 def _read_json(podman: Podman, container: str, path: str) -> dict[str, Any]:

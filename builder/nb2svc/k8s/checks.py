@@ -160,6 +160,24 @@ def check_pod(pod: Mapping[str, Any], base: str, report: Reporter) -> None:
                 f"{base}.terminationGracePeriodSeconds",
                 f"{grace} s leaves no time to drain after the {sleep} s preStop sleep",
             )
+        check_shutdown(container, grace, sleep if isinstance(sleep, int) else 0, base, report)
+
+
+def check_shutdown(
+    container: Mapping[str, Any], grace: object, sleep: int, base: str, report: Reporter
+) -> None:
+    """The server's SHUTDOWN_TIMEOUT must end before SIGKILL: preStop + timeout < grace."""
+    env = {e.get("name"): e.get("value") for e in container.get("env") or [] if isinstance(e, dict)}
+    try:
+        timeout = float(str(env["SHUTDOWN_TIMEOUT"]))
+    except (KeyError, TypeError, ValueError):
+        return
+    if isinstance(grace, int) and sleep + timeout >= grace:
+        report.error(
+            f"{base}.terminationGracePeriodSeconds",
+            f"{grace} s leaves no slack after the {sleep} s preStop sleep and the server's "
+            f"{timeout:g} s SHUTDOWN_TIMEOUT: SIGKILL would cut the drain short",
+        )
 
 
 def check_ports(container: Mapping[str, Any], path: str, report: Reporter) -> dict[str, int]:

@@ -187,12 +187,21 @@ def volume_mounts(spec: ManifestSpec) -> list[Manifest]:
 
 
 def resources(spec: ManifestSpec) -> Manifest:
-    limits: dict[str, str | int] = {"memory": spec.memory_limit or spec.memory}
+    limits: dict[str, str | int] = {"memory": spec.memory_limit or spec.memory_request}
     if spec.cpu_limit:
         limits["cpu"] = spec.cpu_limit
     if spec.gpu:
         limits[s.GPU_RESOURCE] = spec.gpu  # requests default to limits; GPUs never overcommit
-    return {"requests": {"cpu": spec.cpu, "memory": spec.memory}, "limits": limits}
+    return {"requests": {"cpu": spec.cpu, "memory": spec.memory_request}, "limits": limits}
+
+
+def server_env(spec: ManifestSpec) -> list[dict[str, str]]:
+    """What the server is told: its worker count and its shutdown deadline (inside the
+    termination grace period, see ManifestSpec.termination_grace_seconds)."""
+    values = {"WORKERS": str(spec.worker_processes), "SHUTDOWN_TIMEOUT": str(spec.drain_seconds)}
+    if spec.worker_rss_bytes:
+        values[s.WORKER_RSS_ENV] = str(spec.worker_rss_bytes)
+    return [{"name": key, "value": value} for key, value in values.items()]
 
 
 def probes(spec: ManifestSpec) -> Manifest:
@@ -234,6 +243,7 @@ def render_container(spec: ManifestSpec) -> Manifest:
         "image": spec.image_ref,
         "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": s.PORT_NAME, "containerPort": spec.port, "protocol": "TCP"}],
+        "env": server_env(spec),
         **probes(spec),
         "lifecycle": {"preStop": prestop(spec)},
         "resources": resources(spec),

@@ -142,6 +142,41 @@ def startup_budget(model_load_seconds: float | None) -> StartupBudget:
     return StartupBudget(period, threshold, deadline)
 
 
+MIB = 1024 * 1024
+# The runtime reads it to keep WORKERS within its cgroup memory (runtimes/nb2svc_runtime/USAGE.md).
+WORKER_RSS_ENV = "WORKER_RSS_BYTES"
+DEFAULT_MEMORY = "1Gi"  # when the build measured nothing
+MIN_MEMORY_MIB = 256
+MEMORY_HEADROOM = 1.5  # request-time allocations and batches on top of the idle worker
+GRACE_SLACK_SECONDS = 10  # between the server's own shutdown deadline and SIGKILL
+
+
+def cpu_cores(quantity: str) -> float:
+    """`500m` -> 0.5, `2` -> 2.0 (the forms nb2svc renders; Kubernetes allows more)."""
+    text = quantity.strip()
+    if text.endswith("m"):
+        return int(text[:-1]) / 1000
+    return float(text)
+
+
+def worker_count(cpu: str) -> int:
+    """Server processes for a CPU request: one per whole core, at least one (docs/deploying.md).
+
+    The server would size itself from its cgroup quota too; rendering `WORKERS` makes the
+    number visible in the manifest and keeps it within the memory sized below.
+    """
+    return max(1, math.floor(cpu_cores(cpu)))
+
+
+def memory_for(workers: int, worker_rss_bytes: int | None) -> str:
+    """The pod's memory request and limit: measured RSS of one worker x workers x 1.5,
+    rounded up to 64 Mi, at least 256 Mi; 1Gi when the build measured nothing."""
+    if not worker_rss_bytes:
+        return DEFAULT_MEMORY
+    need = workers * worker_rss_bytes * MEMORY_HEADROOM / MIB
+    return f"{max(MIN_MEMORY_MIB, math.ceil(need / 64) * 64)}Mi"
+
+
 @dataclass(frozen=True)
 class ManifestSpec:
     """Everything the Deployment/Service/HPA/PDB are rendered from.
@@ -161,8 +196,10 @@ class ManifestSpec:
     extra_annotations: Mapping[str, str] = field(default_factory=dict)
     replicas: int = 2
     cpu: str = "500m"
-    memory: str = "1Gi"
-    memory_limit: str | None = None  # defaults to `memory`
+    memory: str | None = None  # None: sized from worker_rss_bytes (memory_for)
+    memory_limit: str | None = None  # defaults to the memory request
+    workers: int | None = None  # None: one per whole core of `cpu` (worker_count)
+    worker_rss_bytes: int | None = None  # one worker's RSS, measured when the image was verified
     cpu_limit: str | None = None  # none by default: CFS throttling hurts Python servers
     gpu: int = 0
     hpa: HpaSpec | None = None
@@ -197,6 +234,15 @@ class ManifestSpec:
         return self.image
 
     @property
+    def worker_processes(self) -> int:
+        return self.workers or worker_count(self.cpu)
+
+    @property
+    def memory_request(self) -> str:
+        return self.memory or memory_for(self.worker_processes, self.worker_rss_bytes)
+
+    @property
     def termination_grace_seconds(self) -> int:
-        """preStop sleep + the server's drain + 5 s slack, so SIGKILL never cuts a drain short."""
-        return self.prestop_sleep_seconds + self.drain_seconds + 5
+        """preStop sleep + the server's SHUTDOWN_TIMEOUT (`drain_seconds`, rendered) + slack,
+        so SIGKILL never cuts a drain short."""
+        return self.prestop_sleep_seconds + self.drain_seconds + GRACE_SLACK_SECONDS
