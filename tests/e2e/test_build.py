@@ -106,6 +106,11 @@ def test_the_report_says_what_was_built_and_from_what(
     assert report["cache"]["whole_build_reused"] or report["timings"]["train"] > 0
     for name in ("Containerfile", "train.py", "requirements.lock", "manifests.yaml"):
         assert (out / name).is_file()
+    rss = report["verification"]["worker_rss_bytes"]
+    assert 20 * 2**20 < rss < 2**30, "one worker's resident memory, measured"
+    manifests = (out / "manifests.yaml").read_text()
+    assert f"value: '{rss}'" in manifests
+    assert "memory: 1Gi" not in manifests
 
 
 def test_the_runtime_image_is_non_root_labelled_and_slim(
