@@ -6,12 +6,18 @@ the result back to its caller. While a batch runs, new requests accumulate for t
 one, so batches grow with load and a lone request is not delayed. The batcher waits (at
 most `max_wait` seconds) only when other requests are known to be on their way. A full
 queue raises `Overloaded` instead of growing.
+
+Model code runs in the predict thread and cannot stop the worker: whatever it raises,
+`SystemExit` and `KeyboardInterrupt` included, becomes that request's error (a
+`BaseException` that is not an `Exception` arrives as `ModelEscaped`). Only the supervisor
+decides to stop (process.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -21,9 +27,20 @@ from typing import Any, Union
 
 from .adapters import Adapter, Columns
 
+log = logging.getLogger("nb2svc.batching")
+
 
 class Overloaded(Exception):
     """The queue is full: the caller should answer 503 with Retry-After."""
+
+
+class ModelEscaped(Exception):
+    """The model raised a BaseException that is not an Exception (SystemExit,
+    KeyboardInterrupt, GeneratorExit, ...): held here so it fails one request only."""
+
+    def __init__(self, raised: BaseException) -> None:
+        super().__init__(f"{type(raised).__name__}: {raised}")
+        self.raised = raised
 
 
 @dataclass
@@ -126,7 +143,11 @@ class MicroBatcher:
             batch = self._take()
             if not batch:
                 continue
-            outcomes = await loop.run_in_executor(self._executor, self._run_batch, batch)
+            try:
+                outcomes = await loop.run_in_executor(self._executor, self._run_batch, batch)
+            except Exception as exc:  # the batcher's own failure: fail this batch, go on
+                log.exception("a batch failed outside the model")
+                outcomes = [exc] * len(batch)
             for job, outcome in zip(batch, outcomes):
                 if job.future.done():
                     continue
@@ -145,6 +166,8 @@ class MicroBatcher:
             return self._compute(job.columns, job.want_proba)
         except Exception as exc:
             return exc
+        except BaseException as exc:  # model code may not end the worker
+            return ModelEscaped(exc)
 
     def _run_batch(self, batch: list[_Job]) -> list[Outcome]:
         if self.on_batch is not None:
@@ -157,7 +180,7 @@ class MicroBatcher:
                 merged[name].extend(values)
         try:
             result = self._compute(merged, any(job.want_proba for job in batch))
-        except Exception:
+        except BaseException:  # each request then gets its own outcome
             return [self._one(job) for job in batch]
         outcomes: list[Outcome] = []
         start = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import logging
 import sys
 import time
@@ -147,7 +148,8 @@ async def v1_models(request: Request) -> Response:
 
 async def v1_model(request: Request) -> Response:
     if request.path_params["name"].endswith(":predict"):
-        raise ApiError(405, f"method GET not allowed on {request.url.path}; use POST")
+        message = f"method GET not allowed on {request.url.path}; use POST"
+        raise ApiError(405, message, headers={"Allow": "POST"})
     service = named_service(request)
     if not service.ready:
         return JSON(
@@ -169,6 +171,14 @@ async def v1_predict(request: Request) -> Response:
 # --- MLflow -----------------------------------------------------------------------------
 
 
+def csv_rows(raw: bytes, service: ModelService) -> list[Any]:
+    """The CSV body's rows; the csv module's own errors are the client's (400)."""
+    try:
+        return protocols.csv_rows(raw, service.signature, service.settings.max_rows)
+    except csv.Error as exc:
+        raise ApiError(400, f"malformed CSV: {exc}") from None
+
+
 async def ping(request: Request) -> Response:
     return _readiness(service_of(request))
 
@@ -179,7 +189,7 @@ async def invocations(request: Request) -> Response:
     with arriving(service):
         kind, raw = await json_body(request, ("application/json", "text/csv"))
         if kind == "text/csv":
-            rows = protocols.csv_rows(raw, service.signature, service.settings.max_rows)
+            rows = csv_rows(raw, service)
         else:
             rows = protocols.mlflow_rows(protocols.parse_json(raw))
     result = await service.predict(rows, want_proba=False)
@@ -322,8 +332,28 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
     return JSON({"error": "internal server error", "details": []}, status_code=500)
 
 
+MAX_REQUEST_ID = 128
+
+
+def client_request_id(scope: Scope) -> str | None:
+    """The client's X-Request-Id, if it is short printable ASCII (else it is not logged)."""
+    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+    for name, value in headers:
+        if name == b"x-request-id":
+            if 0 < len(value) <= MAX_REQUEST_ID and all(0x21 <= b <= 0x7E for b in value):
+                return value.decode("ascii")
+            return None
+    return None
+
+
+INTERNAL_ERROR_BODY = {"error": "internal server error", "details": []}
+
+
 class Observe:
-    """ASGI middleware: request metrics and JSON-line access logs."""
+    """ASGI middleware: request metrics, JSON-line access logs (with the client's
+    X-Request-Id, echoed in the response), and the last word on errors: an exception no
+    handler answered becomes a JSON 500 on a connection that stays open (Starlette's
+    outermost handler re-raises, and uvicorn then closes the connection)."""
 
     def __init__(self, app: ASGIApp, service: ModelService, access_log: bool) -> None:
         self.app = app
@@ -336,19 +366,30 @@ class Observe:
             return
         start = time.perf_counter()
         status = 500
+        started = False
+        rid = client_request_id(scope)
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started = True
+                if rid is not None:
+                    headers = [*message.get("headers", ()), (b"x-request-id", rid.encode())]
+                    message = {**message, "headers": headers}
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            if started:
+                raise
+            log.error("unhandled error", exc_info=exc)
+            await JSON(INTERNAL_ERROR_BODY, status_code=500)(scope, receive, send_wrapper)
         finally:
-            self._record(scope, status, time.perf_counter() - start)
+            self._record(scope, status, time.perf_counter() - start, rid)
 
-    def _record(self, scope: Scope, status: int, elapsed: float) -> None:
+    def _record(self, scope: Scope, status: int, elapsed: float, rid: str | None) -> None:
         route = scope.get("route")
         label = getattr(route, "path", None) or "unmatched"
         metrics = self.service.metrics
@@ -363,6 +404,7 @@ class Observe:
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 3),
                     "client": client[0],
+                    **({"request_id": rid} if rid is not None else {}),
                 }
             )
             sys.stdout.buffer.write(line)

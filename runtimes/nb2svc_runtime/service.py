@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import logging
 import os
 import threading
@@ -13,7 +14,7 @@ from typing import Any
 
 from .adapters import Adapter, make_adapter
 from .artifact import ArtifactError, Signature, load_artifact, read_metadata
-from .batching import MicroBatcher, Overloaded, Result
+from .batching import MicroBatcher, ModelEscaped, Overloaded, Result
 from .config import READY_DIR_ENV, WORKERS_ENV, Settings
 from .errors import ApiError
 from .metrics import Metrics
@@ -41,6 +42,8 @@ class ModelService:
         self.draining = False
         self.load_error: str | None = None
         self._on_fatal = on_fatal
+        # A CSV field may be as long as a body may be (MAX_BODY_BYTES), not the csv default.
+        csv.field_size_limit(max(csv.field_size_limit(), settings.max_body_bytes))
 
     @property
     def name(self) -> str:
@@ -119,6 +122,13 @@ class ModelService:
             self.metrics.rejected.inc()
             raise ApiError(
                 503, "server overloaded: the prediction queue is full", headers={"Retry-After": "1"}
+            ) from None
+        except ModelEscaped as exc:
+            log.error("the model raised %s", type(exc.raised).__name__, exc_info=exc.raised)
+            raise ApiError(
+                500,
+                f"prediction failed: the model raised {type(exc.raised).__name__}; "
+                "see the server log",
             ) from None
         except MODEL_ERRORS as exc:
             message = (

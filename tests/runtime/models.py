@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -102,3 +106,66 @@ def holt_winters_namespace() -> dict[str, Any]:
     y = monthly_sales()
     model_fit = ExponentialSmoothing(y, trend="add", seasonal="add", seasonal_periods=12).fit()
     return {"y": y, "model_fit": model_fit}
+
+
+HOSTILE_NOTEBOOK = '''\
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from nb2svc_runtime.capture import save_model
+from tests.runtime.models import churn_namespace
+
+
+class Escape(BaseException):
+    """Not an Exception: `except Exception` does not catch it."""
+
+
+RAISES = {666: SystemExit, 667: KeyboardInterrupt, 668: GeneratorExit, 669: Escape}
+UNSERIALIZABLE = 670
+
+
+class Hostile(ClassifierMixin, BaseEstimator):
+    """The churn classifier, except that some tenures make it raise or answer garbage."""
+
+    def __init__(self, inner=None):
+        self.inner = inner
+
+    def fit(self, X, y):
+        self.classes_ = self.inner.classes_
+        return self
+
+    def _check(self, X):
+        for value in X["tenure"]:
+            if int(value) in RAISES:
+                raise RAISES[int(value)](f"model code raised for tenure {value}")
+
+    def predict(self, X):
+        self._check(X)
+        if (X["tenure"] == UNSERIALIZABLE).any():
+            return np.array([2**70] * len(X), dtype=object)  # past what JSON encoders take
+        return self.inner.predict(X)
+
+    def predict_proba(self, X):
+        self._check(X)
+        return self.inner.predict_proba(X)
+
+
+namespace = churn_namespace()
+model = Hostile(namespace["model"]).fit(namespace["X_train"], namespace["y"].iloc[:300])
+save_model({**namespace, "model": model}, variable="model", name="churn", out_dir=OUT)
+'''
+"""A notebook whose model (a class defined in the notebook, stored by value) raises
+SystemExit, KeyboardInterrupt, GeneratorExit or a bare BaseException for tenure 666-669
+and predicts 2**70 (past the 64-bit integers the JSON encoder takes) for tenure 670."""
+HOSTILE_TENURES = {666: "SystemExit", 667: "KeyboardInterrupt", 668: "GeneratorExit"}
+HOSTILE_TENURES[669] = "Escape"
+UNSERIALIZABLE_TENURE = 670
+
+
+def save_hostile_model(out_dir: Path) -> Path:
+    """Run HOSTILE_NOTEBOOK as a script (its classes live in `__main__`, as a notebook's do)."""
+    repo = Path(__file__).resolve().parents[2]
+    script = out_dir.parent / "hostile_train.py"
+    script.write_text(HOSTILE_NOTEBOOK.replace("OUT", repr(str(out_dir))))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo / "runtimes"), str(repo)])}
+    subprocess.run([sys.executable, str(script)], check=True, env=env, capture_output=True)
+    return out_dir

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import signal
 import socket
@@ -14,7 +16,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -133,3 +136,35 @@ class ServerProcess:
                 self.proc.wait(timeout=10)
         for handle in self._files:
             handle.close()
+
+
+class KeepAlive:
+    """One HTTP/1.1 connection that is never silently reopened: a request after the server
+    closed it (with `Connection: close` or by dropping the socket) fails."""
+
+    def __init__(self, url: str, timeout: float = 30) -> None:
+        parts = urlsplit(url)
+        self.conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
+        self.conn.connect()
+        self.sock = self.conn.sock
+
+    def request(
+        self, method: str, path: str, body: bytes | None = None, **headers: str
+    ) -> tuple[int, Any, http.client.HTTPResponse]:
+        """(status, JSON body or None if it is not JSON, response) on this same connection."""
+        if self.conn.sock is None or self.conn.sock is not self.sock:
+            raise ConnectionError("the server closed the keep-alive connection")
+        self.conn.request(method, path, body=body, headers=headers)
+        response = self.conn.getresponse()
+        data = response.read()
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            payload = None
+        return response.status, payload, response
+
+    def post(self, path: str, body: bytes, content_type: str = "application/json") -> Any:
+        return self.request("POST", path, body, **{"Content-Type": content_type})
+
+    def close(self) -> None:
+        self.conn.close()
