@@ -146,7 +146,12 @@ def select_notebooks(root: Path, requested: Sequence[str], configured: Sequence[
     if names:
         paths = [(root / n).resolve() for n in names]
         for name, path in zip(names, paths, strict=True):
-            if not path.is_file():
+            if not path.is_relative_to(root.resolve()):
+                raise UsageError(
+                    f"notebook {name!r} is outside the source {root}",
+                    fix="name the notebook relative to the source folder, inside it",
+                )
+            if not path.is_file() or path.suffix != ".ipynb":
                 raise UsageError(f"notebook {name!r} not found in {root}", fix=_listing(root))
         return paths
     candidates = [root / f for f in list_source_files(root) if f.endswith(".ipynb")]

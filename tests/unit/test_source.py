@@ -137,3 +137,13 @@ def test_a_clone_that_fails_does_not_repeat_the_token(tmp_path: Path) -> None:
         pass
     assert "SECRET" not in str(raised.value) + (raised.value.fix or "")
     assert "https://127.0.0.1:9/" in str(raised.value)
+
+
+@pytest.mark.parametrize("name", ["../outside.ipynb", "/etc/hostname", "data/train.csv"])
+def test_a_named_notebook_outside_the_source_or_not_a_notebook_is_refused(
+    tmp_path: Path, name: str
+) -> None:
+    repo = make_repo(tmp_path / "repo")
+    (tmp_path / "outside.ipynb").write_text("{}")
+    with pytest.raises(UsageError, match="outside the source|not found"):
+        select_notebooks(repo, [name], [])
