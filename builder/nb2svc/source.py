@@ -66,8 +66,33 @@ def _git(root: Path, *args: str) -> str | None:
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
+_SAFE_REF = re.compile(r"^[A-Za-z0-9._/][A-Za-z0-9._/+@-]*$")
+_CLONE_SCHEMES = ("https://", "http://", "ssh://", "git://", "file://")
+_SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^:]")
+
+
+def _check_clone_spec(url: str, ref: str | None) -> None:
+    """A URL git may fetch (no `ext::` or `fd::` transports) and a ref that is not an option."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in url + (ref or "")):
+        raise UsageError(
+            "the git URL or ref holds a control character",
+            fix="pass the URL as `URL#REF` on one line, without control characters",
+        )
+    if not (url.startswith(_CLONE_SCHEMES) or _SCP_LIKE.match(url)):
+        raise UsageError(
+            f"{redact_url(url)!r} is not a git URL nb2svc fetches",
+            fix="use https://, ssh://, git://, file:// or user@host:path",
+        )
+    if ref is not None and (not _SAFE_REF.match(ref) or ".." in ref):
+        raise UsageError(
+            f"{ref!r} is not a branch, tag or commit name",
+            fix="name the ref after '#' with letters, digits and . _ / + @ - (not leading -)",
+        )
+
+
 def _clone(url: str, ref: str | None, root: Path) -> None:
-    argv = ["git", "clone", "--quiet", "--", url, str(root)]
+    _check_clone_spec(url, ref)
+    argv = ["git", "-c", "protocol.ext.allow=never", "clone", "--quiet", "--", url, str(root)]
     proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=600)
     if proc.returncode == 0 and ref:
         proc = subprocess.run(

@@ -145,5 +145,22 @@ def test_a_named_notebook_outside_the_source_or_not_a_notebook_is_refused(
 ) -> None:
     repo = make_repo(tmp_path / "repo")
     (tmp_path / "outside.ipynb").write_text("{}")
-    with pytest.raises(UsageError, match="outside the source|not found"):
+    with pytest.raises(UsageError, match=r"outside the source|not found"):
         select_notebooks(repo, [name], [])
+
+
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        ("https://git.example/churn.git#--upload-pack=touch", "not a branch, tag or commit"),
+        ("https://git.example/churn.git#main\nx", "control character"),
+        ("https://git.example/churn.git#a..b", "not a branch, tag or commit"),
+        ("ext::sh -c touch% /tmp/pwned.git", "not a git URL nb2svc fetches"),
+        ("fd::3/x.git", "not a git URL nb2svc fetches"),
+    ],
+)
+def test_a_git_spec_that_is_not_a_plain_url_and_ref_is_refused_before_git_runs(
+    spec: str, says: str
+) -> None:
+    with pytest.raises(UsageError, match=says), open_source(spec):
+        pass
