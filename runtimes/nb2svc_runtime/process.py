@@ -21,7 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from .config import READY_DIR_ENV, WORKERS_ENV, Settings
+from .config import READY_DIR_ENV, WORKERS_ENV, Settings, worker_sizing
 
 log = logging.getLogger("nb2svc.process")
 FATAL_EXIT = 3
@@ -207,7 +207,23 @@ class Supervisor:
                 child.wait()
 
 
+def log_worker_count(settings: Settings) -> None:
+    """Say how many workers run and why; warn when WORKERS asks for more than the limits fit."""
+    sizing = worker_sizing()
+    fields = {"workers": settings.workers, **sizing.fields()}
+    if settings.workers_from_env and settings.workers > sizing.workers:
+        log.warning(
+            "WORKERS is more than the container's CPU quota or memory limit fits "
+            "(see USAGE.md, Worker count)",
+            extra={"fields": fields},
+        )
+    else:
+        source = "WORKERS" if settings.workers_from_env else "cgroup limits"
+        log.info(f"worker count from {source}", extra={"fields": fields})
+
+
 def serve(settings: Settings) -> int:
+    log_worker_count(settings)
     if settings.workers <= 1:
         return run_worker(settings)
     return Supervisor(settings).run()
