@@ -10,22 +10,24 @@ import hashlib
 import hmac
 import json
 import signal
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 from nb2svc.triggers.signatures import sign_generic
-from trigger_support import STANDIN, git, kill_leftovers, standin_entries, wait_for
-
-SECRET = b"s3cret-for-tests"
+from trigger_support import (
+    SECRET,
+    Server,
+    git,
+    github_headers,
+    github_push,
+    kill_leftovers,
+    make_origin,
+    standin_command,
+    wait_for,
+)
 
 CONFIG = """\
 port = 0
@@ -37,7 +39,7 @@ build_command = {command}
 forge = "github"
 name = "acme/churn"
 clone_url = "{bare}"
-branches = ["main"]
+branches = ["main", "dev"]
 secret_file = "secret"
 image = "localhost/churn"
 
@@ -61,68 +63,11 @@ secret_file = "secret"
 """
 
 
-@dataclass
-class Server:
-    tmp: Path
-    config: Path
-    proc: subprocess.Popen[str] | None = None
-    url: str = ""
-    shas: list[str] = field(default_factory=list)
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "nb2svc.triggers", "webhook", "serve", "--config",
-             str(self.config)],
-            stdout=subprocess.PIPE, stderr=(self.tmp / "server.err").open("a"), text=True,
-        )  # fmt: skip
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        assert "listening on http://127.0.0.1:" in line, line
-        self.url = line.split("listening on ", 1)[1].strip()
-
-    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(sig)
-            self.proc.wait(timeout=30)
-            if self.proc.stdout is not None:
-                self.proc.stdout.close()
-            self.proc = None
-
-    def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
-        request = urllib.request.Request(self.url + path, data=body, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as err:
-            return err.code, json.loads(err.read() or b"{}")
-
-    def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url + path, timeout=10) as response:
-            return json.loads(response.read())
-
-    def statuses(self) -> list[str]:
-        return [b["status"] for b in reversed(self.get("/builds")["builds"])]
-
-    def entries(self, event: str) -> list[dict[str, Any]]:
-        return standin_entries(self.tmp / "record.jsonl", event)
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    bare, work = tmp_path / "churn.git", tmp_path / "work"
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
-    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
-    shas = []
-    for i in range(3):
-        (work / "nb.ipynb").write_text(str(i))
-        git("add", "-A", cwd=work)
-        git("commit", "-qm", str(i), cwd=work)
-        shas.append(git("rev-parse", "HEAD", cwd=work).stdout.strip())
-        git("push", "-q", str(bare), f"HEAD:refs/heads/v{i}", cwd=work)
-    (tmp_path / "standin.py").write_text(STANDIN)
+    bare, _, shas = make_origin(tmp_path)
     (tmp_path / "secret").write_bytes(SECRET + b"\n")
-    command = [sys.executable, str(tmp_path / "standin.py"), str(tmp_path / "record.jsonl"),
-               str(tmp_path / "gate")]  # fmt: skip
+    command = standin_command(tmp_path)
     config = tmp_path / "webhook.toml"
     config.write_text(CONFIG.format(command=json.dumps(command), bare=bare))
     srv = Server(tmp_path, config, shas=shas)
@@ -132,23 +77,6 @@ def server(tmp_path: Path) -> Iterator[Server]:
     srv.stop()
     left = kill_leftovers(str(tmp_path))
     assert not left, f"processes left running: {left}"
-
-
-def github_push(sha: str, *, ref: str = "refs/heads/main", repo: str = "acme/churn") -> bytes:
-    return json.dumps({"ref": ref, "before": "0" * 40, "after": sha,
-                       "repository": {"full_name": repo}}).encode()  # fmt: skip
-
-
-def github_headers(
-    body: bytes, *, event: str = "push", delivery: str | None = None
-) -> dict[str, str]:
-    mac = hmac.new(SECRET, body, hashlib.sha256).hexdigest()
-    return {
-        "Content-Type": "application/json",
-        "X-GitHub-Event": event,
-        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
-        "X-Hub-Signature-256": f"sha256={mac}",
-    }
 
 
 def test_valid_github_push_is_recorded_and_built(server: Server) -> None:
@@ -207,7 +135,7 @@ def test_oversized_non_push_and_filtered_requests(server: Server) -> None:
     status, answer = server.post("/hooks/churn", ping, github_headers(ping, event="ping"))
     assert (status, answer["status"]) == (202, "ignored")
     for body in (
-        github_push(server.shas[0], ref="refs/heads/dev"),
+        github_push(server.shas[0], ref="refs/heads/other"),
         github_push(server.shas[0], ref="refs/heads/$(touch${IFS}pwned)"),
         github_push(server.shas[0], repo="evil/churn"),
         github_push("0" * 40),
@@ -260,7 +188,10 @@ def test_gitlab_gitea_forgejo_and_generic_schemes(server: Server) -> None:
 
 
 def test_restart_keeps_history_queue_and_deliveries(server: Server) -> None:
-    bodies = [github_push(server.shas[0]), github_push(server.shas[1], ref="refs/heads/main")]
+    # Two branches, so that neither build contains the other's commit.
+    git("push", "-q", str(server.tmp / "churn.git"), f"{server.shas[1]}:refs/heads/dev",
+        cwd=server.tmp / "work")  # fmt: skip
+    bodies = [github_push(server.shas[0]), github_push(server.shas[1], ref="refs/heads/dev")]
     headers = [github_headers(b) for b in bodies]
     assert server.post("/hooks/churn", bodies[0], headers[0])[0] == 202
     wait_for(lambda: server.entries("start"), "the first build to start")

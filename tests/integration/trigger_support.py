@@ -1,17 +1,30 @@
 """What the git hook and webhook tests share: a stand-in build command, git as a test user,
-waiting for a condition, and making sure no process a test started is left running."""
+the webhook server as a real process and signed deliveries to it, a git:// server that can
+hang, waiting for a condition, and making sure no process a test started is left running."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import hmac
 import json
 import os
 import signal
+import socket
 import subprocess
+import sys
+import threading
 import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+SECRET = b"s3cret-for-tests"
 
 # A stand-in for `nb2svc build`: records its argv and the checkout's HEAD (with times) in
 # RECORD as a "start" entry, waits for the file GATE to exist, then records an "end" entry.
@@ -84,3 +97,142 @@ def kill_leftovers(marker: str, grace: float = 0) -> list[int]:
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     return left
+
+
+@dataclass
+class Server:
+    tmp: Path
+    config: Path
+    proc: subprocess.Popen[str] | None = None
+    url: str = ""
+    shas: list[str] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "nb2svc.triggers", "webhook", "serve", "--config",
+             str(self.config)],
+            stdout=subprocess.PIPE, stderr=(self.tmp / "server.err").open("a"), text=True,
+        )  # fmt: skip
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert "listening on http://127.0.0.1:" in line, line
+        self.url = line.split("listening on ", 1)[1].strip()
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+            self.proc = None
+
+    def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
+        request = urllib.request.Request(self.url + path, data=body, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"{}")
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.url + path, timeout=10) as response:
+            return json.loads(response.read())
+
+    def statuses(self) -> list[str]:
+        return [b["status"] for b in reversed(self.get("/builds")["builds"])]
+
+    def entries(self, event: str) -> list[dict[str, Any]]:
+        return standin_entries(self.tmp / "record.jsonl", event)
+
+
+def github_push(sha: str, *, ref: str = "refs/heads/main", repo: str = "acme/churn") -> bytes:
+    return json.dumps({"ref": ref, "before": "0" * 40, "after": sha,
+                       "repository": {"full_name": repo}}).encode()  # fmt: skip
+
+
+def github_headers(
+    body: bytes, *, event: str = "push", delivery: str | None = None
+) -> dict[str, str]:
+    mac = hmac.new(SECRET, body, hashlib.sha256).hexdigest()
+    return {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+        "X-Hub-Signature-256": f"sha256={mac}",
+    }
+
+
+def make_origin(tmp: Path, commits: int = 3) -> tuple[Path, Path, list[str]]:
+    """A bare repository `tmp/churn.git` whose `main` holds `commits` commits, each also
+    pushed as `v<i>`; with its work tree and the commits' IDs, oldest first."""
+    bare, work = tmp / "churn.git", tmp / "work"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
+    shas = []
+    for i in range(commits):
+        shas.append(commit(work, f"nb.ipynb={i}"))
+        git("push", "-q", str(bare), f"HEAD:refs/heads/v{i}", "HEAD:refs/heads/main", cwd=work)
+    return bare, work, shas
+
+
+def commit(work: Path, text: str) -> str:
+    """Commit a change to `work/nb.ipynb`; the new commit's ID."""
+    (work / "nb.ipynb").write_text(text)
+    git("add", "-A", cwd=work)
+    git("commit", "-qm", text, cwd=work)
+    return git("rev-parse", "HEAD", cwd=work).stdout.strip()
+
+
+def standin_command(tmp: Path) -> list[str]:
+    """The argv prefix of the stand-in build (written to `tmp/standin.py`)."""
+    (tmp / "standin.py").write_text(STANDIN)
+    return [sys.executable, str(tmp / "standin.py"), str(tmp / "record.jsonl"), str(tmp / "gate")]
+
+
+class GitServer:
+    """git:// on 127.0.0.1 serving the repositories under `base`. The first `hang`
+    connections are accepted and never answered (a stuck server); later ones are served by
+    a real `git daemon --inetd`. `stop()` closes everything it opened."""
+
+    def __init__(self, base: Path, *, hang: int = 0) -> None:
+        self.base, self.hang = base, hang
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.held: list[socket.socket] = []
+        self.daemons: list[subprocess.Popen[bytes]] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def url(self, name: str) -> str:
+        return f"git://127.0.0.1:{self.port}/{name}"
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            if len(self.held) < self.hang:
+                self.held.append(conn)
+                continue
+            argv = ["git", "daemon", "--inetd", "--export-all", f"--base-path={self.base}"]
+            self.daemons.append(
+                subprocess.Popen(
+                    argv, stdin=conn.fileno(), stdout=conn.fileno(), stderr=subprocess.DEVNULL
+                )
+            )
+            conn.close()
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+        self.listener.close()
+        self.thread.join(timeout=5)
+        for conn in self.held:
+            conn.close()
+        for daemon in self.daemons:
+            try:
+                daemon.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                daemon.wait()

@@ -19,7 +19,10 @@ def history(tmp_path: Path) -> History:
     return History(tmp_path / "h.sqlite")
 
 
-def test_newer_push_supersedes_queued_builds_of_the_same_ref(history: History) -> None:
+def test_queueing_supersedes_nothing_and_same_ref_lists_the_candidates(
+    history: History,
+) -> None:
+    """Arrival order says nothing about which commit is newer: the worker decides with git."""
     one = history.enqueue(spec("a")).build_id
     running = history.claim_next("r")
     assert running is not None
@@ -27,14 +30,20 @@ def test_newer_push_supersedes_queued_builds_of_the_same_ref(history: History) -
     two = history.enqueue(spec("b")).build_id
     other_ref = history.enqueue(spec("c", ref="refs/heads/dev")).build_id
     three = history.enqueue(spec("d")).build_id
-    states = {b.id: (b.status, b.superseded_by) for b in history.recent()}
-    assert states[one] == ("running", None)
-    assert states[two] == ("superseded", three)
-    assert states[other_ref] == ("queued", None)
-    assert states[three] == ("queued", None)
+    assert {b.id: b.status for b in history.recent()} == {
+        one: "running", two: "queued", other_ref: "queued", three: "queued",
+    }  # fmt: skip
+    history.finish(one, "failed", exit_code=None, error="cannot fetch")
+    two_build = history.get(two)
+    assert two_build is not None
+    # Newest first; #1 never ran its build (no exit code), so it contains nothing.
+    assert [b.id for b in history.same_ref(two_build)] == [three]
     claimed = history.claim_next("r")
     assert claimed is not None
-    assert claimed.id == other_ref
+    history.finish(claimed.id, "superseded", exit_code=None, superseded_by=three)
+    done = history.get(two)
+    assert done is not None
+    assert (done.status, done.superseded_by) == ("superseded", three)
 
 
 def test_same_commit_is_not_queued_twice_and_deliveries_deduplicate(history: History) -> None:

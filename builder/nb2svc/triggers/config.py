@@ -5,6 +5,8 @@ variable, never written in the config itself. Relative paths are relative to the
     port = 8808
     state_dir = "state"           # history.sqlite, builds/<id>/build.log, locks
     max_body_bytes = 5242880      # larger requests get 413
+    max_connections = 32          # requests handled at once; one more gets 503
+    read_timeout = 30             # seconds for a whole request to arrive
     build_command = ["nb2svc", "build"]   # optional argv prefix
 
     [repos.churn]                 # webhook URL: POST /hooks/churn
@@ -15,6 +17,7 @@ variable, never written in the config itself. Relative paths are relative to the
     secret_file = "/run/secrets/churn-webhook"        # or secret_env = "CHURN_WEBHOOK_SECRET"
     notebooks = ["churn.ipynb"]
     image = "localhost/churn"     # tagged :<sha12>
+    timeout = 3600                # seconds a build may take; git_timeout: one git command
 """
 
 from __future__ import annotations
@@ -28,14 +31,19 @@ from pathlib import Path
 from typing import Any
 
 from nb2svc.errors import UsageError
+from nb2svc.triggers.httpguard import DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_TIMEOUT
 from nb2svc.triggers.signatures import FORGES
 
 DEFAULT_PORT = 8808
 DEFAULT_MAX_BODY = 5 * 1024 * 1024
-_TOP = {"bind", "port", "state_dir", "max_body_bytes", "build_command", "repos"}
+WEEK = 7 * 86400
+_TOP = {
+    "bind", "port", "state_dir", "max_body_bytes", "build_command", "repos", "max_connections",
+    "read_timeout",
+}  # fmt: skip
 _REPO = {
     "forge", "name", "clone_url", "branches", "secret_file", "secret_env", "notebooks",
-    "image", "build_command", "timeout", "deploy",
+    "image", "build_command", "timeout", "git_timeout", "deploy",
 }  # fmt: skip
 
 
@@ -51,6 +59,7 @@ class RepoConfig:
     notebooks: tuple[str, ...] = ()
     build_command: tuple[str, ...] | None = None
     timeout: float | None = None
+    git_timeout: float | None = None  # seconds for one git command (default 600)
     deploy: dict[str, Any] | None = None
 
 
@@ -61,6 +70,8 @@ class WebhookConfig:
     bind: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     max_body_bytes: int = DEFAULT_MAX_BODY
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    read_timeout: float = DEFAULT_READ_TIMEOUT
 
     def with_listen(self, bind: str, port: int) -> WebhookConfig:
         return dataclasses.replace(self, bind=bind, port=port)
@@ -84,7 +95,9 @@ def load_config(path: Path) -> WebhookConfig:
         repos=repos,
         bind=str(data.get("bind", "127.0.0.1")),
         port=int(data.get("port", DEFAULT_PORT)),
-        max_body_bytes=int(data.get("max_body_bytes", DEFAULT_MAX_BODY)),
+        max_body_bytes=_count(data, "max_body_bytes", DEFAULT_MAX_BODY, 1 << 30, str(path)),
+        max_connections=_count(data, "max_connections", DEFAULT_MAX_CONNECTIONS, 4096, str(path)),
+        read_timeout=_seconds(data, "read_timeout", str(path)) or DEFAULT_READ_TIMEOUT,
     )
 
 
@@ -116,9 +129,26 @@ def _repo(rid: str, spec: dict[str, Any], base: Path, command: list[str] | None)
         image=spec.get("image") or f"localhost/{spec['name'].rsplit('/', 1)[-1].lower()}",
         notebooks=tuple(spec.get("notebooks", ())),
         build_command=tuple(repo_command) if repo_command else None,
-        timeout=spec.get("timeout"),
+        timeout=_seconds(spec, "timeout", where),
+        git_timeout=_seconds(spec, "git_timeout", where),
         deploy=spec.get("deploy"),
     )
+
+
+def _count(data: dict[str, Any], key: str, default: int, most: int, where: str) -> int:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= most:
+        raise UsageError(f"{where}: {key} must be a whole number from 1 to {most}")
+    return value
+
+
+def _seconds(spec: dict[str, Any], key: str, where: str) -> float | None:
+    value = spec.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= WEEK:
+        raise UsageError(f"{where}: {key} must be seconds, above 0 and at most {WEEK} (a week)")
+    return float(value)
 
 
 def _secret(spec: dict[str, Any], base: Path, where: str) -> bytes:

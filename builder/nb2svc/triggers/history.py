@@ -1,10 +1,13 @@
 """Persistent build history in SQLite; it is also the queue.
 
-One row per requested build. Status moves `queued -> running -> succeeded | failed`, or
-`queued -> superseded` when a newer push to the same repository and ref arrives before
-the build started. Deliveries (webhook IDs) and body MACs are kept so a replay or a
-redelivery after a restart does not build twice. Every method opens its own connection,
-so threads and processes (hooks of concurrent pushes) can share the file.
+One row per requested build. Status moves `queued -> running -> succeeded | failed |
+deploy_failed | superseded`: a build is superseded when the worker, with the branch fetched,
+finds another build of the same branch (queued, or already run) whose commit contains this
+one and is still on the branch. Queueing alone never supersedes anything, since the order in
+which deliveries arrive says nothing about which commit is newer. Deliveries (webhook IDs)
+and body MACs are kept so a replay or a redelivery after a restart does not build twice.
+Every method opens its own connection, so threads and processes (hooks of concurrent
+pushes) can share the file.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from nb2svc.redact import redact_text
+from nb2svc.triggers.private import private_dir, private_file
 
 DELIVERY_TTL_SECONDS = 90 * 24 * 3600
 ACTIVE = ("queued", "running")
@@ -75,7 +81,8 @@ class Enqueued:
 class History:
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
+        private_file(path)  # before SQLite makes it, so it and its -wal and -shm are 0600
         with closing(sqlite3.connect(path, timeout=60)) as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
@@ -121,7 +128,8 @@ class History:
     def enqueue(
         self, spec: dict[str, Any], *, delivery: str | None = None, mac: str | None = None
     ) -> Enqueued:
-        """Queue a build (spec has repo, ref, sha, image); supersede older queued ones."""
+        """Queue a build (spec has repo, ref, sha, image) unless that commit of that ref is
+        already queued or running."""
         with self._tx() as db:
             if delivery is not None:
                 row = db.execute("SELECT build_id FROM deliveries WHERE key=?", (delivery,))
@@ -148,13 +156,7 @@ class History:
             (spec["repo"], spec["ref"], spec["sha"], spec["image"], json.dumps(spec), delivery,
              time.time()),
         )  # fmt: skip
-        build_id = int(cur.lastrowid or 0)
-        db.execute(
-            "UPDATE builds SET status='superseded', superseded_by=?, finished=?"
-            " WHERE repo=? AND ref=? AND status='queued' AND id<>?",
-            (build_id, time.time(), spec["repo"], spec["ref"], build_id),
-        )
-        return build_id
+        return int(cur.lastrowid or 0)
 
     def claim_next(self, repo: str) -> Build | None:
         """Mark the oldest queued build of `repo` running and return it."""
@@ -186,14 +188,29 @@ class History:
 
     def finish(
         self, build_id: int, status: str, *, exit_code: int | None, image_id: str | None = None,
-        error: str | None = None,
+        error: str | None = None, superseded_by: int | None = None,
     ) -> None:  # fmt: skip
+        """Record the end of a running build; `error` is redacted (no URL credentials)."""
+        text = redact_text(error)[:4000] if error else None
         with self._tx() as db:
             db.execute(
-                "UPDATE builds SET status=?, exit_code=?, image_id=?, error=?, finished=?, pid=NULL"
-                " WHERE id=? AND status='running'",
-                (status, exit_code, image_id, error, time.time(), build_id),
+                "UPDATE builds SET status=?, exit_code=?, image_id=?, error=?, finished=?,"
+                " pid=NULL, superseded_by=? WHERE id=? AND status='running'",
+                (status, exit_code, image_id, text, time.time(), superseded_by, build_id),
             )
+
+    def same_ref(self, build: Build) -> list[Build]:
+        """Other builds of `build`'s repository and ref, of another commit, that are queued
+        or have run (newest first): the candidates that may contain its commit."""
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT * FROM builds WHERE repo=? AND ref=? AND sha<>? AND id<>?"
+                " AND status IN ('queued', 'running', 'succeeded', 'failed', 'deploy_failed')"
+                " AND (exit_code IS NOT NULL OR status IN ('queued', 'running'))"
+                " ORDER BY id DESC LIMIT 200",
+                (build.repo, build.ref, build.sha, build.id),
+            ).fetchall()
+        return [_build(r) for r in rows]
 
     def get(self, build_id: int) -> Build | None:
         with self._tx() as db:

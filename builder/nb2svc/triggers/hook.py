@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 from nb2svc.errors import TriggerError
 from nb2svc.triggers.history import History
+from nb2svc.triggers.private import append_private
 from nb2svc.triggers.queue import drain
 from nb2svc.triggers.refs import RefUpdate, parse_post_receive
 from nb2svc.triggers.runner import Runner, clean_env
@@ -41,6 +42,7 @@ class HookConfig:
     deploy: dict[str, Any] | None = None
     build_command: list[str] | None = None
     timeout: float | None = None
+    git_timeout: float | None = None
 
     @classmethod
     def load(cls, path: Path) -> HookConfig:
@@ -151,7 +153,7 @@ def _queue(config: HookConfig, runner: Runner, update: RefUpdate, out: TextIO) -
         "repo": config.repo, "source": config.repo, "ref": update.ref, "sha": sha,
         "image": f"{config.image}:{sha[:12]}", "notebooks": config.notebooks,
         "build_command": config.build_command, "deploy": config.deploy,
-        "timeout": config.timeout,
+        "timeout": config.timeout, "git_timeout": config.git_timeout,
     }  # fmt: skip
     queued = runner.history.enqueue(spec)
     log = Path(config.state_dir) / "builds" / str(queued.build_id) / "build.log"
@@ -162,10 +164,8 @@ def _queue(config: HookConfig, runner: Runner, update: RefUpdate, out: TextIO) -
 
 def _spawn_worker(settings: Path, state_dir: Path) -> None:
     """A detached worker: own session, no inherited pipes (the push would wait for them)."""
-    log = state_dir / "worker.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "nb2svc.triggers", "hook", "worker", f"--config={settings}"]
-    with log.open("a") as out:
+    with append_private(state_dir / "worker.log") as out:
         subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             env=clean_env(), start_new_session=True, close_fds=True,

@@ -1,41 +1,46 @@
 """Run one queued build: a clean checkout of the exact commit, then the build command.
 
-Everything is an argv list (never a shell). The checkout is a fresh clone of the configured
-source (the bare repository for the hook, the configured clone URL for webhooks), detached
-at the requested commit and removed afterwards. Output goes to a per-build log file.
+Everything is an argv list (never a shell). The checkout (`checkout.py`) is a fresh fetch of
+the branch from the configured source (the bare repository for the hook, the configured
+clone URL for webhooks), detached at the requested commit and removed afterwards. Output
+goes to a per-build log file. Whatever goes wrong with one build (git hanging, a missing
+program, a full disk) fails that build, recorded with its reason; the worker goes on with
+the next one (docs/triggers.md, "One build per repository at a time").
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from nb2svc.errors import TriggerError
+from nb2svc.redact import redact_text
+from nb2svc.triggers.checkout import (
+    GIT_TIMEOUT,
+    checkout,
+    clean_env,
+    is_ancestor,
+    kill_group,
+    log_line,
+)
 from nb2svc.triggers.history import Build, History
-from nb2svc.triggers.refs import is_oid
+from nb2svc.triggers.private import append_private, private_dir
 
 DEFAULT_BUILD_COMMAND = (sys.executable, "-m", "nb2svc.cli", "build")
 DEFAULT_DEPLOY_COMMAND = (sys.executable, "-m", "nb2svc.cli", "deploy")
 DEFAULT_TIMEOUT = 3 * 3600
 MARKER_ENV = "NB2SVC_TRIGGER_BUILD"
-GIT_TIMEOUT = 600
 
-
-def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment without GIT_* (a hook runs with GIT_DIR and quarantine variables set)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(extra or {})
-    return env
+__all__ = ["GIT_TIMEOUT", "Runner", "build_argv", "clean_env", "deploy_argv"]
 
 
 def build_argv(spec: dict[str, Any], checkout: Path, outdir: Path) -> list[str]:
@@ -57,43 +62,19 @@ def deploy_argv(spec: dict[str, Any], report: Path) -> list[str] | None:
     return [*argv, "--wait"]
 
 
-def checkout(source: str, sha: str, dest: Path, log: Path) -> None:
-    """Clone `source` into `dest` and detach at `sha` (validated); raise TriggerError."""
-    if not is_oid(sha):
-        raise TriggerError(f"refusing to build {sha[:80]!r}: not an object id")
-    detach = ["git", "-C", str(dest), "checkout", "--quiet", "--detach", sha]
-    if _git(["git", "clone", "--quiet", "--no-checkout", "--", source, str(dest)], log) != 0:
-        raise TriggerError(f"cannot clone {source}")
-    if _git(detach, log) != 0:
-        # Not reachable from the source's refs any more: ask for the object itself.
-        _git(["git", "-C", str(dest), "fetch", "--quiet", "origin", sha], log)
-        if _git(detach, log) != 0:
-            raise TriggerError(f"commit {sha} not found in {source}")
-    head = subprocess.run(
-        ["git", "-C", str(dest), "rev-parse", "HEAD"],
-        capture_output=True, text=True, env=clean_env(), check=False,
-    ).stdout.strip()  # fmt: skip
-    if head != sha:
-        raise TriggerError(f"checkout of {source} is at {head or 'nothing'}, not {sha}")
-
-
-def _git(argv: Sequence[str], log: Path) -> int:
-    with log.open("a") as out:
-        out.write("+ " + shlex.join(argv) + "\n")
-        out.flush()
-        proc = subprocess.run(
-            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            env=clean_env(), timeout=GIT_TIMEOUT, check=False,
-        )  # fmt: skip
-    return proc.returncode
-
-
 class Runner:
-    """Runs builds of a History; `stop()` ends running builds and puts them back in the queue."""
+    """Runs builds of a History; `stop()` ends running builds and puts them back in the queue.
 
-    def __init__(self, history: History, state_dir: Path) -> None:
+    `sources` maps a repository to the URL to fetch (the webhook's `clone_url`, which may
+    hold credentials and so is never stored in the history); a build of a repository not
+    in it uses its spec's `source` (the hook's bare repository)."""
+
+    def __init__(
+        self, history: History, state_dir: Path, sources: Mapping[str, str] | None = None
+    ) -> None:
         self.history = history
         self.state_dir = state_dir
+        self.sources = dict(sources or {})
         self.stopping = threading.Event()
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
@@ -102,29 +83,60 @@ class Runner:
         return f"{self.history.path}#{build_id}"
 
     def run(self, build: Build) -> str:
-        """Build it; return the final status."""
+        """Build it; return the final status. Raises nothing a build can cause."""
         workdir = self.state_dir / "builds" / str(build.id)
-        workdir.mkdir(parents=True, exist_ok=True)
         log, outdir, src = workdir / "build.log", workdir / "out", workdir / "src"
-        shutil.rmtree(src, ignore_errors=True)
-        self.history.set_running(build.id, pid=None, log_path=str(log))
+        code: int | None = None
+        superseded_by: int | None = None
         try:
-            checkout(build.spec["source"], build.sha, src, log)
-            code = self._run(build.id, build_argv(build.spec, src, outdir), log, build.spec, src)
-            status, error = self._after_build(build, code, outdir, log, src)
+            private_dir(self.state_dir / "builds")
+            private_dir(workdir)
+            shutil.rmtree(src, ignore_errors=True)
+            self.history.set_running(build.id, pid=None, log_path=str(log))
+            newer, code, status, error = self._attempt(build, log, outdir, src)
+            superseded_by = newer.id if newer is not None else None
         except TriggerError as exc:
-            code, status, error = None, "failed", exc.message
-            with log.open("a") as out:
-                out.write(f"nb2svc trigger: {exc.message}\n")
+            status, error = "failed", exc.message + (f" (fix: {exc.fix})" if exc.fix else "")
+        except Exception as exc:  # one build's fault must not end the worker
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
         finally:
             shutil.rmtree(src, ignore_errors=True)
-        if self.stopping.is_set() and status != "succeeded":
+        if status == "failed" and error:
+            _note(log, f"nb2svc trigger: {error}")
+        if self.stopping.is_set() and status not in ("succeeded", "superseded"):
             self.history.requeue_running(build.repo)
             return "queued"
         self.history.finish(
-            build.id, status, exit_code=code, image_id=_image_id(outdir), error=error
-        )
+            build.id, status, exit_code=code, image_id=_image_id(outdir),
+            error=redact_text(error) if error else None, superseded_by=superseded_by,
+        )  # fmt: skip
         return status
+
+    def _attempt(
+        self, build: Build, log: Path, outdir: Path, src: Path
+    ) -> tuple[Build | None, int | None, str, str | None]:
+        """(superseding build, exit code, status, error) of checking out and building."""
+        source = self.sources.get(build.repo) or str(build.spec["source"])
+        timeout = float(build.spec.get("git_timeout") or GIT_TIMEOUT)
+        tip = checkout(source, build.ref, build.sha, src, log, timeout)
+        newer = self._newer(build, src, tip, timeout)
+        if newer is not None:
+            reason = f"superseded by build #{newer.id} of {newer.sha[:12]}, which contains it"
+            _note(log, f"nb2svc trigger: {reason}")
+            return newer, None, "superseded", reason
+        code = self._run(build.id, build_argv(build.spec, src, outdir), log, build.spec, src)
+        status, error = self._after_build(build, code, outdir, log, src)
+        return None, code, status, error
+
+    def _newer(self, build: Build, src: Path, tip: str, timeout: float) -> Build | None:
+        """A build of the same branch, queued or already run, whose commit contains this one
+        and is still on the branch: building this older commit after it would go back."""
+        for other in self.history.same_ref(build):
+            if is_ancestor(src, build.sha, other.sha, timeout) and is_ancestor(
+                src, other.sha, tip, timeout
+            ):
+                return other
+        return None
 
     def _after_build(
         self, build: Build, code: int, outdir: Path, log: Path, src: Path
@@ -144,21 +156,31 @@ class Runner:
     ) -> int:
         if self.stopping.is_set():
             return -int(signal.SIGTERM)
-        with log.open("a") as out:
-            out.write("+ " + shlex.join(argv) + "\n")
-            out.flush()
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
-                env=clean_env({MARKER_ENV: self.marker(build_id)}), start_new_session=True,
-            )  # fmt: skip
+        log_line(log, "+ " + shlex.join(argv))
+        with append_private(log) as out:
+            try:
+                proc = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                    cwd=cwd, env=clean_env({MARKER_ENV: self.marker(build_id)}),
+                    start_new_session=True,
+                )  # fmt: skip
+            except OSError as exc:
+                raise TriggerError(
+                    f"cannot run {argv[0]}: {exc.strerror or exc}",
+                    fix="set build_command (or the deploy command) to a program that exists",
+                ) from None
         with self._lock:
             self._procs[build_id] = proc
-        self.history.set_running(build_id, pid=proc.pid, log_path=str(log))
         try:
+            self.history.set_running(build_id, pid=proc.pid, log_path=str(log))
             return proc.wait(timeout=float(spec.get("timeout") or DEFAULT_TIMEOUT))
         except subprocess.TimeoutExpired:
-            _kill_group(proc.pid)
+            kill_group(proc.pid)
             return proc.wait()
+        except BaseException:
+            kill_group(proc.pid)
+            proc.wait()
+            raise
         finally:
             with self._lock:
                 self._procs.pop(build_id, None)
@@ -169,12 +191,12 @@ class Runner:
         with self._lock:
             procs = list(self._procs.values())
         for proc in procs:
-            _kill_group(proc.pid, signal.SIGTERM)
+            kill_group(proc.pid, signal.SIGTERM)
         for proc in procs:
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                _kill_group(proc.pid)
+                kill_group(proc.pid)
                 proc.wait()
 
     def reap_orphan(self, build: Build) -> None:
@@ -186,12 +208,13 @@ class Runner:
         except OSError:
             return
         if f"{MARKER_ENV}={self.marker(build.id)}".encode() in environ:
-            _kill_group(build.pid)
+            kill_group(build.pid)
 
 
-def _kill_group(pid: int, sig: signal.Signals = signal.SIGKILL) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, sig)
+def _note(log: Path, text: str) -> None:
+    """A line for the build log that must not fail the bookkeeping (a full disk, say)."""
+    with contextlib.suppress(OSError):
+        log_line(log, text)
 
 
 def _image_id(outdir: Path) -> str | None:

@@ -7,7 +7,8 @@ GET  /healthz           liveness
 
 Answers to POST: 202 queued (or ignored, with the reason), 200 duplicate delivery,
 400 malformed or no delivery ID, 401 no credential, 403 wrong credential or replay,
-404 unknown repo-id, 411 no Content-Length, 413 body over `max_body_bytes`.
+404 unknown repo-id, 408/411/413 a body that is late, has no Content-Length or is over
+`max_body_bytes`, 503 too many requests in progress (`httpguard.py`).
 Builds run in one worker thread per repository; on start, queued and interrupted
 (`running`) builds from the history are picked up again.
 """
@@ -15,24 +16,29 @@ Builds run in one worker thread per repository; on start, queued and interrupted
 from __future__ import annotations
 
 import json
+import re
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+from nb2svc.redact import redact_text, redact_url
 from nb2svc.triggers.config import RepoConfig, WebhookConfig
 from nb2svc.triggers.events import parse_push
 from nb2svc.triggers.history import History
+from nb2svc.triggers.httpguard import DEFAULT_READ_TIMEOUT, GuardedServer, content_length
 from nb2svc.triggers.queue import drain
 from nb2svc.triggers.refs import branch_of
 from nb2svc.triggers.runner import Runner
 from nb2svc.triggers.signatures import Rejected, Verified, verify
 
 LOG_TAIL_BYTES = 64 * 1024
+_BUILD_ID = re.compile(r"[0-9]{1,15}")
 
 
 class Service:
@@ -41,7 +47,8 @@ class Service:
     def __init__(self, config: WebhookConfig) -> None:
         self.config = config
         self.history = History(config.state_dir / "history.sqlite")
-        self.runner = Runner(self.history, config.state_dir)
+        sources = {rid: repo.clone_url for rid, repo in config.repos.items()}
+        self.runner = Runner(self.history, config.state_dir, sources)
         self._wake: dict[str, threading.Event] = {}
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -58,11 +65,25 @@ class Service:
         event.set()
 
     def _work(self, repo: str, event: threading.Event) -> None:
+        """The repository's worker: drain its queue whenever woken, until the server stops.
+
+        A build's own failures are recorded by the runner; anything else (the history file
+        unwritable, say) is printed and retried with a growing pause, never the end of it."""
+        pause = 1.0
         while not self.runner.stopping.is_set():
             event.wait()
             event.clear()
-            if not self.runner.stopping.is_set():
+            if self.runner.stopping.is_set():
+                break
+            try:
                 drain(self.runner, repo, block=True)
+                pause = 1.0
+            except Exception as exc:  # the worker outlives any one fault
+                message = redact_text(f"{type(exc).__name__}: {exc}")
+                print(f"nb2svc webhook: worker of {repo}: {message}", file=sys.stderr, flush=True)
+                self.runner.stopping.wait(pause)
+                pause = min(pause * 2, 60.0)
+                event.set()
 
     def recover(self) -> None:
         for repo in self.history.repos_with_work():
@@ -94,7 +115,8 @@ class Service:
             self.history.remember(verified.delivery, verified.mac, None)
             return 202, {"status": "ignored", "reason": reason}
         spec = {
-            "repo": repo.id, "source": repo.clone_url, "ref": push.ref, "sha": push.after,
+            "repo": repo.id, "source": redact_url(repo.clone_url), "ref": push.ref,
+            "sha": push.after, "git_timeout": repo.git_timeout,
             "image": f"{repo.image}:{push.after[:12]}", "notebooks": list(repo.notebooks),
             "build_command": list(repo.build_command) if repo.build_command else None,
             "deploy": repo.deploy, "timeout": repo.timeout,
@@ -128,60 +150,89 @@ def _ignore_reason(repo: RepoConfig, name: str, ref: str, deleted: bool) -> str 
 class Handler(BaseHTTPRequestHandler):
     server_version = "nb2svc-webhook"
     service: Service  # set on the subclass made by make_server
+    server: GuardedServer
+    timeout = DEFAULT_READ_TIMEOUT  # each read of the request; make_server sets the config's
 
     def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0].rstrip("/")
-        if path == "/healthz":
-            self._send(200, {"status": "ok"})
-        elif path == "/builds":
-            self._send(200, {"builds": [b.to_json() for b in self.service.history.recent()]})
-        elif path.startswith("/builds/") and path[len("/builds/") :].isdigit():
-            self._build(int(path[len("/builds/") :]))
-        else:
-            self._send(404, {"error": "not found"})
-
-    def _build(self, build_id: int) -> None:
-        build = self.service.history.get(build_id)
-        if build is None:
-            self._send(404, {"error": f"no build {build_id}"})
-            return
-        data = build.to_json()
-        data["log"] = _tail(build.log_path)
-        self._send(200, data)
+        self.server.reading_done(self.connection)
+        self._answer(self._get)
 
     def do_POST(self) -> None:
+        self._answer(self._post)
+
+    def _answer(self, work: Callable[[], tuple[int, dict[str, Any]]]) -> None:
+        """Send what `work` returns; a Rejected is its 4xx, anything else a logged 500."""
+        try:
+            status, answer = work()
+        except Rejected as exc:
+            status, answer = exc.status, {"error": exc.reason}
+        except Exception as exc:  # a bug: answered and logged, the server goes on
+            self.log_error("%s", redact_text(f"internal error: {type(exc).__name__}: {exc}"))
+            status, answer = 500, {"error": "internal error (see the server's log)"}
+        self._send(status, answer)
+
+    def _get(self) -> tuple[int, dict[str, Any]]:
+        path = self.path.split("?", 1)[0].rstrip("/")
+        if path == "/healthz":
+            return 200, {"status": "ok"}
+        if path == "/builds":
+            return 200, {"builds": [b.to_json() for b in self.service.history.recent()]}
+        number = path.removeprefix("/builds/")
+        if path.startswith("/builds/") and _BUILD_ID.fullmatch(number):
+            return self._build(int(number))
+        return 404, {"error": "not found"}
+
+    def _build(self, build_id: int) -> tuple[int, dict[str, Any]]:
+        build = self.service.history.get(build_id)
+        if build is None:
+            return 404, {"error": f"no build {build_id}"}
+        data = build.to_json()
+        data["log"] = _tail(build.log_path)
+        return 200, data
+
+    def _post(self) -> tuple[int, dict[str, Any]]:
         path = self.path.split("?", 1)[0]
         repo = self.service.config.repos.get(path.removeprefix("/hooks/"))
         if not path.startswith("/hooks/") or repo is None:
-            self._send(404, {"error": "no such hook"})
-            return
-        try:
-            body = self._body()
-            status, answer = self.service.receive(repo, _lower(self.headers.items()), body)
-        except Rejected as exc:
-            status, answer = exc.status, {"error": exc.reason}
-        self._send(status, answer)
+            self.close_connection = True
+            return 404, {"error": "no such hook"}
+        body = self._body()
+        return self.service.receive(repo, _lower(self.headers.items()), body)
 
     def _body(self) -> bytes:
-        length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
+        try:
+            length = content_length(
+                self.headers.get_all("Content-Length"), self.headers.get("Transfer-Encoding"),
+                self.service.config.max_body_bytes,
+            )  # fmt: skip
+        except Rejected:
             self.close_connection = True
-            raise Rejected(411, "Content-Length required")
-        if int(length) > self.service.config.max_body_bytes:
+            raise
+        try:
+            body = self.rfile.read(length)
+        except TimeoutError:
             self.close_connection = True
-            raise Rejected(413, f"body over {self.service.config.max_body_bytes} bytes")
-        return self.rfile.read(int(length))
+            raise Rejected(408, "the body did not arrive in time") from None
+        self.server.reading_done(self.connection)
+        if len(body) != length:
+            self.close_connection = True
+            raise Rejected(400, f"body ended after {len(body)} of {length} bytes")
+        return body
 
     def _send(self, status: int, data: dict[str, Any]) -> None:
         body = json.dumps(data, indent=1).encode() + b"\n"
-        self.send_response(status, HTTPStatus(status).phrase)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.send_response(status, HTTPStatus(status).phrase)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:  # the client went away (or was cut off): nothing to answer
+            self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:
-        sys.stderr.write(f"nb2svc webhook: {self.address_string()} {format % args}\n")
+        line = (format % args).encode("ascii", "backslashreplace").decode()
+        sys.stderr.write(f"nb2svc webhook: {self.address_string()} {line[:500]}\n")
 
 
 def _lower(items: Any) -> dict[str, str]:
@@ -200,11 +251,13 @@ def _tail(log_path: str | None) -> str:
         return ""
 
 
-def make_server(service: Service) -> ThreadingHTTPServer:
-    handler = type("BoundHandler", (Handler,), {"service": service})
-    server = ThreadingHTTPServer((service.config.bind, service.config.port), handler)
-    server.daemon_threads = True
-    return server
+def make_server(service: Service) -> GuardedServer:
+    config = service.config
+    handler = type("BoundHandler", (Handler,), {"service": service, "timeout": config.read_timeout})
+    return GuardedServer(
+        (config.bind, config.port), handler, max_connections=config.max_connections,
+        read_timeout=config.read_timeout,
+    )  # fmt: skip
 
 
 def serve(config: WebhookConfig) -> int:

@@ -1,0 +1,98 @@
+"""A webhook build that fails in any way fails alone: the repository's worker builds the next.
+
+Real faults, really run: a git server on 127.0.0.1 that accepts the fetch and never answers
+(past a short `git_timeout`), a build command that does not exist. Issue #13, item 2.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from trigger_support import (
+    SECRET,
+    GitServer,
+    Server,
+    github_headers,
+    github_push,
+    kill_leftovers,
+    make_origin,
+    standin_command,
+    wait_for,
+)
+
+CONFIG = """\
+port = 0
+state_dir = "state"
+build_command = {command}
+
+[repos.churn]
+name = "acme/churn"
+clone_url = "{url}"
+secret_file = "secret"
+{git_timeout}
+
+[repos.missing]
+name = "acme/missing"
+clone_url = "{bare}"
+secret_file = "secret"
+build_command = ["{tmp}/no-such-build-command"]
+"""
+
+
+@pytest.fixture
+def faulty(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
+    """The server; `churn` fetches from a git server whose first fetch hangs, with the
+    `git_timeout` a test gives as the fixture's parameter (none by default)."""
+    bare, _, shas = make_origin(tmp_path)
+    git_server = GitServer(tmp_path, hang=1)
+    timeout = getattr(request, "param", None)
+    (tmp_path / "secret").write_bytes(SECRET)
+    config = tmp_path / "webhook.toml"
+    config.write_text(
+        CONFIG.format(command=json.dumps(standin_command(tmp_path)), tmp=tmp_path, bare=bare,
+                      url=git_server.url("churn.git"),
+                      git_timeout=f"git_timeout = {timeout}" if timeout else "")
+    )  # fmt: skip
+    server = Server(tmp_path, config, shas=shas)
+    server.start()
+    yield server
+    (tmp_path / "gate").touch()
+    server.stop()
+    git_server.stop()
+    assert not kill_leftovers(str(tmp_path)), "processes left running"
+
+
+def deliver(server: Server, sha: str, repo: str = "churn") -> int:
+    body = github_push(sha, repo=f"acme/{repo}")
+    status, answer = server.post(f"/hooks/{repo}", body, github_headers(body))
+    assert status == 202, answer
+    return int(answer["build"])
+
+
+@pytest.mark.parametrize("faulty", [1], indirect=True, ids=["git_timeout=1"])
+def test_a_fetch_that_hangs_past_git_timeout_fails_that_build_and_the_next_one_builds(
+    faulty: Server,
+) -> None:
+    first = deliver(faulty, faulty.shas[1])
+    wait_for(lambda: faulty.get(f"/builds/{first}")["status"] == "failed", "the hung fetch")
+    failed = faulty.get(f"/builds/{first}")
+    assert "did not finish within 1 seconds" in failed["error"]
+    assert "killed after 1 s" in failed["log"]
+    second = deliver(faulty, faulty.shas[2])
+    (faulty.tmp / "gate").touch()
+    wait_for(lambda: faulty.get(f"/builds/{second}")["status"] == "succeeded", "the next build")
+    assert [e["head"] for e in faulty.entries("end")] == [faulty.shas[2]]
+
+
+def test_a_build_command_that_does_not_exist_fails_each_build_and_never_stalls_the_queue(
+    faulty: Server,
+) -> None:
+    for sha in faulty.shas[1:]:
+        build = deliver(faulty, sha, "missing")
+        wait_for(lambda b=build: faulty.get(f"/builds/{b}")["status"] == "failed", f"#{build}")
+        error = faulty.get(f"/builds/{build}")["error"]
+        assert "cannot run" in error
+        assert "no-such-build-command" in error
