@@ -7,13 +7,14 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nb2svc import __version__
-from nb2svc.errors import EXIT_USAGE, Nb2svcError
+from nb2svc.errors import EXIT_USAGE, Nb2svcError, UsageError
 from nb2svc.triggers.commands import register as register_triggers
 
 if TYPE_CHECKING:
@@ -221,7 +222,50 @@ def _build_options(args: argparse.Namespace) -> BuildOptions:
     for name in (f.name for f in fields(BuildOptions) if hasattr(args, f.name)):
         value = getattr(args, name)
         given[name] = tuple(value) if isinstance(value, list) else value
+    _check_build_values(given)
     return BuildOptions(**given)
+
+
+def _check_build_values(given: dict[str, Any]) -> None:
+    """CLI values that would otherwise fail late or deep: refused now, saying what to pass."""
+    from nb2svc.image.base import suite_for
+
+    if given.get("python"):
+        suite_for(str(given["python"]))  # a UsageError naming the Pythons offered
+    timeout = given.get("train_timeout")
+    if timeout is not None and not (0 < timeout < float("inf")):
+        raise UsageError(
+            f"--train-timeout {timeout:g} is not a positive number of seconds",
+            fix="pass the longest training may take, e.g. --train-timeout 3600",
+        )
+    outdir = given.get("outdir")
+    if isinstance(outdir, Path):
+        _check_writable(outdir)
+
+
+def _check_writable(folder: Path) -> None:
+    """Make `folder` (and missing parents), write a file in it, then remove what was made:
+    a folder the build cannot write fails now, not after the lock and the base image."""
+    missing: list[Path] = []
+    here = folder.absolute()
+    while not here.exists() and here != here.parent:
+        missing.append(here)
+        here = here.parent
+    made: list[Path] = []
+    try:
+        for path in reversed(missing):
+            path.mkdir()
+            made.append(path)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write the output folder {folder}: {exc.strerror or exc}",
+            fix="pass -o a folder you can write to",
+        ) from None
+    finally:
+        for path in reversed(made):
+            path.rmdir()
 
 
 def _build(args: argparse.Namespace) -> int:

@@ -105,3 +105,31 @@ def test_command_line_becomes_build_options(
     monkeypatch: pytest.MonkeyPatch, argv: list[str], expected: tuple[BuildOptions, Any]
 ) -> None:
     assert handed_over(monkeypatch, *argv) == expected
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--python", "2.1"], "Debian provides Python"),
+        (["--python", "3.11; rm -rf /"], "Debian provides Python"),
+        (["--train-timeout", "-5"], "--train-timeout -5 is not a positive number of seconds"),
+        (["--train-timeout", "nan"], "is not a positive number of seconds"),
+        (["-o", "/proc/nb2svc-out"], "cannot write the output folder /proc/nb2svc-out"),
+    ],
+)
+def test_a_bad_build_value_is_a_usage_error_before_anything_runs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str], says: str
+) -> None:
+    called: list[BuildOptions] = []
+    monkeypatch.setattr(pipeline, "build", called.append)
+    assert main(["build", "repo", *argv]) == 2
+    assert says in capsys.readouterr().err
+    assert called == []
+
+
+def test_checking_the_output_folder_leaves_no_folder_behind(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    options = handed_over(monkeypatch, "build", "repo", "-o", str(tmp_path / "a" / "b"))
+    assert options[0].outdir == tmp_path / "a" / "b"
+    assert list(tmp_path.iterdir()) == []
