@@ -17,6 +17,7 @@ from nb2svc.k8s import spec as s
 from nb2svc.k8s.manifests import load_yaml, render_deployment, to_yaml
 from nb2svc.k8s.spec import memory_for, worker_count
 from nb2svc.k8s.validate import default_versions, schema_findings, validate_documents
+from nb2svc_runtime import config as runtime_config
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "k8s"
 DIGEST = "sha256:" + "3b" * 32
@@ -165,7 +166,7 @@ def test_workers_follow_the_cpu_request_and_memory_the_measured_worker() -> None
     (container,) = render_deployment(spec)["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["WORKERS"] == "2"
-    assert env["WORKER_RSS_BYTES"] == str(300 * 1024 * 1024)
+    assert env[runtime_config.WORKER_RSS_ENV] == str(300 * 1024 * 1024)
     # 2 workers x 300 Mi x 1.5 = 900 Mi, rounded up to 64 Mi
     assert container["resources"]["requests"]["memory"] == "960Mi"
     assert container["resources"]["limits"]["memory"] == "960Mi"
@@ -189,3 +190,12 @@ def test_the_grace_period_outlasts_the_prestop_sleep_and_the_servers_shutdown_de
     shutdown = int({e["name"]: e["value"] for e in container["env"]}["SHUTDOWN_TIMEOUT"])
     sleep = container["lifecycle"]["preStop"]["sleep"]["seconds"]
     assert pod["terminationGracePeriodSeconds"] >= sleep + shutdown + 5
+
+
+def test_the_memory_rendered_lets_the_server_run_every_worker_it_is_told() -> None:
+    """The server keeps WORKERS x RSS within MEMORY_SHARE of its limit (USAGE.md)."""
+    for workers in (1, 2, 3, 8):
+        for rss_mib in (30, 175, 300, 1000):
+            memory = memory_for(workers, rss_mib * 2**20)
+            limit_mib = int(memory.removesuffix("Mi"))
+            assert runtime_config.MEMORY_SHARE * limit_mib / rss_mib >= workers, memory
