@@ -20,6 +20,7 @@ from types import MappingProxyType
 from typing import Any
 
 from nb2svc.errors import UsageError
+from nb2svc.image.values import image_ref_problem, unsafe_character
 
 ParamValue = str | int | float | bool | list[Any]
 KEYS = ("notebooks", "model", "name", "runtime", "python", "parameters", "base_image")
@@ -146,6 +147,9 @@ def _unknown_key(key: str) -> str:
 def _check(key: str, value: object) -> list[str]:
     if key == "notebooks":
         ok = isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+        bad = [v for v in value if unsafe_character(v)] if ok and isinstance(value, list) else []
+        if bad:
+            return [f"notebooks: {bad[0]!r} contains {unsafe_character(bad[0])}"]
         return [] if ok else [_wrong(key, "a list of notebook paths")]
     if key == "parameters":
         return _check_parameters(value)
@@ -159,6 +163,8 @@ def _check(key: str, value: object) -> list[str]:
             f"name = {value!r} must be lower-case letters, digits and '-', starting with a "
             f"letter (it becomes a URL path and a Kubernetes name); e.g. name = {slug!r}"
         ]
+    if key == "base_image" and image_ref_problem(value):
+        return [f"base_image = {value!r}: {image_ref_problem(value)}; e.g. {EXAMPLES[key]}"]
     if key == "python" and not PYTHON.match(value):
         return [f"python = {value!r} must be a major.minor version; e.g. {EXAMPLES['python']}"]
     return []

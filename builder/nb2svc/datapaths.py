@@ -13,11 +13,14 @@ only in the throwaway train stage, never in the served image.
 
 A Windows path is, on Linux, a relative file name with backslashes in the notebook's
 working directory, so the link is exactly that file name. Ambiguous and missing
-files fail the build before any image is built (`check_data_files`), naming the cell.
+files fail the build before any image is built (`check_data_files`), naming the cell,
+and so does a path (or a repository file name) with a line break or another control
+character, which no `RUN` line can carry (nb2svc.image.values).
 """
 
 from __future__ import annotations
 
+import ast
 import posixpath
 import shlex
 from collections.abc import Iterable
@@ -26,8 +29,9 @@ from pathlib import Path, PurePosixPath
 
 from nb2svc.analysis.data_files import DataFileRef
 from nb2svc.analysis.network import NetworkUse
-from nb2svc.analyze import Analysis
-from nb2svc.errors import NotebookError
+from nb2svc.analyze import Analysis, NotebookAnalysis
+from nb2svc.errors import CellRef, NotebookError
+from nb2svc.image.values import unsafe_character
 
 LINKABLE = frozenset({"repo-root", "case", "basename", "colab", "kaggle", "windows", "absolute"})
 BUILD_HOME = "/root"  # HOME of the train RUN step (`~/data/x.csv`)
@@ -95,10 +99,32 @@ def plan_links(
         target = posixpath.join(src_dir, ref.resolved)
         if location == target or location in existing or _forbidden(location):
             continue
+        _check_renderable(target, notebook, ref.cell, "the repository file it reads is")
+        _check_renderable(location, notebook, ref.cell, "the notebook reads")
         links.setdefault(
             location, DataLink(location, target, ref.reference, notebook, ref.cell.index, ref.how)
         )
     return tuple(links.values())
+
+
+def _check_renderable(path: str, notebook: str | Path, cell: CellRef | None, what: str) -> None:
+    """A path the train stage's RUN line makes: refused (naming the cell) if it has a line
+    break or another control character, which would end that line."""
+    bad = unsafe_character(path)
+    if bad is None:
+        return
+    fix = (
+        "rename the file, and the path the cell reads, so that neither has line breaks or "
+        "control characters"
+        if what.startswith("the repository")
+        else "fix the path in the cell so that it has no line breaks or control characters"
+    )
+    raise NotebookError(
+        f"{what} {path!r}, which contains {bad}: the build cannot make it",
+        path=notebook,
+        cell=cell,
+        fix=fix,
+    )
 
 
 def _forbidden(location: str) -> bool:
@@ -137,7 +163,8 @@ def check_data_files(
 
 def link_commands(links: Iterable[DataLink], folders: Iterable[str] = ()) -> list[str]:
     """Shell commands creating the write folders, then the links (`mkdir -p` parents, then
-    `ln -s`), quoted."""
+    `ln -s`), quoted. Every path is absolute (`check_plan` makes sure), so none can be
+    taken for an option."""
     commands: list[str] = [f"mkdir -p {shlex.quote(folder)}" for folder in folders]
     for link in links:
         parent = posixpath.dirname(link.link)
@@ -177,8 +204,24 @@ def write_folders(
             folder = posixpath.dirname(image_path(target.replace("\\", "/"), notebook_dir))
             if folder in committed or _forbidden(folder):
                 continue
+            _check_renderable(folder, nb.rel_path, _cell_writing(nb, target), "a cell writes into")
             folders.setdefault(folder, None)
     return tuple(folders)
+
+
+def _cell_writing(nb: NotebookAnalysis, target: str) -> CellRef | None:
+    """The first cell with a string literal that is part of `target` and has the control
+    character (the analysis records writes without their cell)."""
+    for cell, transformed in nb.cells:
+        try:
+            tree = ast.parse(transformed.code)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            text = node.value if isinstance(node, ast.Constant) else None
+            if isinstance(text, str) and text in target and unsafe_character(text):
+                return cell.ref
+    return None
 
 
 def check_offline(analysis: Analysis, *, allow_network: bool) -> None:

@@ -29,6 +29,7 @@ from nb2svc.hazards import retry_inputs
 from nb2svc.image.base import REPOSITORY, SUITES, select_base_images, suite_for
 from nb2svc.image.context import context_key, runtime_requirements, write_context
 from nb2svc.image.observer import BuildObserver
+from nb2svc.image.values import secret_id_problem
 from nb2svc.image.verify import Verification, read_trained, verify_image
 from nb2svc.lock import Lock, LockInput, parse_lock
 from nb2svc.lockfile import (
@@ -39,7 +40,7 @@ from nb2svc.lockfile import (
     write_lockfile,
 )
 from nb2svc.notebook.script import render_training_script
-from nb2svc.plan import SRC_DIR, BuildPlan, NotebookRef, Secret, make_labels
+from nb2svc.plan import CA_SECRET_ID, SRC_DIR, BuildPlan, NotebookRef, Secret, make_labels
 from nb2svc.realworld import extra_report
 from nb2svc.report import build_report, train_report, write_report
 from nb2svc.source import Source, list_source_files, open_source, select_notebooks
@@ -340,11 +341,19 @@ def check_image_ref(ref: str) -> str:
 
 
 def _parse_secret(spec: str) -> Secret:
+    """`id=ID,src=PATH`; the id is rendered into the Containerfile (nb2svc.image.values)."""
     fields = dict(part.split("=", 1) for part in spec.split(",") if "=" in part)
     if "id" not in fields or "src" not in fields:
         raise UsageError(
             f"--secret {spec!r} is not of the form id=ID,src=PATH",
             fix="e.g. --secret id=kaggle,src=$HOME/.kaggle/kaggle.json",
+        )
+    problem = secret_id_problem(fields["id"])
+    if problem or fields["id"] == CA_SECRET_ID:
+        raise UsageError(
+            f"--secret id {fields['id']!r}: {problem or 'the CA bundle has that id'}",
+            fix="e.g. --secret id=kaggle,src=$HOME/.kaggle/kaggle.json; the notebook reads "
+            "it at /run/secrets/<id>",
         )
     src = Path(fields["src"]).expanduser()
     if not src.is_file():

@@ -157,3 +157,23 @@ def test_the_regression_sample_names_its_service() -> None:
     config = load_config(SAMPLES / "regression" / "house_prices.ipynb")
     assert (config.name, config.notebooks) == ("house-prices", ("house_prices.ipynb",))
     assert config.to_json()["name"] == "house-prices"
+
+
+@pytest.mark.parametrize(
+    "ref", ["python:3.11\nRUN touch /pwned", "python:3.11 AS evil", "", "-v", "$(id)"]
+)
+def test_the_base_image_must_be_an_image_reference(ref: str) -> None:
+    with pytest.raises(UsageError, match="base_image") as caught:
+        parse_config({"base_image": ref})
+    assert caught.value.exit_code == EXIT_USAGE
+    assert "\n" not in caught.value.message
+
+
+def test_a_base_image_with_a_registry_tag_and_digest_is_accepted() -> None:
+    ref = "registry.example.com:5000/ubi9/python-311:1-66@sha256:" + "0f" * 32
+    assert parse_config({"base_image": ref}).base_image == ref
+
+
+def test_notebook_paths_with_control_characters_are_refused() -> None:
+    with pytest.raises(UsageError, match="contains a newline"):
+        parse_config({"notebooks": ["train\n.ipynb"]})

@@ -182,3 +182,47 @@ def test_write_folders_are_made_before_the_links() -> None:
         "mkdir -p /content",
         f"ln -s {SRC}/x.csv /content/x.csv",
     ]
+
+
+@pytest.mark.parametrize(
+    ("evil", "says"),
+    [
+        ("data\rRUN touch pwned.csv", "a carriage return"),
+        ("x\u2028y.csv", r"U\+2028 \(line separator\)"),
+    ],
+    ids=["carriage return", "line separator"],
+)
+def test_a_repository_file_whose_name_has_a_line_break_stops_the_build_naming_the_cell(
+    tmp_path: Path, evil: str, says: str
+) -> None:
+    nb = repo(tmp_path, f"data/{evil}", code="x = 1\n" + read(f"/content/{evil}"))
+    with pytest.raises(NotebookError, match=says) as caught:
+        links(nb, tmp_path)
+    assert caught.value.cell is not None
+    assert caught.value.cell.index == 1
+    assert caught.value.path == Path("train.ipynb")
+    assert "rename the file" in (caught.value.fix or "")
+
+
+def test_a_folder_the_notebook_writes_into_with_a_line_break_stops_the_build_naming_the_cell(
+    tmp_path: Path,
+) -> None:
+    nb_path = tmp_path / "train.ipynb"
+    cells = [v4.new_code_cell("x = 1"), v4.new_code_cell("df.to_csv('out\\rRUN evil/x.csv')")]
+    nbformat.write(v4.new_notebook(cells=cells), nb_path)
+    with pytest.raises(NotebookError, match=r"contains a carriage return \(U\+000D\)") as caught:
+        folders(nb_path, tmp_path)
+    assert str(caught.value.cell) == "cell 2"
+    assert "fix the path" in (caught.value.fix or "")
+
+
+def test_quoted_paths_with_shell_characters_are_made_as_they_are_written(tmp_path: Path) -> None:
+    target = tmp_path / "data.csv"
+    target.write_text("x\n")
+    odd = tmp_path / "-rf $(touch pwned) 'q'"
+    folder = tmp_path / "`id` ; x"
+    link = DataLink(str(odd / "d.csv"), str(target), "r", "nb", 1, "basename")
+    subprocess.run(["sh", "-c", " && ".join(link_commands([link], [str(folder)]))], check=True)
+    assert (odd / "d.csv").readlink() == target
+    assert folder.is_dir()
+    assert not (tmp_path / "pwned").exists()

@@ -144,3 +144,21 @@ def test_the_ca_bundle_reaches_uv_but_not_the_notebook_unless_it_may_download(
     seen = {k for k, v in training.items() if v == str(ca)}
     assert seen == ({"NB2SVC_CA_FILE", "SSL_CERT_FILE"} if allow else set())
     assert training["PYTHONPATH"] == str(RUNTIMES)
+
+
+def test_environment_entries_that_cannot_be_variables_are_skipped_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    where = layout(tmp_path)
+    (where.src / ".s2i").mkdir(parents=True)
+    (where.src / ".s2i" / "environment").write_bytes(
+        b"BAD NAME=x\nTOKEN=hunter2\rRUN touch /pwned\nNB2SVC_PARAM_alpha=0.5\n"
+    )
+    env: dict[str, str] = {}
+    log = io.StringIO()
+    assemble.load_settings(where, env, log)
+    assert env == {"NB2SVC_PARAM_alpha": "0.5"}
+    warning = next(line for line in log.getvalue().splitlines() if "skipped" in line)
+    assert "'BAD NAME'" in warning
+    assert "'TOKEN'" in warning
+    assert "hunter2" not in log.getvalue()

@@ -77,3 +77,35 @@ def test_names_that_cannot_be_environment_variables_are_skipped() -> None:
     env: dict[str, str] = {}
     assert apply_environment([("", "x"), ("A", "nul\0byte")], env) == []
     assert env == {}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "why"),
+    [
+        ("A B", "x", "not a variable name"),
+        ("1ST", "x", "not a variable name"),
+        ("A$(id)", "x", "not a variable name"),
+        ("X\rRUN", "x", "not a variable name"),
+        ("TOKEN", "abc\rRUN touch /pwned", "a carriage return (U+000D)"),
+        ("TOKEN", "abc\u2028def", "U+2028 (line separator)"),
+        ("TOKEN", "abc\x85def", "U+0085"),
+    ],
+)
+def test_entries_that_cannot_be_build_variables_are_skipped_by_name_never_by_value(
+    name: str, value: str, why: str
+) -> None:
+    env: dict[str, str] = {}
+    skipped: list[str] = []
+    assert apply_environment([(name, value), ("OK_1", "a\tb $(x)")], env, skipped) == ["OK_1"]
+    assert env == {"OK_1": "a\tb $(x)"}
+    assert len(skipped) == 1
+    assert repr(name) in skipped[0]
+    assert why in skipped[0]
+    assert value not in skipped[0]
+    assert "abc" not in skipped[0]
+
+
+def test_a_carriage_return_inside_a_line_of_the_file_does_not_reach_the_environment() -> None:
+    found = parse_environment(b"TOKEN=abc\rRUN touch /pwned\nNEXT=1\n")
+    env: dict[str, str] = {}
+    assert apply_environment(found.entries, env) == ["NEXT"]

@@ -7,6 +7,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from nb2svc.errors import UsageError
 from nb2svc.s2i.local import dockerfile, upload_tar, write_dockerfile_context
 from nb2svc.s2i.safetar import UnsafeArchiveError
 
@@ -90,3 +91,32 @@ def test_an_unsafe_save_artifacts_stream_stops_the_upload(
     (tmp_path / "repo").mkdir()
     with pytest.raises(UnsafeArchiveError):
         upload_tar(tmp_path / "repo", io.BytesIO(), saved_stream(member))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"env": {"A\nRUN touch /pwned": "x"}},
+        {"env": {"TOKEN": "x\nRUN touch /pwned"}},
+        {"env": {"TOKEN": "x\u2028y"}},
+        {"labels": {"k": "v\rRUN touch /pwned"}},
+        {"incremental_from": "app:latest\nRUN touch /pwned"},
+    ],
+    ids=["env name", "env value", "env line separator", "label", "incremental image"],
+)
+def test_values_that_would_break_a_dockerfile_line_are_refused(options: dict[str, object]) -> None:
+    with pytest.raises(UsageError, match="cannot be written into the Dockerfile"):
+        dockerfile("builder:1", **options)  # type: ignore[arg-type]
+
+
+def test_a_refused_environment_value_is_never_printed() -> None:
+    with pytest.raises(UsageError) as caught:
+        dockerfile("builder:1", env={"TOKEN": "hunter2\nsecret"})
+    assert "TOKEN" in caught.value.render()
+    assert "hunter2" not in caught.value.render()
+
+
+def test_env_and_label_values_are_quoted_so_the_builder_reads_them_as_they_are() -> None:
+    text = dockerfile("builder:1", env={"P": '${HOME} $(id) "q"'}, labels={"k": "données"})
+    assert 'ENV P="\\${HOME} \\$(id) \\"q\\""' in text
+    assert 'LABEL "k"="données"' in text

@@ -98,7 +98,10 @@ def load_settings(layout: Layout, env: MutableMapping[str, str], log: TextIO) ->
     found = read_environment(layout.src)
     if found.problem:
         _say(log, f"ignoring .s2i/environment: {found.problem}")
-    applied = apply_environment(found.entries, env)
+    skipped: list[str] = []
+    applied = apply_environment(found.entries, env, skipped)
+    if skipped:
+        _say(log, f"warning: .s2i/environment entries skipped: {', '.join(skipped)}")
     if applied:
         _say(log, f".s2i/environment set {', '.join(applied)}")
     return Settings.from_env(env)

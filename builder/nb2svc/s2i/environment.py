@@ -8,7 +8,10 @@ Rules (s2i's, including the odd ones):
 - name and value are trimmed of (Go) white space; no quotes, no `$VAR` expansion;
 - later lines win over earlier ones; a line of 64 KiB or more makes s2i drop the whole file.
 s2i passes these values to assemble and lets `-e`/BuildConfig `env` win: `apply` therefore
-sets only names the environment does not already have.
+sets only names the environment does not already have, and only entries that can be
+environment variables: a name of letters, digits and `_` (not starting with a digit) and a
+value without control characters or line separators (a CR inside a line, U+2028, ...,
+which s2i keeps; nb2svc.image.values). The others are skipped and named in the log.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from __future__ import annotations
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from nb2svc.image.values import ENV_NAME, unsafe_character
 
 MAX_LINE = 64 * 1024  # bufio.MaxScanTokenSize
 # unicode.IsSpace in Go; Python's str.strip() also strips \x1c-\x1f, which Go keeps.
@@ -65,19 +70,34 @@ def read_environment(source_root: Path) -> EnvironmentFile:
 
 
 def apply_environment(
-    entries: Sequence[tuple[str, str]], environ: MutableMapping[str, str]
+    entries: Sequence[tuple[str, str]],
+    environ: MutableMapping[str, str],
+    skipped: list[str] | None = None,
 ) -> list[str]:
     """Set the file's values for names `environ` lacks; return the names set (never values).
 
-    A name that is empty after trimming, or that contains `=` or NUL, cannot be an
-    environment variable and is skipped.
+    An entry that cannot be an environment variable (see the module's docstring) is left
+    out; `skipped` then gets its name (quoted, escaped) and why, never its value.
     """
     preset = set(environ)
     applied: list[str] = []
     for name, value in entries:
-        if not name or "\0" in name or "\0" in value or name in preset:
+        problem = entry_problem(name, value)
+        if problem:
+            if skipped is not None:
+                skipped.append(f"{name!r} ({problem})")
+            continue
+        if name in preset:
             continue
         environ[name] = value
         if name not in applied:
             applied.append(name)
     return applied
+
+
+def entry_problem(name: str, value: str) -> str | None:
+    """Why `name=value` cannot be an environment variable of the build, or None."""
+    if not ENV_NAME.match(name):
+        return "not a variable name: letters, digits and _, not starting with a digit"
+    bad = unsafe_character(value.replace("\t", " "))  # a tab in a value is harmless
+    return f"the value contains {bad}" if bad else None

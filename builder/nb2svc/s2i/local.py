@@ -15,7 +15,6 @@ written to a layer.
 
 from __future__ import annotations
 
-import json
 import shutil
 import tarfile
 from collections.abc import Callable, Mapping, Sequence
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import IO
 
 from nb2svc.engine.buildah import Buildah
+from nb2svc.errors import UsageError
+from nb2svc.image.values import ENV_NAME, image_ref_problem, quoted, word_problem
 from nb2svc.plan import CA_SECRET_ID
 from nb2svc.s2i import ASSEMBLE_USER, DESTINATION, SCRIPTS_DIR, metadata
 from nb2svc.s2i.metadata import IMAGE_METADATA
@@ -53,6 +54,7 @@ def dockerfile(
     user: str = ASSEMBLE_USER,
     dest: str = DESTINATION,
 ) -> str:
+    _check_dockerfile_values(builder, incremental_from, env or {}, labels or {})
     lines: list[str] = []
     if incremental_from:
         lines += [
@@ -64,8 +66,8 @@ def dockerfile(
             "",
         ]
     lines.append(f"FROM {builder}")
-    lines += [f"LABEL {json.dumps(k)}={json.dumps(v)}" for k, v in (labels or {}).items()]
-    lines += [f"ENV {k}={json.dumps(v)}" for k, v in (env or {}).items()]
+    lines += [f"LABEL {quoted(k)}={quoted(v)}" for k, v in (labels or {}).items()]
+    lines += [f"ENV {k}={quoted(v)}" for k, v in (env or {}).items()]
     if incremental_from:
         lines += [
             f"COPY --from=cached --chown={user}:0 /tmp/artifacts.tar {dest}/artifacts.tar",
@@ -79,6 +81,34 @@ def dockerfile(
         f"CMD {SCRIPTS_DIR}/run",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _check_dockerfile_values(
+    builder: str, incremental_from: str | None, env: Mapping[str, str], labels: Mapping[str, str]
+) -> None:
+    """What `dockerfile` renders, refused before a line of it is written (image.values)."""
+    problems = [
+        f"image {ref!r}: {image_ref_problem(ref)}"
+        for ref in (builder, *([incremental_from] if incremental_from else []))
+        if image_ref_problem(ref)
+    ]
+    for name, value in env.items():
+        problem = (
+            "not a variable name" if not ENV_NAME.match(name) else word_problem(value)
+        )  # values never printed: the build environment may hold secrets
+        if problem:
+            problems.append(f"environment variable {name!r}: {problem}")
+    for key, value in labels.items():
+        problem = word_problem(key) or word_problem(value)
+        if problem:
+            problems.append(f"label {key!r}: {problem}")
+    if problems:
+        raise UsageError(
+            f"{problems[0]}: it cannot be written into the Dockerfile",
+            details=problems[1:],
+            fix="use variable names of letters, digits and _, and values without control "
+            "characters or line breaks",
+        )
 
 
 def write_dockerfile_context(builder: str, source: Path, context: Path, **options: object) -> Path:
