@@ -12,6 +12,7 @@ later when a long call in C code never returns to Python.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import signal
@@ -62,32 +63,53 @@ def _refuse(host: object, port: object, where: Where) -> NetworkBlocked:
     )
 
 
-def block_network(where: Where) -> None:
-    """Refuse name lookups and connections to anything but loopback, from now on."""
-    original_getaddrinfo = socket.getaddrinfo
-    original_connect = socket.socket.connect
-    original_connect_ex = socket.socket.connect_ex
+def _address_of(args: tuple[Any, ...], position: int) -> Any:
+    return args[position] if len(args) > position else None
 
-    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
-        if not is_loopback(host):
-            raise _refuse(host, port, where)
-        return original_getaddrinfo(host, port, *args, **kwargs)
+
+def block_network(where: Where) -> None:
+    """Refuse name lookups, connections and datagrams to anything but loopback, from now on.
+
+    Covers the Python-level doors: `socket.getaddrinfo`, `gethostbyname(_ex)`,
+    `gethostbyaddr`, and `connect`, `connect_ex`, `sendto`, `sendmsg` of `socket.socket`
+    (and so its subclasses: ssl, asyncio, urllib, requests). C extensions and
+    subprocesses do not pass through here (USAGE.md, "The training network guard").
+    """
+    original = socket.socket
+
+    def lookup(function: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(function)
+        def guarded(host: Any, *args: Any, **kwargs: Any) -> Any:
+            if not is_loopback(host):
+                raise _refuse(host, _address_of(args, 0), where)
+            return function(host, *args, **kwargs)
+
+        return guarded
 
     def check(sock: socket.socket, address: Any) -> None:
-        if sock.family in (socket.AF_INET, socket.AF_INET6) and not is_loopback(address[0]):
-            raise _refuse(address[0], address[1], where)
+        if (
+            sock.family in (socket.AF_INET, socket.AF_INET6)
+            and isinstance(address, tuple)
+            and not is_loopback(address[0])
+        ):
+            raise _refuse(address[0], _address_of(address, 1), where)
 
-    def connect(self: socket.socket, address: Any) -> None:
-        check(self, address)
-        original_connect(self, address)
+    def method(name: str, position: int) -> Callable[..., Any]:
+        """`socket.socket.<name>` checking the address at `position` (-1: the last argument)."""
+        function = getattr(original, name)
 
-    def connect_ex(self: socket.socket, address: Any) -> int:
-        check(self, address)
-        return original_connect_ex(self, address)
+        @functools.wraps(function)
+        def guarded(self: socket.socket, *args: Any) -> Any:
+            address = (args[-1] if args else None) if position < 0 else _address_of(args, position)
+            check(self, address)
+            return function(self, *args)
 
-    socket.getaddrinfo = getaddrinfo
-    socket.socket.connect = connect  # type: ignore[method-assign,assignment]
-    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign,assignment]
+        return guarded
+
+    for name in ("getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr"):
+        setattr(socket, name, lookup(getattr(socket, name)))
+    for name, position in (("connect", 0), ("connect_ex", 0), ("sendto", -1), ("sendmsg", 3)):
+        setattr(original, name, method(name, position))
 
 
 def network_allowed() -> bool:
