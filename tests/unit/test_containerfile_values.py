@@ -134,12 +134,11 @@ def test_a_hostile_value_is_refused_or_rendered_as_itself(field: str, value: str
         pytest.fail(f"{field} {value!r} was rendered")
 
 
-def test_control_characters_are_refused_in_every_field() -> None:
-    for field, plan_with in FIELDS.items():
-        for value in ("x\ny", "x\ry", "x\0y", "x\u2028y"):
-            with pytest.raises(UsageError, match="cannot be written into the Containerfile"):
-                render(plan_with(value))
-            assert field  # every field, every character
+@pytest.mark.parametrize("char", ["\n", "\r", "\0", "\u2028"], ids=["LF", "CR", "NUL", "LS"])
+@pytest.mark.parametrize("field", FIELDS.keys())
+def test_a_line_break_is_refused_in_every_field(field: str, char: str) -> None:
+    with pytest.raises(UsageError, match="cannot be written into the Containerfile"):
+        render(FIELDS[field](f"x{char}y"))
 
 
 def test_a_leading_dash_never_reaches_a_command_as_an_option() -> None:

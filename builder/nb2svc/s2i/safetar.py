@@ -126,9 +126,14 @@ def _scratch(dest: Path) -> Iterator[Path]:
 
 
 def _extract_file(tar: tarfile.TarFile, dest: Path) -> int:
-    """A file can be read twice: every member is checked before any is written."""
-    members = tar.getmembers()
-    total = check_members(members)
+    """A file can be read twice: every member is checked before any is written (one by
+    one as the headers are read, so a huge archive stops at the limit)."""
+    tally = Tally()
+    members: list[tarfile.TarInfo] = []
+    for member in tar:
+        check_members([member], tally)
+        members.append(member)
+    total = tally.size
     for member in members:
         _write_member(tar, member, dest)
     return total
