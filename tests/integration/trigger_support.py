@@ -107,11 +107,13 @@ class Server:
     url: str = ""
     shas: list[str] = field(default_factory=list)
 
-    def start(self) -> None:
+    def start(self, umask: int = -1) -> None:
+        """Start the server (with `umask`, if given) and wait until it listens."""
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "nb2svc.triggers", "webhook", "serve", "--config",
              str(self.config)],
             stdout=subprocess.PIPE, stderr=(self.tmp / "server.err").open("a"), text=True,
+            umask=umask,
         )  # fmt: skip
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -133,6 +135,19 @@ class Server:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as err:
             return err.code, json.loads(err.read() or b"{}")
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.url.removeprefix("http://").rsplit(":", 1)
+        return host, int(port)
+
+    def raw(self, request: bytes, *, timeout: float = 10) -> bytes:
+        """Send `request` as is on a new connection; all the server answers before closing."""
+        with socket.create_connection(self.address, timeout=timeout) as sock:
+            with contextlib.suppress(OSError):  # the server may have answered and closed
+                sock.sendall(request)
+                sock.shutdown(socket.SHUT_WR)
+            return read_all(sock)
 
     def get(self, path: str) -> Any:
         with urllib.request.urlopen(self.url + path, timeout=10) as response:
@@ -236,3 +251,23 @@ class GitServer:
             except subprocess.TimeoutExpired:
                 daemon.kill()
                 daemon.wait()
+
+
+def read_all(sock: socket.socket) -> bytes:
+    """What `sock` receives until the peer closes (a reset counts as the end)."""
+    chunks = []
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def status_of(answer: bytes) -> int:
+    """The status code of a raw HTTP answer (0 when there is none)."""
+    line = answer.split(b"\r\n", 1)[0].split()
+    return int(line[1]) if len(line) >= 2 and line[1].isdigit() else 0

@@ -7,14 +7,16 @@ Every request is unauthenticated until its body's signature is checked, so befor
   `" 12"`, `"1_2"` or Unicode digits such as `"²"`.
 - A request must arrive whole (request line, headers, body) within `read_timeout` seconds
   of its connection, however slowly its bytes trickle in; each read also waits at most that.
-- At most `max_connections` requests are handled at once; the next one is answered 503 at
-  once, by the accepting thread, without starting a thread for it.
+- At most `max_connections` requests are handled at once; the next ones are answered 503
+  by one thread, which gives each half a second to send its head (64 wait their turn;
+  more are closed unanswered).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import queue
 import re
 import socket
 import threading
@@ -26,6 +28,7 @@ from nb2svc.triggers.signatures import Rejected
 
 DEFAULT_MAX_CONNECTIONS = 32
 DEFAULT_READ_TIMEOUT = 30.0
+REFUSED_BACKLOG = 64  # requests waiting for their 503; beyond that they are just closed
 _DIGITS = re.compile(r"[0-9]{1,12}")
 _BUSY = json.dumps({"error": "too many requests in progress; retry later"}).encode() + b"\n"
 
@@ -66,6 +69,8 @@ class GuardedServer(ThreadingHTTPServer):
         # (None once it has been, or has been cut off).
         self._active: dict[socket.socket, float | None] = {}
         self._lock = threading.Lock()
+        self._refused: queue.Queue[socket.socket] = queue.Queue(maxsize=REFUSED_BACKLOG)
+        self._refuser: threading.Thread | None = None
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self._slots.acquire(blocking=False):
@@ -111,16 +116,42 @@ class GuardedServer(ThreadingHTTPServer):
                 sock.shutdown(socket.SHUT_RDWR)  # the handler's read returns; it answers nothing
 
     def _busy(self, request: socket.socket) -> None:
-        head = (
-            "HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(_BUSY)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
-        )
-        with contextlib.suppress(OSError):
-            request.settimeout(1.0)
-            request.sendall(head.encode() + _BUSY)
-            request.shutdown(socket.SHUT_WR)
-            request.setblocking(False)
-            for _ in range(16):  # what the client already sent, so closing sends no reset
-                if not request.recv(65536):
-                    break
-        self.shutdown_request(request)
+        """Hand the request to the one thread that answers 503s; close it if that is behind."""
+        with self._lock:
+            if self._refuser is None:
+                self._refuser = threading.Thread(target=self._refuse_all, daemon=True)
+                self._refuser.start()
+        try:
+            self._refused.put_nowait(request)
+        except queue.Full:
+            self.shutdown_request(request)
+
+    def _refuse_all(self) -> None:
+        while True:
+            request = self._refused.get()
+            with contextlib.suppress(OSError):
+                _refuse(request)
+            self.shutdown_request(request)
+
+
+def _refuse(request: socket.socket) -> None:
+    """Read the request's head (briefly), answer 503, read what else came, so that closing
+    does not reset the connection before the client has read the answer."""
+    request.settimeout(0.5)
+    head = b""
+    with contextlib.suppress(TimeoutError):
+        while b"\r\n\r\n" not in head and len(head) < 65536:
+            chunk = request.recv(65536)
+            if not chunk:
+                break
+            head += chunk
+    answer = (
+        "HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(_BUSY)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+    )
+    request.sendall(answer.encode() + _BUSY)
+    request.shutdown(socket.SHUT_WR)
+    with contextlib.suppress(TimeoutError):
+        for _ in range(16):
+            if not request.recv(65536):
+                break

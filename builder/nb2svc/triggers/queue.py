@@ -14,12 +14,13 @@ import hashlib
 import os
 from pathlib import Path
 
+from nb2svc.triggers.private import private_dir
 from nb2svc.triggers.runner import Runner
 
 
 class RepoLock:
     def __init__(self, lock_dir: Path, repo: str) -> None:
-        lock_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(lock_dir)
         digest = hashlib.sha256(repo.encode()).hexdigest()[:24]
         self.path = lock_dir / f"{digest}.lock"
         self._fd: int | None = None
