@@ -26,15 +26,18 @@ import pytest
 
 SECRET = b"s3cret-for-tests"
 
-# A stand-in for `nb2svc build`: records its argv and the checkout's HEAD (with times) in
-# RECORD as a "start" entry, waits for the file GATE to exist, then records an "end" entry.
+# A stand-in for `nb2svc build`: records its argv, the checkout's HEAD and origin URL (with
+# times) in RECORD as a "start" entry, waits for the file GATE to exist, then records an
+# "end" entry.
 # Run as `python standin.py RECORD GATE CHECKOUT [ARG...]`.
 STANDIN = """\
 import json, pathlib, subprocess, sys, time
 record, gate, src = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
 head = subprocess.run(["git", "-C", src, "rev-parse", "HEAD"], capture_output=True,
                       text=True, check=True).stdout.strip()
-entry = {"argv": sys.argv[3:], "head": head, "start": time.time()}
+origin = subprocess.run(["git", "-C", src, "config", "--get", "remote.origin.url"],
+                        capture_output=True, text=True).stdout.strip()
+entry = {"argv": sys.argv[3:], "head": head, "origin": origin, "start": time.time()}
 with record.open("a") as f:
     f.write(json.dumps(dict(entry, event="start")) + "\\n")
 deadline = time.time() + 60

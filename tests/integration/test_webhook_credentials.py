@@ -1,0 +1,97 @@
+"""A `clone_url` with a token in it: the clone uses it, nothing nb2svc records or serves
+shows it (issue #13, item 1). The real server, real git, a fake token.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from trigger_support import (
+    SECRET,
+    Server,
+    github_headers,
+    github_push,
+    kill_leftovers,
+    make_origin,
+    standin_command,
+    wait_for,
+)
+
+TOKEN = "ghs_FAKEtoken0123456789abcdef"
+QUERY_TOKEN = "glpat-FAKEquerytoken42"
+
+CONFIG = """\
+port = 0
+state_dir = "state"
+build_command = {command}
+
+[repos.good]
+name = "acme/churn"
+clone_url = "file://x-access-token:{token}@{bare}"
+secret_file = "secret"
+
+[repos.bad]
+name = "acme/churn"
+clone_url = "https://x-access-token:{token}@127.0.0.1:{port}/acme/churn.git?private_token={query}"
+secret_file = "secret"
+"""
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    bare, _, shas = make_origin(tmp_path)
+    (tmp_path / "secret").write_bytes(SECRET)
+    config = tmp_path / "webhook.toml"
+    config.write_text(
+        CONFIG.format(command=json.dumps(standin_command(tmp_path)), bare=bare, token=TOKEN,
+                      port=closed_port(), query=QUERY_TOKEN)
+    )  # fmt: skip
+    srv = Server(tmp_path, config, shas=shas)
+    srv.start()
+    yield srv
+    (tmp_path / "gate").touch()
+    srv.stop()
+    assert not kill_leftovers(str(tmp_path)), "processes left running"
+
+
+def deliver(server: Server, hook: str, sha: str) -> int:
+    body = github_push(sha)
+    status, answer = server.post(f"/hooks/{hook}", body, github_headers(body))
+    assert status == 202, answer
+    return int(answer["build"])
+
+
+def test_a_token_in_clone_url_is_used_but_never_logged_stored_or_served(server: Server) -> None:
+    (server.tmp / "gate").touch()
+    good = deliver(server, "good", server.shas[2])
+    bad = deliver(server, "bad", server.shas[1])  # another body: the same one is a replay
+    wait_for(lambda: server.get(f"/builds/{good}")["status"] == "succeeded", "the good build")
+    wait_for(lambda: server.get(f"/builds/{bad}")["status"] == "failed", "the bad build")
+    (entry,) = server.entries("end")
+    assert entry["head"] == server.shas[2], "the clone used the URL with the token"
+    assert entry["origin"] == f"file://{server.tmp / 'churn.git'}", "the checkout's origin"
+    failed = server.get(f"/builds/{bad}")
+    assert "cannot fetch branch main from https://127.0.0.1:" in failed["error"]
+    assert "private_token=REDACTED" in failed["error"]
+    served = [
+        json.dumps(server.get(path))
+        for path in ("/builds", f"/builds/{good}", f"/builds/{bad}", "/healthz")
+    ]
+    state = server.tmp / "state"
+    written = {str(f): f.read_bytes() for f in state.rglob("*") if f.is_file()}
+    assert any(name.endswith("build.log") for name in written)
+    written["server.err"] = (server.tmp / "server.err").read_bytes()
+    written["stand-in record"] = (server.tmp / "record.jsonl").read_bytes()
+    for secret in (TOKEN, QUERY_TOKEN):
+        assert not [text for text in served if secret in text], "served"
+        assert not [name for name, data in written.items() if secret.encode() in data]
