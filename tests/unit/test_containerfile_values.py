@@ -190,3 +190,9 @@ def test_the_same_secret_id_twice_is_refused() -> None:
 def test_image_references_with_tags_and_digests_are_rendered(ref: str) -> None:
     text = render(replace(make_plan(), base_image=ref, build_base_image=ref))
     assert f"FROM {ref} AS serve-deps" in text
+
+
+@pytest.mark.parametrize("key", ["a=b", "a b", "", ".hidden", "x\ny"])
+def test_a_label_name_that_is_not_a_plain_key_is_refused(key: str) -> None:
+    with pytest.raises(UsageError, match=r"label .*: the name"):
+        render(make_plan(labels={**make_plan().labels, key: "x"}))

@@ -322,3 +322,14 @@ def test_a_file_that_would_replace_a_folder_of_the_target_is_refused(tmp_path: P
     with pytest.raises(UnsafeArchiveError, match="would replace a folder"):
         safe_extract(stream, tmp_path / "dest")
     assert sorted(p.name for p in (tmp_path / "dest").rglob("*")) == ["uv", "x"]
+
+
+def test_a_link_manifest_with_more_links_than_the_limit_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(safetar, "MAX_MEMBERS", 2)
+    (tmp_path / "uv" / "a").mkdir(parents=True)
+    (tmp_path / LINKS_MANIFEST).write_text(json.dumps({f"uv/l{i}": "a" for i in range(3)}))
+    with pytest.raises(UnsafeArchiveError, match="more than 2 links"):
+        restore_links(tmp_path)
+    assert sorted(p.name for p in (tmp_path / "uv").iterdir()) == ["a"]

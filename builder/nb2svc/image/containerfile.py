@@ -25,10 +25,10 @@ from nb2svc.datapaths import link_commands
 from nb2svc.errors import UsageError
 from nb2svc.image.values import (
     image_ref_problem,
+    label_problem,
     quoted,
     secret_id_problem,
     unsafe_character,
-    word_problem,
 )
 from nb2svc.plan import CA_SECRET_ID, LIB_DIR, MODEL_DIR, SRC_DIR, VENV, BuildPlan, Secret
 
@@ -222,9 +222,9 @@ def _problems(plan: BuildPlan) -> Iterator[str]:
         if bad or not path.startswith("/"):
             yield f"train-stage path {path!r}: " + (f"it contains {bad}" if bad else "not absolute")
     for key, value in plan.labels.items():
-        problem = word_problem(key) or word_problem(value)
-        if problem or not key:
-            yield f"label {key!r}={value!r}: {problem or 'the name is empty'}"
+        problem = label_problem(key, value)
+        if problem:
+            yield f"label {key!r}={value!r}: {problem}"
     for what, number, top in (("port", plan.port, 65535), ("uid", plan.uid, 2**31 - 1)):
         if not isinstance(number, int) or isinstance(number, bool) or not 0 < number <= top:
             yield f"{what} {number!r} is not a whole number from 1 to {top}"

@@ -21,6 +21,7 @@ BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u206
 _NAMES = {"\n": "a newline", "\r": "a carriage return", "\t": "a tab", "\0": "a NUL byte"}
 SECRET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")  # reverse-DNS keys; no `=`, no space
 IMAGE_REF = re.compile(
     r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?"  # registry host[:port]/
     r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
@@ -80,3 +81,11 @@ def image_ref_problem(value: str) -> str | None:
     bad = unsafe_character(value)
     what = f"it contains {bad}" if bad else "it is not an image reference"
     return f"{what} (registry/name[:tag][@sha256:digest])"
+
+
+def label_problem(key: str, value: str) -> str | None:
+    """Why `key=value` cannot be a `LABEL` pair, or None."""
+    if not LABEL_KEY.match(key):
+        bad = unsafe_character(key)
+        return f"the name contains {bad}" if bad else "the name is not letters, digits, . _ / -"
+    return word_problem(value)

@@ -23,7 +23,13 @@ from typing import IO
 
 from nb2svc.engine.buildah import Buildah
 from nb2svc.errors import UsageError
-from nb2svc.image.values import ENV_NAME, image_ref_problem, quoted, word_problem
+from nb2svc.image.values import (
+    ENV_NAME,
+    image_ref_problem,
+    label_problem,
+    quoted,
+    word_problem,
+)
 from nb2svc.plan import CA_SECRET_ID
 from nb2svc.s2i import ASSEMBLE_USER, DESTINATION, SCRIPTS_DIR, metadata
 from nb2svc.s2i.metadata import IMAGE_METADATA
@@ -99,7 +105,7 @@ def _check_dockerfile_values(
         if problem:
             problems.append(f"environment variable {name!r}: {problem}")
     for key, value in labels.items():
-        problem = word_problem(key) or word_problem(value)
+        problem = label_problem(key, value)
         if problem:
             problems.append(f"label {key!r}: {problem}")
     if problems:

@@ -280,6 +280,8 @@ def restore_links(root: Path) -> int:
     manifest.unlink()
     if not isinstance(links, dict):
         raise UnsafeArchiveError("the artifacts' link manifest is not a JSON object")
+    if len(links) > MAX_MEMBERS:
+        raise UnsafeArchiveError(f"the artifacts' link manifest has more than {MAX_MEMBERS} links")
     for name, target in sorted(links.items()):
         _make_link(root, str(name), str(target))
     return len(links)
