@@ -29,11 +29,13 @@ def contract_routes() -> list[BaseRoute]:
 def _fallback(routes: list[BaseRoute]) -> Route:
     async def unmatched(request: Request) -> Response:
         path = request.url.path
-        known = path in BENTOML_ROUTES or any(
-            route.matches(request.scope)[0] == Match.PARTIAL for route in routes
-        )
-        if known:
-            raise ApiError(405, f"method {request.method} not allowed on {path}")
+        # The first route whose path matches answers, as in Starlette's own router.
+        partial = (r for r in routes if r.matches(request.scope)[0] == Match.PARTIAL)
+        route = next(partial, None)
+        allowed = {"GET", "HEAD"} if path in BENTOML_ROUTES else getattr(route, "methods", None)
+        if allowed:
+            headers = {"Allow": ", ".join(sorted(allowed))}
+            raise ApiError(405, f"method {request.method} not allowed on {path}", headers=headers)
         raise ApiError(404, f"not found: {path}")
 
     return Route("/{path:path}", unmatched, methods=METHODS, name="unmatched")

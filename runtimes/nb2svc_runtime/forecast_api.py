@@ -263,9 +263,9 @@ def v2_rows(body: Any, signature: Signature) -> list[Any]:
 
 def v2_outputs(body: dict[str, Any], signature: Signature) -> list[str]:
     available = forecast_spec(signature).outputs
-    wanted = body.get("outputs")
-    if wanted is None:
+    if "outputs" not in body:
         return available
+    wanted = body["outputs"]
     if not isinstance(wanted, list) or not all(isinstance(o, dict) for o in wanted):
         raise ApiError(400, "'outputs' must be an array of objects with a 'name'")
     names = [str(o.get("name")) for o in wanted]

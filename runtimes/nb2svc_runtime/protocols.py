@@ -57,6 +57,8 @@ def _columns_to_rows(columns: Any, key: str) -> list[Any]:
 def v1_rows(body: Any) -> list[Any]:
     """KServe v1: {"instances": [...]} (or {"inputs": [...]})."""
     body = _object(body, '"instances"')
+    if "instances" in body and "inputs" in body:
+        raise ApiError(400, 'give "instances" or "inputs", not both')
     if "instances" in body:
         return _list(body["instances"], "instances")
     if "inputs" in body:
@@ -93,6 +95,8 @@ def mlflow_rows(body: Any) -> list[Any]:
     if len(present) != 1 or unknown:
         found = ", ".join(present + unknown) or "none"
         raise ApiError(400, f"expected exactly one of {', '.join(MLFLOW_KEYS)}; found {found}")
+    if not isinstance(body.get("params", {}), dict):
+        raise ApiError(400, '"params" must be an object')
     key = present[0]
     value = body[key]
     if key == "dataframe_split":

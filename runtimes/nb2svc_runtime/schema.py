@@ -17,13 +17,18 @@ from .errors import ApiError
 
 Checker = Callable[[Any], Any]
 MAX_DETAILS = 20
-_INT_BOUNDS = {
+INT_BOUNDS = {
     f"{prefix}int{bits}": (
         (0, 2**bits - 1) if prefix else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
     )
     for prefix in ("", "u")
     for bits in (8, 16, 32, 64)
 }
+
+
+# An integral float stands for an integer only where float64 holds every integer exactly:
+# beyond, it is a rounded value (the JSON parser gives a float for a literal beyond 64 bits).
+EXACT_FLOAT_INT = 2**53
 
 
 class BadValue(Exception):
@@ -48,17 +53,20 @@ def describe(value: Any) -> str:
 
 def _float(value: Any) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if isinstance(value, float) and math.isinf(value):
-            raise BadValue("expected a finite number, got infinity")
-        return float(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise BadValue(f"expected a finite number, got {value}")  # CSV's "inf", "nan"
+        try:
+            return float(value)
+        except OverflowError:
+            raise BadValue(f"number {value} is beyond the float64 range") from None
     raise BadValue(f"expected a number, got {describe(value)}")
 
 
 def _int_checker(dtype: str) -> Checker:
-    low, high = _INT_BOUNDS[dtype]
+    low, high = INT_BOUNDS[dtype]
 
     def check(value: Any) -> int:
-        if isinstance(value, float) and not isinstance(value, bool) and value.is_integer():
+        if isinstance(value, float) and value.is_integer() and abs(value) <= EXACT_FLOAT_INT:
             value = int(value)
         if not isinstance(value, int) or isinstance(value, bool):
             raise BadValue(f"expected an integer, got {describe(value)}")

@@ -10,6 +10,10 @@ from .errors import ApiError
 from .signature import v2_datatype
 
 OUTPUT_NAMES = ("predict", "predict_proba")
+DATATYPES = (
+    "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
+    "FP16", "FP32", "FP64", "BYTES",
+)  # fmt: skip
 _NUMERIC = ("FP", "INT", "UINT")
 
 
@@ -29,6 +33,8 @@ def _shape(tensor: dict[str, Any], name: str) -> list[int]:
 
 
 def _compatible(declared: str, expected: str) -> bool:
+    if declared not in DATATYPES:
+        return False
     if declared == expected:
         return True
     if expected.startswith(("FP",)):
@@ -75,8 +81,19 @@ def _matrix_rows(tensor: dict[str, Any], signature: Signature) -> list[Any] | No
     return [flat[i * width : (i + 1) * width] for i in range(shape[0])]
 
 
+def check_envelope(body: Any) -> None:
+    """The request's own fields: an object whose `id` is a string and `parameters` an object."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "the request body must be a JSON object with an 'inputs' array")
+    if not isinstance(body.get("id", ""), str):
+        raise ApiError(400, "'id' must be a string")
+    if not isinstance(body.get("parameters", {}), dict):
+        raise ApiError(400, "'parameters' must be an object")
+
+
 def v2_rows(body: Any, signature: Signature) -> list[Any]:
     """Rows from named per-feature tensors (or one [n, k] tensor for array models)."""
+    check_envelope(body)
     if signature.input_kind == "forecast":
         return forecast_api.v2_rows(body, signature)
     if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
@@ -103,9 +120,9 @@ def requested_outputs(body: dict[str, Any], signature: Signature) -> list[str]:
     if signature.input_kind == "forecast":
         return forecast_api.v2_outputs(body, signature)
     has_proba = signature.has_proba
-    wanted = body.get("outputs")
-    if wanted is None:
+    if "outputs" not in body:
         return ["predict", "predict_proba"] if has_proba else ["predict"]
+    wanted = body["outputs"]
     if not isinstance(wanted, list) or not all(isinstance(o, dict) for o in wanted):
         raise ApiError(400, "'outputs' must be an array of objects with a 'name'")
     names = [str(o.get("name")) for o in wanted]

@@ -7,6 +7,7 @@ nullable numeric, categorical and boolean features.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -200,6 +201,31 @@ def test_v2_infer_wrong_datatype_and_missing_tensor(
     assert_error(client.post(f"/v2/models/{name}/infer", json=body), 422, dropped["name"])
 
 
+@pytest.mark.parametrize(
+    ("change", "status", "word"),
+    [
+        ({"id": 5}, 400, "'id'"),
+        ({"parameters": []}, 400, "'parameters'"),
+        ({"outputs": None}, 400, "'outputs'"),
+    ],
+)
+def test_v2_request_fields_are_typed(
+    client: httpx.Client, name: str, signature: dict[str, Any], sample: dict[str, Any],
+    change: dict[str, Any], status: int, word: str,
+) -> None:  # fmt: skip
+    body = {**v2_body(signature, sample["inputs"]), **change}
+    assert_error(client.post(f"/v2/models/{name}/infer", json=body), status, word)
+
+
+def test_v2_unknown_datatype_is_422(
+    client: httpx.Client, name: str, signature: dict[str, Any], sample: dict[str, Any]
+) -> None:
+    body = v2_body(signature, sample["inputs"])
+    numeric = next(t for t in body["inputs"] if t["datatype"] == "FP64")
+    numeric["datatype"] = "FP-ish"
+    assert_error(client.post(f"/v2/models/{name}/infer", json=body), 422, "FP-ish")
+
+
 # --- documentation --------------------------------------------------------------------------
 
 
@@ -211,8 +237,9 @@ def test_openapi_is_generated_from_the_signature(
     op = doc["paths"][f"/v1/models/{name}:predict"]["post"]
     example = op["requestBody"]["content"]["application/json"]["example"]
     assert example["instances"][0] == sample["inputs"][0]
-    instance = doc["components"]["schemas"]["Instance"]["oneOf"][0]
-    assert list(instance["properties"]) == names
+    record = doc["components"]["schemas"]["Record"]
+    assert list(record["properties"]) == names
+    assert record["required"] == names
 
 
 def test_docs_page_is_self_contained_with_a_form_per_feature(
@@ -241,6 +268,49 @@ def test_unknown_model_is_404(client: httpx.Client, sample: dict[str, Any]) -> N
 def test_unknown_route_and_wrong_method(client: httpx.Client, name: str) -> None:
     assert_error(client.get("/no/such/path"), 404)
     assert_error(client.get(f"/v1/models/{name}:predict"), 405)
+
+
+def test_a_wrong_method_names_the_allowed_ones(client: httpx.Client, name: str) -> None:
+    assert client.get(f"/v1/models/{name}:predict").headers["allow"] == "POST"
+    assert "POST" not in client.put("/livez").headers["allow"]
+    assert "GET" in client.put("/livez").headers["allow"]
+
+
+def test_a_json_integer_beyond_64_bits_is_422_not_rounded(
+    client: httpx.Client, name: str, signature: dict[str, Any], sample: dict[str, Any]
+) -> None:
+    field = feature_of(signature, "int64")
+    row = json.dumps({**sample["inputs"][0], field: 0}).replace(
+        f'"{field}": 0', f'"{field}": -9223372036854775809'
+    )  # int64's minimum less one: the JSON parser can only give a (rounded) float
+    response = client.post(
+        f"/v1/models/{name}:predict", content=f'{{"instances": [{row}]}}', headers=JSON
+    )
+    assert_error(response, 422, field, "expected an integer")
+
+
+def test_instances_and_inputs_together_is_400(
+    client: httpx.Client, name: str, sample: dict[str, Any]
+) -> None:
+    rows = sample["inputs"]
+    body = {"instances": rows, "inputs": rows}
+    assert_error(client.post(f"/v1/models/{name}:predict", json=body), 400, "not both")
+
+
+def test_mlflow_params_must_be_an_object(client: httpx.Client, sample: dict[str, Any]) -> None:
+    body = {"dataframe_records": sample["inputs"], "params": [1]}
+    assert_error(client.post("/invocations", json=body), 400, "params")
+
+
+def test_csv_nan_is_no_number(
+    client: httpx.Client, names: list[str], signature: dict[str, Any]
+) -> None:
+    field = feature_of(signature, "float64")
+    first = {f["name"]: f for f in signature["inputs"]}
+    row = ["nan" if n == field else "1" if first[n]["dtype"] != "string" else "x" for n in names]
+    csv = ",".join(names) + "\n" + ",".join(row) + "\n"
+    response = client.post("/invocations", content=csv, headers={"Content-Type": "text/csv"})
+    assert_error(response, 422, field, "finite")
 
 
 def test_malformed_json_is_400(client: httpx.Client, name: str) -> None:

@@ -57,6 +57,9 @@ def test_null_only_where_nullable(validator: Validator) -> None:
         ("plan", "gold", "unknown category 'gold'"),
         ("active", 0, "expected a boolean"),
         ("since", "yesterday", "ISO 8601"),
+        ("income", float("nan"), "expected a finite number, got nan"),  # CSV's "nan"
+        ("income", 10**400, "beyond the float64 range"),
+        ("age", -9.223372036854775808e18, "expected an integer"),  # a JSON int beyond int64
     ],
 )
 def test_each_bad_value_names_its_field_and_row(
@@ -92,3 +95,10 @@ def test_a_row_that_is_no_row_says_what_it_got(
 ) -> None:
     message = error_of(validator, [row]).details[0]["message"]
     assert message.endswith(described), message
+
+
+def test_an_integral_float_is_an_integer_only_where_float64_is_exact(
+    validator: Validator,
+) -> None:
+    assert validator.columns([{**GOOD, "age": 2.0**53}])["age"] == [2**53]
+    assert error_of(validator, [{**GOOD, "age": 2.0**53 + 2}]).status == 422
