@@ -9,6 +9,8 @@ from typing import Any
 from nb2svc.triggers.refs import is_oid, is_zero
 from nb2svc.triggers.signatures import Rejected
 
+MAX_NAME = 1024  # a repository path or ref name longer than this is no real one
+
 
 @dataclass(frozen=True)
 class Push:
@@ -32,7 +34,7 @@ def parse_push(forge: str, body: bytes) -> Push:
     """The push from a JSON body; 400 if it is not one."""
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
         raise Rejected(400, "body is not JSON") from None
     if not isinstance(data, dict):
         raise Rejected(400, "body is not a JSON object")
@@ -48,4 +50,6 @@ def parse_push(forge: str, body: bytes) -> Push:
     push = Push(repo, _text(data, "ref"), after)
     if not push.repository or not push.ref or not (is_oid(after) or is_zero(after)):
         raise Rejected(400, "push event without repository, ref or a valid commit ID")
+    if len(push.repository) > MAX_NAME or len(push.ref) > MAX_NAME:
+        raise Rejected(400, f"repository or ref name over {MAX_NAME} characters")
     return push

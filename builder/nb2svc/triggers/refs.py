@@ -13,6 +13,7 @@ from dataclasses import dataclass
 OID_RE = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")  # always fullmatch: `$` allows "\n"
 BRANCH_RE = re.compile(r"[A-Za-z0-9._/-]+")
 HEADS = "refs/heads/"
+MAX_BRANCH = 255
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,9 @@ def branch_of(ref: str) -> str | None:
     if not ref.startswith(HEADS):
         return None
     name = ref[len(HEADS) :]
-    if not BRANCH_RE.fullmatch(name) or name.startswith(("-", "/")) or ".." in name:
+    if len(name) > MAX_BRANCH or not BRANCH_RE.fullmatch(name):
+        return None
+    if name.startswith(("-", "/")) or ".." in name:
         return None
     return name
 
