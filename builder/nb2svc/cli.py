@@ -229,7 +229,15 @@ def _build_options(args: argparse.Namespace) -> BuildOptions:
 def _check_build_values(given: dict[str, Any]) -> None:
     """CLI values that would otherwise fail late or deep: refused now, saying what to pass."""
     from nb2svc.image.base import suite_for
+    from nb2svc.image.values import image_ref_problem
 
+    for flag, key in (("--base-image", "base_image"), ("--build-base-image", "build_base_image")):
+        problem = image_ref_problem(str(given[key])) if given.get(key) else None
+        if problem:
+            raise UsageError(
+                f"{flag} {given[key]!r}: {problem}",
+                fix="pass an image reference such as localhost/nb2svc/python:3.11",
+            )
     if given.get("python"):
         suite_for(str(given["python"]))  # a UsageError naming the Pythons offered
     timeout = given.get("train_timeout")

@@ -114,6 +114,7 @@ def test_command_line_becomes_build_options(
         (["--python", "3.11; rm -rf /"], "Debian provides Python"),
         (["--train-timeout", "-5"], "--train-timeout -5 is not a positive number of seconds"),
         (["--train-timeout", "nan"], "is not a positive number of seconds"),
+        (["--base-image", "localhost/x:1\nRUN id"], "--base-image"),
         (["-o", "/proc/nb2svc-out"], "cannot write the output folder /proc/nb2svc-out"),
     ],
 )

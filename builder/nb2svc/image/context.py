@@ -47,7 +47,11 @@ def runtime_requirements(runtime: str = "default") -> str:
 
 
 def write_context(plan: BuildPlan, source_root: Path, context: Path) -> Path:
-    """(Re)create `context` for `plan`; returns the Containerfile path."""
+    """(Re)create `context` for `plan`; returns the Containerfile path.
+
+    The Containerfile is rendered first: a plan its checks refuse leaves the previous
+    context as it was."""
+    text = render(plan)
     if context.exists():
         shutil.rmtree(context)
     context.mkdir(parents=True)
@@ -62,7 +66,7 @@ def write_context(plan: BuildPlan, source_root: Path, context: Path) -> Path:
     if plan.wheels:
         _link_files(plan.wheels, context / WHEELS_DIR)
     containerfile = context / "Containerfile"
-    containerfile.write_text(render(plan))
+    containerfile.write_text(text)
     return containerfile
 
 
