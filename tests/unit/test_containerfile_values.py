@@ -13,6 +13,7 @@ from containerfile_syntax import Instruction, instructions
 from nb2svc.datapaths import DataLink
 from nb2svc.errors import EXIT_USAGE, UsageError
 from nb2svc.image.containerfile import render
+from nb2svc.image.context import write_context
 from nb2svc.image.values import quoted, unsafe_character
 from nb2svc.pipeline import _parse_secret
 from nb2svc.plan import BuildPlan, Secret
@@ -196,3 +197,13 @@ def test_image_references_with_tags_and_digests_are_rendered(ref: str) -> None:
 def test_a_label_name_that_is_not_a_plain_key_is_refused(key: str) -> None:
     with pytest.raises(UsageError, match=r"label .*: the name"):
         render(make_plan(labels={**make_plan().labels, key: "x"}))
+
+
+def test_a_refused_plan_leaves_the_previous_context_as_it_was(tmp_path: Path) -> None:
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Containerfile").write_text("FROM previous\n")
+    hostile = replace(make_plan(), labels={"org.example.note": "one\nRUN id"})
+    with pytest.raises(UsageError):
+        write_context(hostile, tmp_path, context)
+    assert (context / "Containerfile").read_text() == "FROM previous\n"
