@@ -11,7 +11,7 @@ from typing import Any
 
 from . import __version__, forecast_api, v2
 from .artifact import Feature, Signature
-from .schema import INT_BOUNDS
+from .schema import FLOAT_LIMITS, INT_BOUNDS
 from .signature import json_type, v2_datatype
 
 ERROR_SCHEMA = {
@@ -44,6 +44,11 @@ def feature_schema(feature: Feature) -> dict[str, Any]:
         schema["format"] = "date-time"
     if feature.dtype in INT_BOUNDS:
         schema["minimum"], schema["maximum"] = INT_BOUNDS[feature.dtype]
+    if feature.dtype in FLOAT_LIMITS:
+        schema["minimum"], schema["maximum"] = (
+            -FLOAT_LIMITS[feature.dtype],
+            FLOAT_LIMITS[feature.dtype],
+        )
     if feature.closed:
         schema["enum"] = list(feature.categories or ())
     elif feature.categories:

@@ -26,6 +26,11 @@ INT_BOUNDS = {
 }
 
 
+# The largest magnitude of a float feature: float32's for float64 too, since many models
+# compute in float32 (scikit-learn's trees) and refuse what does not fit; no measured
+# quantity comes near it.
+FLOAT32_MAX = 3.4028234663852886e38
+FLOAT_LIMITS = {"float16": 65504.0, "float32": FLOAT32_MAX, "float64": FLOAT32_MAX}
 # An integral float stands for an integer only where float64 holds every integer exactly:
 # beyond, it is a rounded value (the JSON parser gives a float for a literal beyond 64 bits).
 EXACT_FLOAT_INT = 2**53
@@ -51,15 +56,20 @@ def describe(value: Any) -> str:
     return "an object" if isinstance(value, dict) else type(value).__name__
 
 
-def _float(value: Any) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+def _float_checker(dtype: str) -> Checker:
+    limit = FLOAT_LIMITS[dtype]
+
+    def check(value: Any) -> float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise BadValue(f"expected a number, got {describe(value)}")
         if isinstance(value, float) and not math.isfinite(value):
             raise BadValue(f"expected a finite number, got {value}")  # CSV's "inf", "nan"
-        try:
-            return float(value)
-        except OverflowError:
-            raise BadValue(f"number {value} is beyond the float64 range") from None
-    raise BadValue(f"expected a number, got {describe(value)}")
+        if not -limit <= value <= limit:
+            shown = f"{float(value):.6g}" if abs(value) < 1e308 else "beyond 1e308"
+            raise BadValue(f"number {shown} is out of range for {dtype} [-{limit}, {limit}]")
+        return float(value)
+
+    return check
 
 
 def _int_checker(dtype: str) -> Checker:
@@ -110,7 +120,7 @@ def _string_checker(feature: Feature) -> Checker:
 def value_checker(feature: Feature) -> Checker:
     """The checker for one feature, handling null according to `nullable`."""
     if feature.dtype.startswith(("float",)):
-        inner: Checker = _float
+        inner: Checker = _float_checker(feature.dtype)
     elif feature.dtype.startswith(("int", "uint")):
         inner = _int_checker(feature.dtype)
     elif feature.dtype == "bool":

@@ -364,6 +364,7 @@ def feature_of(signature: dict[str, Any], dtype: str) -> str:
         ("int64", 2.5, "expected an integer"),
         ("float64", "1.5", "expected a number"),
         ("float64", False, "expected a number"),
+        ("float64", 1e300, "out of range for float64"),  # float32's range: a tree's input
         ("bool", 1, "expected a boolean"),
         ("string", 3, "expected a string"),
         ("int64", None, "null is not allowed"),
