@@ -159,13 +159,15 @@ def test_configured_branch_only_and_deletions_are_ignored(site: Site) -> None:
     assert len(site.builds()) == 1
 
 
-def test_wait_makes_the_push_wait_for_the_build(site: Site) -> None:
+def test_wait_makes_the_push_wait_for_the_build_and_builds_lists_it(site: Site) -> None:
     site.install("--wait")
     site.gate.touch()
     sha = site.commit("v1")
     output = site.push()
     assert "build #1: succeeded" in output
     assert site.builds() == [(1, "succeeded", sha)]
+    listing = trigger("hook", "builds", "--config", str(site.state / "hook.json")).stdout
+    assert listing.split()[:5] == ["#1", "succeeded", str(site.bare), "main", sha[:12]]
 
 
 def test_install_refuses_a_foreign_hook_and_a_non_bare_repo(site: Site) -> None:

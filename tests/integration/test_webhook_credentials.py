@@ -5,7 +5,10 @@ shows it (issue #13, item 1). The real server, real git, a fake token.
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,6 +41,12 @@ secret_file = "secret"
 name = "acme/churn"
 clone_url = "https://x-access-token:{token}@127.0.0.1:{port}/acme/churn.git?private_token={query}"
 secret_file = "secret"
+
+[repos.env]
+name = "acme/churn"
+clone_url = "{bare}"
+secret_env = "NB2SVC_TEST_WEBHOOK_SECRET"
+build_command = {env_dump}
 """
 
 
@@ -47,6 +56,12 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def env_dump(tmp: Path) -> list[str]:
+    """A build command that writes its environment to `tmp/env.json`."""
+    code = f"import json, os, pathlib; pathlib.Path({str(tmp / 'env.json')!r}).write_text("
+    return [sys.executable, "-c", code + "json.dumps(dict(os.environ)))"]
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     bare, _, shas = make_origin(tmp_path)
@@ -54,10 +69,11 @@ def server(tmp_path: Path) -> Iterator[Server]:
     config = tmp_path / "webhook.toml"
     config.write_text(
         CONFIG.format(command=json.dumps(standin_command(tmp_path)), bare=bare, token=TOKEN,
-                      port=closed_port(), query=QUERY_TOKEN)
+                      port=closed_port(), query=QUERY_TOKEN,
+                      env_dump=json.dumps(env_dump(tmp_path)))
     )  # fmt: skip
     srv = Server(tmp_path, config, shas=shas)
-    srv.start()
+    srv.start(env={**os.environ, "NB2SVC_TEST_WEBHOOK_SECRET": SECRET.decode()})
     yield srv
     (tmp_path / "gate").touch()
     srv.stop()
@@ -92,6 +108,26 @@ def test_a_token_in_clone_url_is_used_but_never_logged_stored_or_served(server: 
     assert any(name.endswith("build.log") for name in written)
     written["server.err"] = (server.tmp / "server.err").read_bytes()
     written["stand-in record"] = (server.tmp / "record.jsonl").read_bytes()
+    listing = [
+        subprocess.run(
+            [sys.executable, "-m", "nb2svc.triggers", "webhook", "builds", "--config",
+             str(server.config), *flag], capture_output=True, text=True, check=True,
+        ).stdout
+        for flag in ([], ["--json"])
+    ]  # fmt: skip
+    assert f"#{bad}" in listing[0]
+    assert "private_token=REDACTED" in listing[0]
+    served += listing
     for secret in (TOKEN, QUERY_TOKEN):
         assert not [text for text in served if secret in text], "served"
         assert not [name for name, data in written.items() if secret.encode() in data]
+
+
+def test_builds_do_not_inherit_the_webhook_secret_from_secret_env(server: Server) -> None:
+    body = github_push(server.shas[2])
+    status, answer = server.post("/hooks/env", body, github_headers(body))
+    assert status == 202, answer
+    wait_for(lambda: server.get(f"/builds/{answer['build']}")["status"] == "succeeded", "it")
+    environment = json.loads((server.tmp / "env.json").read_text())
+    assert "NB2SVC_TEST_WEBHOOK_SECRET" not in environment
+    assert SECRET.decode() not in json.dumps(environment)

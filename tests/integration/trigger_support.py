@@ -110,13 +110,13 @@ class Server:
     url: str = ""
     shas: list[str] = field(default_factory=list)
 
-    def start(self, umask: int = -1) -> None:
-        """Start the server (with `umask`, if given) and wait until it listens."""
+    def start(self, umask: int = -1, env: dict[str, str] | None = None) -> None:
+        """Start the server (with `umask` and `env`, if given) and wait until it listens."""
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "nb2svc.triggers", "webhook", "serve", "--config",
              str(self.config)],
             stdout=subprocess.PIPE, stderr=(self.tmp / "server.err").open("a"), text=True,
-            umask=umask,
+            umask=umask, env=env,
         )  # fmt: skip
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +88,29 @@ def test_repo_lock_is_exclusive_across_open_files(tmp_path: Path) -> None:
     first.release()
     assert second.acquire(block=False)
     second.release()
+
+
+def test_credentials_in_rows_of_older_versions_are_redacted_on_open(tmp_path: Path) -> None:
+    token = "glpat-OLDtoken123"
+    path = tmp_path / "h.sqlite"
+    history = History(path)
+    leaky = dict(spec("a"), source=f"https://oauth2:{token}@gitlab.example/acme/churn.git")
+    build_id = history.enqueue(leaky).build_id
+    with sqlite3.connect(path) as db:  # as an older version wrote them
+        db.execute(
+            "UPDATE builds SET status='failed', error=? WHERE id=?",
+            (f"cannot clone https://oauth2:{token}@gitlab.example/acme/churn.git", build_id),
+        )
+    db.close()
+    assert token.encode() in path.read_bytes() + _wal(path)
+    reopened = History(path)
+    build = reopened.get(build_id)
+    assert build is not None
+    assert build.spec["source"] == "https://gitlab.example/acme/churn.git"
+    assert build.error == "cannot clone https://gitlab.example/acme/churn.git"
+    assert token.encode() not in path.read_bytes() + _wal(path)
+
+
+def _wal(path: Path) -> bytes:
+    wal = path.with_name(path.name + "-wal")
+    return wal.read_bytes() if wal.exists() else b""

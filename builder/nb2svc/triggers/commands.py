@@ -1,4 +1,5 @@
-"""CLI entry points of the triggers: `nb2svc hook install|run|worker`, `nb2svc webhook serve`.
+"""CLI entry points of the triggers: `nb2svc hook install|run|worker|builds`, `nb2svc webhook
+serve|builds`.
 
 `register(sub)` adds the subcommands to the main parser; each handler takes the parsed
 `argparse.Namespace` and returns an exit code, raising `TriggerError` (exit 9) for the CLI to
@@ -8,6 +9,7 @@ render. `python -m nb2svc.triggers ...` offers the same commands (the installed 
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from nb2svc.errors import TriggerError, UsageError
 from nb2svc.triggers import hook
+from nb2svc.triggers.history import History, render_builds
 
 if TYPE_CHECKING:
     SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -52,10 +55,13 @@ def _add_hook(sub: SubParsers) -> None:
     for name, handler, text in (
         ("run", hook_run_command, "what the installed hook runs (reads the pushed refs)"),
         ("worker", hook_worker_command, "drain the build queue of a repository"),
+        ("builds", hook_builds_command, "list the latest builds of the repository"),
     ):
         q = hooks.add_parser(name, help=text)
         q.add_argument("--config", type=Path, required=True, help="the hook's hook.json")
         q.set_defaults(handler=handler)  # fmt: skip
+        if name == "builds":
+            _add_listing_options(q)
 
 
 def _add_webhook(sub: SubParsers) -> None:
@@ -66,6 +72,15 @@ def _add_webhook(sub: SubParsers) -> None:
     p.add_argument("--bind", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default from the config, else 8808)")
     p.set_defaults(handler=webhook_serve_command)
+    q = actions.add_parser("builds", help="list the latest builds (what GET /builds serves)")
+    q.add_argument("--config", type=Path, required=True, help="webhook config (TOML)")
+    _add_listing_options(q)
+    q.set_defaults(handler=webhook_builds_command)
+
+
+def _add_listing_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    parser.add_argument("--json", action="store_true", help="JSON, as GET /builds gives it")
 
 
 def hook_install_command(args: argparse.Namespace) -> int:
@@ -98,6 +113,29 @@ def hook_run_command(args: argparse.Namespace) -> int:
 
 def hook_worker_command(args: argparse.Namespace) -> int:
     return hook.worker(args.config)
+
+
+def hook_builds_command(args: argparse.Namespace) -> int:
+    config = hook.HookConfig.load(args.config)
+    return _list(History(Path(config.state_dir) / "history.sqlite"), args)
+
+
+def webhook_builds_command(args: argparse.Namespace) -> int:
+    from nb2svc.triggers.config import load_config
+
+    config = load_config(args.config, secrets=False)
+    return _list(History(config.state_dir / "history.sqlite"), args)
+
+
+def _list(history: History, args: argparse.Namespace) -> int:
+    if not 1 <= args.limit <= 1000:
+        raise UsageError("--limit must be from 1 to 1000")
+    builds = history.recent(limit=args.limit)
+    if args.json:
+        print(json.dumps({"builds": [b.to_json() for b in builds]}, indent=1))
+    else:
+        print(render_builds(builds))
+    return 0
 
 
 def webhook_serve_command(args: argparse.Namespace) -> int:

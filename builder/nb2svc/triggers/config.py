@@ -61,6 +61,7 @@ class RepoConfig:
     timeout: float | None = None
     git_timeout: float | None = None  # seconds for one git command (default 600)
     deploy: dict[str, Any] | None = None
+    secret_env: str | None = None  # the variable the secret came from, kept from builds
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,8 @@ class WebhookConfig:
         return dataclasses.replace(self, bind=bind, port=port)
 
 
-def load_config(path: Path) -> WebhookConfig:
+def load_config(path: Path, *, secrets: bool = True) -> WebhookConfig:
+    """The config at `path`; with `secrets=False` (to list builds) no secret is read."""
     try:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -86,7 +88,8 @@ def load_config(path: Path) -> WebhookConfig:
     base = path.resolve().parent
     command = data.get("build_command")
     repos = {
-        rid: _repo(rid, spec, base, command) for rid, spec in dict(data.get("repos", {})).items()
+        rid: _repo(rid, spec, base, command, secrets)
+        for rid, spec in dict(data.get("repos", {})).items()
     }
     if not repos:
         raise UsageError(f"{path}: no [repos.NAME] table", fix="see docs/triggers.md")
@@ -109,7 +112,9 @@ def _check_keys(data: dict[str, Any], allowed: set[str], where: str) -> None:
             raise UsageError(f"{where}: unknown key {key!r}", fix=hint)
 
 
-def _repo(rid: str, spec: dict[str, Any], base: Path, command: list[str] | None) -> RepoConfig:
+def _repo(
+    rid: str, spec: dict[str, Any], base: Path, command: list[str] | None, secrets: bool
+) -> RepoConfig:
     where = f"[repos.{rid}]"
     _check_keys(spec, _REPO, where)
     forge = spec.get("forge", "github")
@@ -125,13 +130,14 @@ def _repo(rid: str, spec: dict[str, Any], base: Path, command: list[str] | None)
         name=spec["name"],
         clone_url=spec["clone_url"],
         branches=tuple(spec.get("branches", ["main"])),
-        secret=_secret(spec, base, where),
+        secret=_secret(spec, base, where) if secrets else b"",
         image=spec.get("image") or f"localhost/{spec['name'].rsplit('/', 1)[-1].lower()}",
         notebooks=tuple(spec.get("notebooks", ())),
         build_command=tuple(repo_command) if repo_command else None,
         timeout=_seconds(spec, "timeout", where),
         git_timeout=_seconds(spec, "git_timeout", where),
         deploy=spec.get("deploy"),
+        secret_env=str(spec["secret_env"]) if "secret_env" in spec else None,
     )
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nb2svc.redact import redact_text
+from nb2svc.redact import redact_text, redact_url
 from nb2svc.triggers.private import private_dir, private_file
 
 DELIVERY_TTL_SECONDS = 90 * 24 * 3600
@@ -66,9 +66,12 @@ class Build:
     error: str | None
 
     def to_json(self) -> dict[str, Any]:
+        """What GET /builds and `builds --json` show: no spec (it names the source), the
+        error redacted once more (rows written before redaction existed)."""
         data = dict(self.__dict__)
         data.pop("spec")
         data["notebooks"] = self.spec.get("notebooks", [])
+        data["error"] = redact_text(self.error) if self.error else self.error
         return data
 
 
@@ -86,6 +89,27 @@ class History:
         with closing(sqlite3.connect(path, timeout=60)) as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+        self._scrub()
+
+    def _scrub(self) -> None:
+        """Redact URL credentials that rows written by older versions may hold (the clone URL
+        in the spec, git's words in the error); freed pages are zeroed (secure_delete)."""
+        with self._tx() as db:
+            db.execute("PRAGMA secure_delete=ON")
+            rows = db.execute(
+                "SELECT id, spec, error FROM builds WHERE spec LIKE '%://%@%'"
+                " OR spec LIKE '%://%?%' OR error LIKE '%://%@%' OR error LIKE '%://%?%'"
+            ).fetchall()
+            for row in rows:
+                spec = json.loads(row["spec"])
+                if isinstance(spec.get("source"), str):
+                    spec["source"] = redact_url(spec["source"])
+                error = redact_text(row["error"]) if row["error"] else row["error"]
+                if json.dumps(spec) != row["spec"] or error != row["error"]:
+                    db.execute(
+                        "UPDATE builds SET spec=?, error=? WHERE id=?",
+                        (json.dumps(spec), error, row["id"]),
+                    )
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -244,3 +268,16 @@ def _build(row: sqlite3.Row) -> Build:
     data = dict(row)
     data["spec"] = json.loads(data["spec"])
     return Build(**data)
+
+
+def render_builds(builds: list[Build]) -> str:
+    """The CLI listing: one line per build, newest first, its error (redacted) below it."""
+    if not builds:
+        return "no builds yet"
+    lines = []
+    for build in builds:
+        branch = build.ref.removeprefix("refs/heads/")
+        lines.append(f"#{build.id:<5} {build.status:<13} {build.repo} {branch} {build.sha[:12]}")
+        if build.error:
+            lines.append(f"       {redact_text(build.error)}")
+    return "\n".join(lines)

@@ -16,6 +16,7 @@ Builds run in one worker thread per repository; on start, queued and interrupted
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import sys
@@ -261,7 +262,13 @@ def make_server(service: Service) -> GuardedServer:
 
 
 def serve(config: WebhookConfig) -> int:
-    """Serve until SIGTERM/SIGINT; running builds are stopped and stay queued for next start."""
+    """Serve until SIGTERM/SIGINT; running builds are stopped and stay queued for next start.
+
+    The variables that held webhook secrets are removed from this process's environment
+    (they are read already), so no build or git it starts inherits them."""
+    for repo in config.repos.values():
+        if repo.secret_env:
+            os.environ.pop(repo.secret_env, None)
     service = Service(config)
     server = make_server(service)
     host, port = server.server_address[:2]
