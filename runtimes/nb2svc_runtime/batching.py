@@ -10,18 +10,22 @@ queue raises `Overloaded` instead of growing.
 Model code runs in the predict thread and cannot stop the worker: whatever it raises,
 `SystemExit` and `KeyboardInterrupt` included, becomes that request's error (a
 `BaseException` that is not an `Exception` arrives as `ModelEscaped`). Only the supervisor
-decides to stop (process.py).
+decides to stop (process.py). The predict thread is a daemon: a model call that never
+returns cannot keep the process from exiting after SIGTERM and SHUTDOWN_TIMEOUT.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -58,6 +62,37 @@ class _Job:
 
 
 Outcome = Union[Result, BaseException]  # evaluated at import: no `|` (Python 3.9)
+Call = Callable[[], list[Outcome]]
+
+
+class PredictThread:
+    """One daemon thread that runs the model calls, in order."""
+
+    def __init__(self) -> None:
+        self._calls: queue.SimpleQueue[tuple[Future[list[Outcome]], Call] | None] = (
+            queue.SimpleQueue()
+        )
+        self._thread = threading.Thread(target=self._serve, name="nb2svc-predict", daemon=True)
+        self._thread.start()
+
+    def submit(self, call: Call) -> Future[list[Outcome]]:
+        future: Future[list[Outcome]] = Future()
+        self._calls.put((future, call))
+        return future
+
+    def _serve(self) -> None:
+        while (item := self._calls.get()) is not None:
+            future, call = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(call())
+            except BaseException as exc:  # kept for the awaiting request, not raised here
+                future.set_exception(exc)
+
+    def stop(self) -> None:
+        """Ends the thread after the call it runs now (it does not wait for that call)."""
+        self._calls.put(None)
 
 
 class MicroBatcher:
@@ -78,7 +113,7 @@ class MicroBatcher:
         self.arriving = 0
         self._queue: deque[_Job] = deque()
         self._wakeup = asyncio.Event()
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="nb2svc-predict")
+        self._thread = PredictThread()
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -96,7 +131,7 @@ class MicroBatcher:
         for job in self._queue:
             if not job.future.done():
                 job.future.set_exception(Overloaded())
-        self._executor.shutdown(wait=True)
+        self._thread.stop()
 
     @contextlib.contextmanager
     def arriving_request(self) -> Iterator[None]:
@@ -132,7 +167,6 @@ class MicroBatcher:
         return [job for job in batch if not job.future.done()]
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             if not self._queue:
                 self._wakeup.clear()
@@ -144,7 +178,8 @@ class MicroBatcher:
             if not batch:
                 continue
             try:
-                outcomes = await loop.run_in_executor(self._executor, self._run_batch, batch)
+                call = self._thread.submit(functools.partial(self._run_batch, batch))
+                outcomes = await asyncio.wrap_future(call)
             except Exception as exc:  # the batcher's own failure: fail this batch, go on
                 log.exception("a batch failed outside the model")
                 outcomes = [exc] * len(batch)

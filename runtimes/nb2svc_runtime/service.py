@@ -69,8 +69,10 @@ class ModelService:
         except (ArtifactError, ApiError, *MODEL_ERRORS) as exc:
             self._fail(f"{type(exc).__name__}: {exc}")
             return
-        except Exception as exc:
-            log.exception("model load failed")
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # SystemExit from unpickling is a load failure too
+            log.error("model load failed", exc_info=exc)
             self._fail(f"{type(exc).__name__}: {exc}")
             return
         self.ready = True

@@ -109,6 +109,9 @@ def holt_winters_namespace() -> dict[str, Any]:
 
 
 HOSTILE_NOTEBOOK = '''\
+import os
+import time
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from nb2svc_runtime.capture import save_model
@@ -121,6 +124,7 @@ class Escape(BaseException):
 
 RAISES = {666: SystemExit, 667: KeyboardInterrupt, 668: GeneratorExit, 669: Escape}
 UNSERIALIZABLE = 670
+STUCK = 671
 
 
 class Hostile(ClassifierMixin, BaseEstimator):
@@ -133,6 +137,11 @@ class Hostile(ClassifierMixin, BaseEstimator):
         self.classes_ = self.inner.classes_
         return self
 
+    def __setstate__(self, state):
+        if os.environ.get("HOSTILE_LOAD"):
+            raise SystemExit("model code exited while loading")
+        self.__dict__.update(state)
+
     def _check(self, X):
         for value in X["tenure"]:
             if int(value) in RAISES:
@@ -140,12 +149,16 @@ class Hostile(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         self._check(X)
+        if (X["tenure"] == STUCK).any():
+            time.sleep(3600)  # as if stuck in C code
         if (X["tenure"] == UNSERIALIZABLE).any():
             return np.array([2**70] * len(X), dtype=object)  # past what JSON encoders take
         return self.inner.predict(X)
 
     def predict_proba(self, X):
         self._check(X)
+        if (X["tenure"] == STUCK).any():
+            time.sleep(3600)
         return self.inner.predict_proba(X)
 
 
@@ -155,10 +168,13 @@ save_model({**namespace, "model": model}, variable="model", name="churn", out_di
 '''
 """A notebook whose model (a class defined in the notebook, stored by value) raises
 SystemExit, KeyboardInterrupt, GeneratorExit or a bare BaseException for tenure 666-669
-and predicts 2**70 (past the 64-bit integers the JSON encoder takes) for tenure 670."""
+and predicts 2**70 (past the 64-bit integers the JSON encoder takes) for tenure 670, never
+returns for tenure 671; with
+HOSTILE_LOAD set, unpickling it raises SystemExit."""
 HOSTILE_TENURES = {666: "SystemExit", 667: "KeyboardInterrupt", 668: "GeneratorExit"}
 HOSTILE_TENURES[669] = "Escape"
 UNSERIALIZABLE_TENURE = 670
+STUCK_TENURE = 671
 
 
 def save_hostile_model(out_dir: Path) -> Path:

@@ -8,13 +8,16 @@ sending the next request on the same keep-alive connection (`KeepAlive` never re
 from __future__ import annotations
 
 import json
+import signal
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .models import HOSTILE_TENURES, UNSERIALIZABLE_TENURE, save_hostile_model
+from .models import HOSTILE_TENURES, STUCK_TENURE, UNSERIALIZABLE_TENURE, save_hostile_model
 from .server import KeepAlive, ServerProcess
 
 PREDICT = "/v1/models/churn:predict"
@@ -199,3 +202,34 @@ def test_a_hostile_body_is_a_clear_4xx_and_the_connection_stays_usable(
     assert answer["error"]
     assert isinstance(answer["details"], list)
     assert_still_serving(connection)
+
+
+def test_a_model_that_exits_while_loading_is_a_load_failure_exit_3(
+    hostile_dir: Path, tmp_path: Path
+) -> None:
+    """The default runtime: the worker reports the load failure instead of dying of it."""
+    server = ServerProcess(hostile_dir, tmp_path, HOSTILE_LOAD="1")
+    with pytest.raises(RuntimeError, match="server exited 3"):
+        server.start(timeout=60)
+    server.stop()
+    assert "model failed to load" in server.stderr()
+    assert "SystemExit: model code exited while loading" in server.stderr()
+
+
+def test_sigterm_stops_a_worker_whose_model_call_never_returns(
+    hostile_dir: Path, tmp_path: Path
+) -> None:
+    """After SHUTDOWN_TIMEOUT the stuck request is given up and the process exits."""
+    server = ServerProcess(hostile_dir, tmp_path, SHUTDOWN_TIMEOUT="1").start()
+    try:
+        stuck = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        body = instances(churn_row(STUCK_TENURE))
+        head = f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
+        stuck.sendall(head.encode() + body)
+        time.sleep(0.5)  # the model call has started
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(timeout=20) == 0
+        stuck.close()
+    finally:
+        server.stop()
