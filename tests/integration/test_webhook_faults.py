@@ -7,6 +7,7 @@ Real faults, really run: a git server on 127.0.0.1 that accepts the fetch and ne
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,3 +97,19 @@ def test_a_build_command_that_does_not_exist_fails_each_build_and_never_stalls_t
         error = faulty.get(f"/builds/{build}")["error"]
         assert "cannot run" in error
         assert "no-such-build-command" in error
+
+
+@pytest.mark.parametrize("faulty", [60], indirect=True, ids=["git_timeout=60"])
+def test_sigterm_during_a_hung_fetch_ends_git_and_the_build_runs_after_restart(
+    faulty: Server,
+) -> None:
+    build = deliver(faulty, faulty.shas[2])
+    wait_for(lambda: "fetch" in faulty.get(f"/builds/{build}").get("log", ""), "the fetch")
+    started = time.monotonic()
+    faulty.stop()
+    assert time.monotonic() - started < 10, "the server waited for the hung git"
+    assert not kill_leftovers(str(faulty.tmp)), "git was left running"
+    faulty.start()
+    (faulty.tmp / "gate").touch()
+    wait_for(lambda: faulty.get(f"/builds/{build}")["status"] == "succeeded", "the build")
+    assert [e["head"] for e in faulty.entries("end")] == [faulty.shas[2]]

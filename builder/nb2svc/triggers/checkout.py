@@ -17,7 +17,8 @@ import shlex
 import signal
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from nb2svc.errors import TriggerError
@@ -47,10 +48,22 @@ def kill_group(pid: int, sig: signal.Signals = signal.SIGKILL) -> None:
         os.killpg(pid, sig)
 
 
-def checkout(source: str, ref: str, sha: str, dest: Path, log: Path, timeout: float) -> str:
+Track = Callable[["subprocess.Popen[bytes]"], AbstractContextManager[None]]
+
+
+@contextlib.contextmanager
+def untracked(proc: subprocess.Popen[bytes]) -> Iterator[None]:
+    yield
+
+
+def checkout(
+    source: str, ref: str, sha: str, dest: Path, log: Path, timeout: float,
+    track: Track = untracked,
+) -> str:  # fmt: skip
     """Fetch branch `ref` of `source` into `dest`, detach at `sha`; return the branch's tip.
 
-    Raises TriggerError when the commit is not on the branch, or git fails or hangs."""
+    `track` is told of each git while it runs (so a stopping server can end it). Raises
+    TriggerError when the commit is not on the branch, or git fails or hangs."""
     branch = branch_of(ref)
     if branch is None:
         raise TriggerError(f"refusing to build ref {ref[:200]!r}: not an allowed branch name")
@@ -58,9 +71,9 @@ def checkout(source: str, ref: str, sha: str, dest: Path, log: Path, timeout: fl
         raise TriggerError(f"refusing to build {sha[:80]!r}: not an object id")
     shown = redact_url(source)
     tracking = f"refs/remotes/origin/{branch}"
-    git(["init", "--quiet", str(dest)], log, timeout=timeout)
+    git(["init", "--quiet", str(dest)], log, timeout=timeout, track=track)
     fetch = ["fetch", "--quiet", "--no-tags", "--no-recurse-submodules", "--", source]
-    if git(["-C", str(dest), *fetch, f"+{ref}:{tracking}"], log, timeout=timeout) != 0:
+    if git(["-C", str(dest), *fetch, f"+{ref}:{tracking}"], log, timeout=timeout, track=track) != 0:
         raise TriggerError(
             f"cannot fetch branch {branch} from {shown}",
             fix="check clone_url, the branch name and the credentials (build.log has git's output)",
@@ -72,10 +85,10 @@ def checkout(source: str, ref: str, sha: str, dest: Path, log: Path, timeout: fl
             fix="only commits that the branch contains are built; push the commit to the branch",
         )
     detach = ["-C", str(dest), "checkout", "--quiet", "--detach", sha]
-    if git(detach, log, timeout=timeout) != 0:
+    if git(detach, log, timeout=timeout, track=track) != 0:
         raise TriggerError(f"cannot check out {sha} of {shown}")
     # So the build records where the commit came from, without the credentials.
-    git(["-C", str(dest), "remote", "add", "origin", shown], log, timeout=timeout)
+    git(["-C", str(dest), "remote", "add", "origin", shown], log, timeout=timeout, track=track)
     head = rev_parse(dest, "HEAD", timeout)
     if head != sha:
         raise TriggerError(f"checkout of {shown} is at {head or 'nothing'}, not {sha}")
@@ -111,7 +124,7 @@ def _run(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str] | 
         raise _cannot_run_git(exc) from None
 
 
-def git(args: Sequence[str], log: Path, *, timeout: float) -> int:
+def git(args: Sequence[str], log: Path, *, timeout: float, track: Track = untracked) -> int:
     """Run `git ARGS`, its output (redacted) appended to `log`; its exit code.
 
     Raises TriggerError if git cannot be started or does not finish within `timeout`."""
@@ -127,7 +140,8 @@ def git(args: Sequence[str], log: Path, *, timeout: float) -> int:
         except OSError as exc:
             raise _cannot_run_git(exc) from None
         try:
-            code: int | None = proc.wait(timeout=timeout)
+            with track(proc):
+                code: int | None = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             code = None
         except BaseException:

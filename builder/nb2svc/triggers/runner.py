@@ -11,6 +11,7 @@ the next one (docs/triggers.md, "One build per repository at a time").
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import shlex
 import shutil
@@ -18,7 +19,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +119,8 @@ class Runner:
         """(superseding build, exit code, status, error) of checking out and building."""
         source = self.sources.get(build.repo) or str(build.spec["source"])
         timeout = float(build.spec.get("git_timeout") or GIT_TIMEOUT)
-        tip = checkout(source, build.ref, build.sha, src, log, timeout)
+        track = functools.partial(self._tracking, build.id)
+        tip = checkout(source, build.ref, build.sha, src, log, timeout, track)
         newer = self._newer(build, src, tip, timeout)
         if newer is not None:
             reason = f"superseded by build #{newer.id} of {newer.sha[:12]}, which contains it"
@@ -169,11 +171,10 @@ class Runner:
                     f"cannot run {argv[0]}: {exc.strerror or exc}",
                     fix="set build_command (or the deploy command) to a program that exists",
                 ) from None
-        with self._lock:
-            self._procs[build_id] = proc
         try:
-            self.history.set_running(build_id, pid=proc.pid, log_path=str(log))
-            return proc.wait(timeout=float(spec.get("timeout") or DEFAULT_TIMEOUT))
+            with self._tracking(build_id, proc):
+                self.history.set_running(build_id, pid=proc.pid, log_path=str(log))
+                return proc.wait(timeout=float(spec.get("timeout") or DEFAULT_TIMEOUT))
         except subprocess.TimeoutExpired:
             kill_group(proc.pid)
             return proc.wait()
@@ -181,6 +182,16 @@ class Runner:
             kill_group(proc.pid)
             proc.wait()
             raise
+
+    @contextlib.contextmanager
+    def _tracking(self, build_id: int, proc: subprocess.Popen[bytes]) -> Iterator[None]:
+        """`proc` (git or the build) is what `stop()` ends for this build while it runs."""
+        with self._lock:
+            self._procs[build_id] = proc
+        try:
+            if self.stopping.is_set():  # stop() came between the start and this
+                kill_group(proc.pid, signal.SIGTERM)
+            yield
         finally:
             with self._lock:
                 self._procs.pop(build_id, None)
