@@ -32,6 +32,9 @@ secret_file = "secret"
     assert config.with_listen("0.0.0.0", 9).port == 9
 
 
+REPO = "[repos.a]\nname='a'\nclone_url='u'\nsecret_file='secret'\n"
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -44,6 +47,16 @@ secret_file = "secret"
         ("[repos.a]\nforge='bitbucket'\nname='a'\nclone_url='u'\nsecret_file='secret'", "forge"),
         ("[repos.a]\nclone_url='u'\nsecret_file='secret'", "name is required"),
         ("port = 1", "no [repos.NAME]"),
+        (f"{REPO}branches = 'main'", "branches must be a list"),
+        (f"{REPO}branches = ['main', '-rf']", "'-rf' is not a branch name"),
+        (f"{REPO}branches = ['a..b']", "is not a branch name"),
+        (f"{REPO}git_timeout = 0", "git_timeout must be seconds"),
+        (f"{REPO}timeout = 'soon'", "timeout must be seconds"),
+        (f"port = 'http'\n{REPO}", "port must be a whole number"),
+        (f"port = 70000\n{REPO}", "port must be a whole number"),
+        (f"max_connections = 0\n{REPO}", "max_connections must be a whole number"),
+        (f"read_timeout = -1\n{REPO}", "read_timeout must be seconds"),
+        (f"max_body_bytes = true\n{REPO}", "max_body_bytes must be a whole number"),
         ("not toml [", "cannot read"),
     ],
 )

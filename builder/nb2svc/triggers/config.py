@@ -32,6 +32,7 @@ from typing import Any
 
 from nb2svc.errors import UsageError
 from nb2svc.triggers.httpguard import DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_TIMEOUT
+from nb2svc.triggers.refs import branch_of
 from nb2svc.triggers.signatures import FORGES
 
 DEFAULT_PORT = 8808
@@ -97,7 +98,7 @@ def load_config(path: Path, *, secrets: bool = True) -> WebhookConfig:
         state_dir=base / str(data.get("state_dir", "nb2svc-webhook")),
         repos=repos,
         bind=str(data.get("bind", "127.0.0.1")),
-        port=int(data.get("port", DEFAULT_PORT)),
+        port=_port(data.get("port", DEFAULT_PORT), str(path)),
         max_body_bytes=_count(data, "max_body_bytes", DEFAULT_MAX_BODY, 1 << 30, str(path)),
         max_connections=_count(data, "max_connections", DEFAULT_MAX_CONNECTIONS, 4096, str(path)),
         read_timeout=_seconds(data, "read_timeout", str(path)) or DEFAULT_READ_TIMEOUT,
@@ -129,7 +130,7 @@ def _repo(
         forge=forge,
         name=spec["name"],
         clone_url=spec["clone_url"],
-        branches=tuple(spec.get("branches", ["main"])),
+        branches=_branches(spec.get("branches", ["main"]), where),
         secret=_secret(spec, base, where) if secrets else b"",
         image=spec.get("image") or f"localhost/{spec['name'].rsplit('/', 1)[-1].lower()}",
         notebooks=tuple(spec.get("notebooks", ())),
@@ -139,6 +140,26 @@ def _repo(
         deploy=spec.get("deploy"),
         secret_env=str(spec["secret_env"]) if "secret_env" in spec else None,
     )
+
+
+def _port(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+        raise UsageError(f"{where}: port must be a whole number from 0 to 65535")
+    return value
+
+
+def _branches(value: Any, where: str) -> tuple[str, ...]:
+    """A list of branch names that `refs.branch_of` accepts (a bare string is refused: it
+    would read as a list of one-letter branches)."""
+    if not isinstance(value, list) or not value:
+        raise UsageError(f"{where}: branches must be a list of branch names", fix='["main"]')
+    for name in value:
+        if not isinstance(name, str) or branch_of(f"refs/heads/{name}") != name:
+            raise UsageError(
+                f"{where}: {name!r} is not a branch name nb2svc builds",
+                fix="letters, digits and . _ / -, not starting with - or /, no ..",
+            )
+    return tuple(value)
 
 
 def _count(data: dict[str, Any], key: str, default: int, most: int, where: str) -> int:
