@@ -1,4 +1,5 @@
-"""The HTTP contract suite (tests/runtime/test_contract*.py) against the built churn image.
+"""The HTTP contract suite (tests/runtime/test_contract*.py) against the built churn image,
+including schemathesis' run of the image's OpenAPI document with at least 1,000 cases.
 
 For each runtime the real `nb2svc build` makes the image (the layer cache makes a rebuild
 take seconds), podman runs it read-only, and the same contract tests that run against the
@@ -53,9 +54,11 @@ def test_the_image_honours_the_http_contract(
         "NB2SVC_SERVER_URL": container.url,
         "NB2SVC_ARTIFACT_DIR": str(copy_artifact(podman, container, tmp_path / "model")),
     }
-    argv = [sys.executable, "-m", "pytest", *CONTRACT, "-q", "-p", "no:cacheprovider"]
+    argv = [sys.executable, "-m", "pytest", *CONTRACT, "-q", "-s", "-p", "no:cacheprovider"]
     done = subprocess.run(
         argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900, check=False
     )
     assert done.returncode == 0, done.stdout[-6000:]
     assert " passed" in done.stdout
+    # test_contract_openapi.py's count of schemathesis' cases (>= 1,000 against an image)
+    print(*(line for line in done.stdout.splitlines() if "schemathesis:" in line), sep="\n")
