@@ -182,6 +182,7 @@ class Settings:
     shutdown_timeout: float = 25.0
     drain_delay: float = 0.0
     keep_alive: int = 5
+    read_timeout: float = 30.0
     workers_from_env: bool = False
     """WORKERS was set (else `workers` is the sized default, see worker_sizing)."""
     extra: dict[str, str] = field(default_factory=dict)
@@ -208,5 +209,6 @@ class Settings:
             shutdown_timeout=_float(env, "SHUTDOWN_TIMEOUT", 25.0),
             drain_delay=_float(env, "DRAIN_DELAY", 0.0),
             keep_alive=_int(env, "KEEP_ALIVE", 5, minimum=1),
+            read_timeout=_float(env, "READ_TIMEOUT", 30.0) or 30.0,
             workers_from_env=_int(env, "WORKERS", 0, minimum=0) > 0,
         )

@@ -7,6 +7,7 @@ requests finish (up to SHUTDOWN_TIMEOUT); then the process exits 0.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import shutil
@@ -39,15 +40,58 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def timed_http_protocol(read_timeout: float) -> Any:
+    """uvicorn's httptools protocol, closing a connection that has not sent a whole request
+    head within `read_timeout` seconds of opening or of its first byte (uvicorn times out
+    only idle keep-alive connections, so a silent or slow client held one forever)."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class TimedHttpToolsProtocol(HttpToolsProtocol):
+        head_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            if self.head_timer is None:
+                self._arm()
+
+        def on_headers_complete(self) -> None:
+            self._disarm()
+            super().on_headers_complete()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            self.head_timer = self.loop.call_later(read_timeout, self._head_timeout)
+
+        def _disarm(self) -> None:
+            if self.head_timer is not None:
+                self.head_timer.cancel()
+                self.head_timer = None
+
+        def _head_timeout(self) -> None:
+            self.head_timer = None
+            if not self.transport.is_closing():
+                self.transport.close()
+
+    return TimedHttpToolsProtocol
+
+
 def _uvicorn_config(settings: Settings, app: Any) -> Any:
     import importlib.util
 
     import uvicorn
 
     fast = importlib.util.find_spec("uvloop") and importlib.util.find_spec("httptools")
+    http = timed_http_protocol(settings.read_timeout) if fast else "auto"
     return uvicorn.Config(
         app, host=settings.host, port=settings.port,
-        loop="uvloop" if fast else "auto", http="httptools" if fast else "auto",
+        loop="uvloop" if fast else "auto", http=http,
         lifespan="on", access_log=False, log_config=None, server_header=False,
         timeout_graceful_shutdown=int(settings.shutdown_timeout) or None,
         timeout_keep_alive=settings.keep_alive, backlog=2048,

@@ -56,8 +56,9 @@ def named_service(request: Request, *, ready: bool = False) -> ModelService:
     return service
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused early (Content-Length) or while streaming once over `limit` bytes."""
+async def read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The body, refused early (Content-Length) or while streaming once over `limit` bytes;
+    a body that does not arrive within `timeout` seconds is a 408 closing the connection."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -67,6 +68,17 @@ async def read_body(request: Request, limit: int) -> bytes:
                 413,
                 f"request body of {declared} bytes exceeds the {limit}-byte limit (MAX_BODY_BYTES)",
             )
+    try:
+        return await asyncio.wait_for(_stream_body(request, limit), timeout)
+    except asyncio.TimeoutError:
+        raise ApiError(
+            408,
+            f"the request body did not arrive within {timeout:g} s (READ_TIMEOUT)",
+            headers={"Connection": "close"},
+        ) from None
+
+
+async def _stream_body(request: Request, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -100,7 +112,8 @@ async def json_body(
     request: Request, allowed: Sequence[str] = ("application/json",)
 ) -> tuple[str, bytes]:
     kind = media_type(request, allowed)
-    return kind, await read_body(request, service_of(request).settings.max_body_bytes)
+    settings = service_of(request).settings
+    return kind, await read_body(request, settings.max_body_bytes, settings.read_timeout)
 
 
 @contextlib.contextmanager

@@ -233,3 +233,39 @@ def test_sigterm_stops_a_worker_whose_model_call_never_returns(
         stuck.close()
     finally:
         server.stop()
+
+
+HEAD = f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+
+
+def test_a_connection_without_a_whole_request_head_is_closed_after_read_timeout(
+    churn_dir: Path, tmp_path: Path
+) -> None:
+    """A silent client, or one sending its headers slowly, cannot hold a connection."""
+    with ServerProcess(churn_dir, tmp_path, READ_TIMEOUT="1") as server:
+        for sent in (b"", HEAD.encode()):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+                sock.sendall(sent)
+                assert sock.recv(100) == b"", "the server closed the connection"
+        connection = KeepAlive(server.url)
+        assert_still_serving(connection)
+        time.sleep(1.5)  # idle between requests: KEEP_ALIVE (5 s) applies, not READ_TIMEOUT
+        assert_still_serving(connection)
+
+
+def test_a_body_that_stops_arriving_is_a_408_that_closes_the_connection(
+    churn_dir: Path, tmp_path: Path
+) -> None:
+    with ServerProcess(churn_dir, tmp_path, READ_TIMEOUT="1") as server:
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=20)
+        sock.sendall(f"{HEAD}Content-Length: 100\r\n\r\n{{".encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+        sock.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408")
+    assert b"connection: close" in head.lower()
+    assert json.loads(body)["error"] == (
+        "the request body did not arrive within 1 s (READ_TIMEOUT)"
+    )
