@@ -353,13 +353,21 @@ def instance_schema(signature: Signature, feature_schema: Any) -> dict[str, Any]
     }
 
 
+# pandas' Timestamp.isoformat: no offset for a naive index, so not RFC 3339's "date-time".
+ISO_DATE_TIME = {
+    "type": "string",
+    "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}",
+    "description": "ISO 8601 date-time, with an offset only if the training index had one",
+}
+
+
 def predictions_schema(signature: Signature) -> dict[str, Any]:
     spec = forecast_spec(signature)
     numbers = {"type": "array", "items": {"type": ["number", "null"]}}
     dated = spec.index_kind in ("datetime", "period")
     index = {
         "type": "array",
-        "items": {"type": "string", "format": "date-time"} if dated else {"type": "integer"},
+        "items": ISO_DATE_TIME if dated else {"type": "integer"},
     }
     props: dict[str, Any] = {"index": index, "mean": numbers}
     if spec.level:

@@ -157,8 +157,17 @@ def test_schemathesis_finds_no_server_error_and_nothing_undocumented(
     print(f"schemathesis: {run.generated} cases {dict(run.modes)} in {run.seconds:.1f}s")
 
 
+# The checks of the answers alone, which hold whatever the request schemas leave open.
+ANSWER_CHECKS = (
+    "not_a_server_error,status_code_conformance,content_type_conformance,"
+    "response_headers_conformance,response_schema_conformance,unsupported_method"
+)
+
+
 def assert_no_server_error(server_url: str, report_dir: Path) -> None:
-    """The 5xx check only: for the forecasters, whose v2 and dataframe_split bodies the
-    document leaves open (an object)."""
-    run = schemathesis(server_url, report_dir, LOCAL, checks="not_a_server_error")
+    """No 5xx and only documented answers, for the forecasters: their request schemas are
+    looser than what the server takes (the v2 tensors and dataframe_split are open objects;
+    `steps` must equal the exog rows, which JSON Schema cannot say), so the checks that
+    hold requests to the document (positive/negative data) are not run."""
+    run = schemathesis(server_url, report_dir, LOCAL, checks=ANSWER_CHECKS)
     assert (run.failures, run.errors, run.complete) == ([], [], True), run.output
