@@ -15,6 +15,8 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 REDACTED = "REDACTED"
 # scheme://[userinfo@]host...: the userinfo is what carries a token.
 _URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`]+")
+# `?key=value` / `&key=value` in a path outside a scheme URL (a request line, a relative URL).
+_QUERY_IN_TEXT = re.compile(r"([?&][^\s=&#?'\"]+=)(?!REDACTED)[^\s&#'\"]+")
 # scp-like git remotes (`user@host:path`) carry no password; only scheme URLs are rewritten.
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -40,8 +42,10 @@ def redact_url(url: str) -> str:
 
 
 def redact_text(text: str) -> str:
-    """Every scheme URL inside `text` (an error message, a log line) redacted."""
-    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+    """Every scheme URL inside `text` (an error message, a log line) redacted, and the query
+    values of any other path in it (`POST /hooks/x?token=...` in a request line)."""
+    text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+    return _QUERY_IN_TEXT.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
 
 
 def _redact_query(query: str) -> str:

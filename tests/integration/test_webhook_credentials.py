@@ -131,3 +131,13 @@ def test_builds_do_not_inherit_the_webhook_secret_from_secret_env(server: Server
     environment = json.loads((server.tmp / "env.json").read_text())
     assert "NB2SVC_TEST_WEBHOOK_SECRET" not in environment
     assert SECRET.decode() not in json.dumps(environment)
+
+
+def test_a_token_in_the_hook_urls_query_is_not_in_the_server_log(server: Server) -> None:
+    body = github_push("0" * 40)
+    status, _ = server.post(f"/hooks/good?token={QUERY_TOKEN}", body, github_headers(body))
+    assert status < 500
+    server.stop()
+    log = (server.tmp / "server.err").read_text()
+    assert "/hooks/good?token=REDACTED" in log
+    assert QUERY_TOKEN not in log

@@ -38,9 +38,17 @@ def test_urls_inside_an_error_message_are_redacted() -> None:
     assert redact_text(text) == "fatal: unable to access 'https://github.com/a/': 403\nretry"
 
 
+def test_query_values_in_a_request_line_are_redacted() -> None:
+    line = '"POST /hooks/churn?token=TOK&x=1 HTTP/1.1" 202 -'
+    assert redact_text(line) == '"POST /hooks/churn?token=REDACTED&x=REDACTED HTTP/1.1" 202 -'
+
+
 def test_redacting_twice_changes_nothing() -> None:
     once = redact_url("https://u:TOK@h/a?k=v")
     assert redact_url(once) == once
+    text = redact_text("see https://u:TOK@h/a?k=v and /p?q=1")
+    assert redact_text(text) == text
+    assert "TOK" not in text
 
 
 def test_the_source_label_never_holds_credentials() -> None:

@@ -232,7 +232,7 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:
-        line = (format % args).encode("ascii", "backslashreplace").decode()
+        line = redact_text((format % args).encode("ascii", "backslashreplace").decode())
         sys.stderr.write(f"nb2svc webhook: {self.address_string()} {line[:500]}\n")
 
 
