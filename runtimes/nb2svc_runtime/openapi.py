@@ -83,7 +83,11 @@ def _instance_schema(signature: Signature) -> dict[str, Any]:
     if signature.input_kind == "forecast":
         return forecast_api.instance_schema(signature, feature_schema)
     ref = "#/components/schemas/"
-    return {"oneOf": [{"$ref": ref + "Record"}, {"$ref": ref + "Row"}]}
+    forms: list[dict[str, Any]] = [{"$ref": ref + "Record"}, {"$ref": ref + "Row"}]
+    first = signature.inputs[0] if signature.inputs else None
+    if signature.input_kind == "series" and first is not None and first.dtype == "string":
+        forms.append(feature_schema(first))  # a bare string (schema.py)
+    return {"oneOf": forms}
 
 
 def _rows(item: dict[str, Any], max_rows: int) -> dict[str, Any]:
@@ -129,7 +133,7 @@ def _csv_field(feature: Feature) -> str:
     elif feature.closed:
         pattern = "(" + "|".join(_csv_text(c) for c in feature.categories or ()) + ")"
     else:
-        pattern = "[A-Za-z0-9_]{1,12}"  # an empty field is null
+        pattern = '[^,"\\r\\n]+'  # unquoted (quoted fields are taken too); empty is null
     return f"({pattern})?" if feature.nullable else pattern
 
 
@@ -229,18 +233,21 @@ def _v2_body(signature: Signature) -> dict[str, Any]:
     }
     if signature.input_kind == "forecast":
         return {"type": "object", "required": ["inputs"], "properties": envelope}
+    # A one-column series model takes its one tensor under any name (v2.py).
+    series = signature.input_kind == "series"
     tensors = [
         {
             "type": "object",
             "required": ["name", "datatype", "shape", "data"],
             "properties": {
-                "name": {"const": f.name},
+                "name": name,
                 "datatype": {"enum": _v2_accepted(f)},
                 "shape": {"const": [1]},
                 "data": {"type": "array", "items": feature_schema(f), "minItems": 1, "maxItems": 1},
             },
         }
         for f in signature.inputs
+        for name in [{"type": "string"} if series else {"const": f.name}]
     ]
     available = list(v2.OUTPUT_NAMES if signature.has_proba else v2.OUTPUT_NAMES[:1])
     output = {

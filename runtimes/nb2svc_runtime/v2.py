@@ -72,7 +72,16 @@ def _matrix_rows(tensor: dict[str, Any], signature: Signature) -> list[Any] | No
     shape = tensor.get("shape")
     width = len(signature.inputs)
     if signature.input_kind == "series" and isinstance(shape, list) and len(shape) == 1:
-        return _flatten(tensor.get("data"), str(tensor.get("name")))
+        name = tensor["name"]
+        expected = v2_datatype(signature.inputs[0].dtype)
+        declared = str(tensor.get("datatype", ""))
+        if not _compatible(declared, expected):
+            message = f"input {name!r}: datatype {declared or 'missing'} does not fit {expected}"
+            raise ApiError(422, message, [{"field": name, "message": message}])
+        data = _flatten(tensor.get("data"), name)
+        if len(data) != shape[0]:
+            raise ApiError(422, f"input {name!r}: shape {shape} does not match {len(data)} values")
+        return data
     if not (isinstance(shape, list) and len(shape) == 2 and shape[1] == width and width > 1):
         return None
     flat = _flatten(tensor.get("data"), str(tensor.get("name")))
@@ -100,7 +109,10 @@ def v2_rows(body: Any, signature: Signature) -> list[Any]:
         raise ApiError(400, "the request body must be a JSON object with an 'inputs' array")
     tensors = body["inputs"]
     names = {f.name for f in signature.inputs}
-    if len(tensors) == 1 and isinstance(tensors[0], dict) and tensors[0].get("name") not in names:
+    for i, tensor in enumerate(tensors):
+        if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
+            raise ApiError(400, f"inputs[{i}] must be an object with a 'name'")
+    if len(tensors) == 1 and tensors[0]["name"] not in names:
         rows = _matrix_rows(tensors[0], signature)
         if rows is not None:
             return rows

@@ -217,6 +217,12 @@ def test_v2_request_fields_are_typed(
     assert_error(client.post(f"/v2/models/{name}/infer", json=body), status, word)
 
 
+def test_v2_tensor_without_a_string_name_is_400(client: httpx.Client, name: str) -> None:
+    tensor = {"name": {}, "datatype": "FP64", "shape": [1], "data": [1.0]}
+    response = client.post(f"/v2/models/{name}/infer", json={"inputs": [tensor]})
+    assert_error(response, 400, "'name'")
+
+
 def test_v2_unknown_datatype_is_422(
     client: httpx.Client, name: str, signature: dict[str, Any], sample: dict[str, Any]
 ) -> None:

@@ -8,6 +8,7 @@ import pytest
 from nb2svc_runtime.artifact import parse_signature
 from nb2svc_runtime.errors import ApiError
 from nb2svc_runtime.schema import Validator
+from nb2svc_runtime.v2 import v2_rows
 
 SIGNATURE: dict[str, Any] = {
     "name": "m", "input_kind": "dataframe", "task": "classification",
@@ -103,3 +104,21 @@ def test_an_integral_float_is_an_integer_only_where_float64_is_exact(
 ) -> None:
     assert validator.columns([{**GOOD, "age": 2.0**53}])["age"] == [2**53]
     assert error_of(validator, [{**GOOD, "age": 2.0**53 + 2}]).status == 422
+
+
+TEXT_SERIES = parse_signature(
+    {
+        **SIGNATURE,
+        "input_kind": "series",
+        "inputs": [{"name": "review", "dtype": "string", "nullable": False}],
+    }
+)
+
+
+def test_a_series_takes_its_one_v2_tensor_under_any_name_if_shape_and_type_fit() -> None:
+    tensor = {"name": "text", "datatype": "BYTES", "shape": [2], "data": ["good", "bad"]}
+    assert v2_rows({"inputs": [tensor]}, TEXT_SERIES) == ["good", "bad"]
+    for wrong in ({"shape": [1]}, {"datatype": "FP64"}):
+        with pytest.raises(ApiError) as info:
+            v2_rows({"inputs": [{**tensor, **wrong}]}, TEXT_SERIES)
+        assert info.value.status == 422
