@@ -23,9 +23,7 @@ from trigger_support import (
     git,
     github_headers,
     github_push,
-    kill_leftovers,
-    make_origin,
-    standin_command,
+    serving,
     wait_for,
 )
 
@@ -65,18 +63,8 @@ secret_file = "secret"
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    bare, _, shas = make_origin(tmp_path)
-    (tmp_path / "secret").write_bytes(SECRET + b"\n")
-    command = standin_command(tmp_path)
-    config = tmp_path / "webhook.toml"
-    config.write_text(CONFIG.format(command=json.dumps(command), bare=bare))
-    srv = Server(tmp_path, config, shas=shas)
-    srv.start()
-    yield srv
-    (tmp_path / "gate").touch()
-    srv.stop()
-    left = kill_leftovers(str(tmp_path))
-    assert not left, f"processes left running: {left}"
+    with serving(tmp_path, CONFIG, secret=SECRET + b"\n") as srv:  # a file's final newline
+        yield srv
 
 
 def test_valid_github_push_is_recorded_and_built(server: Server) -> None:

@@ -7,21 +7,17 @@ or older than one already queued.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from trigger_support import (
-    SECRET,
     Server,
     commit,
     git,
     github_headers,
     github_push,
-    kill_leftovers,
-    make_origin,
-    standin_command,
+    serving,
     wait_for,
 )
 
@@ -40,16 +36,8 @@ secret_file = "secret"
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    bare, _, shas = make_origin(tmp_path)
-    (tmp_path / "secret").write_bytes(SECRET)
-    config = tmp_path / "webhook.toml"
-    config.write_text(CONFIG.format(command=json.dumps(standin_command(tmp_path)), bare=bare))
-    srv = Server(tmp_path, config, shas=shas)
-    srv.start()
-    yield srv
-    (tmp_path / "gate").touch()
-    srv.stop()
-    assert not kill_leftovers(str(tmp_path)), "processes left running"
+    with serving(tmp_path, CONFIG) as srv:
+        yield srv
 
 
 def deliver(server: Server, sha: str) -> int:

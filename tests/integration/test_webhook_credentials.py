@@ -18,9 +18,7 @@ from trigger_support import (
     Server,
     github_headers,
     github_push,
-    kill_leftovers,
-    make_origin,
-    standin_command,
+    serving,
     wait_for,
 )
 
@@ -64,20 +62,11 @@ def env_dump(tmp: Path) -> list[str]:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    bare, _, shas = make_origin(tmp_path)
-    (tmp_path / "secret").write_bytes(SECRET)
-    config = tmp_path / "webhook.toml"
-    config.write_text(
-        CONFIG.format(command=json.dumps(standin_command(tmp_path)), bare=bare, token=TOKEN,
-                      port=closed_port(), query=QUERY_TOKEN,
-                      env_dump=json.dumps(env_dump(tmp_path)))
-    )  # fmt: skip
-    srv = Server(tmp_path, config, shas=shas)
-    srv.start(env={**os.environ, "NB2SVC_TEST_WEBHOOK_SECRET": SECRET.decode()})
-    yield srv
-    (tmp_path / "gate").touch()
-    srv.stop()
-    assert not kill_leftovers(str(tmp_path)), "processes left running"
+    env = {**os.environ, "NB2SVC_TEST_WEBHOOK_SECRET": SECRET.decode()}
+    fields = {"token": TOKEN, "port": closed_port(), "query": QUERY_TOKEN,
+              "env_dump": json.dumps(env_dump(tmp_path))}  # fmt: skip
+    with serving(tmp_path, CONFIG, env=env, fields=fields) as srv:
+        yield srv
 
 
 def deliver(server: Server, hook: str, sha: str) -> int:

@@ -6,21 +6,18 @@ Real faults, really run: a git server on 127.0.0.1 that accepts the fetch and ne
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from trigger_support import (
-    SECRET,
     GitServer,
     Server,
     github_headers,
     github_push,
     kill_leftovers,
-    make_origin,
-    standin_command,
+    serving,
     wait_for,
 )
 
@@ -47,23 +44,15 @@ build_command = ["{tmp}/no-such-build-command"]
 def faulty(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
     """The server; `churn` fetches from a git server whose first fetch hangs, with the
     `git_timeout` a test gives as the fixture's parameter (none by default)."""
-    bare, _, shas = make_origin(tmp_path)
     git_server = GitServer(tmp_path, hang=1)
     timeout = getattr(request, "param", None)
-    (tmp_path / "secret").write_bytes(SECRET)
-    config = tmp_path / "webhook.toml"
-    config.write_text(
-        CONFIG.format(command=json.dumps(standin_command(tmp_path)), tmp=tmp_path, bare=bare,
-                      url=git_server.url("churn.git"),
-                      git_timeout=f"git_timeout = {timeout}" if timeout else "")
-    )  # fmt: skip
-    server = Server(tmp_path, config, shas=shas)
-    server.start()
-    yield server
-    (tmp_path / "gate").touch()
-    server.stop()
-    git_server.stop()
-    assert not kill_leftovers(str(tmp_path)), "processes left running"
+    fields = {"url": git_server.url("churn.git"),
+              "git_timeout": f"git_timeout = {timeout}" if timeout else ""}  # fmt: skip
+    try:
+        with serving(tmp_path, CONFIG, fields=fields) as server:
+            yield server
+    finally:
+        git_server.stop()
 
 
 def deliver(server: Server, sha: str, repo: str = "churn") -> int:

@@ -22,9 +22,8 @@ from nb2svc.triggers.signatures import sign_generic
 from trigger_support import (
     SECRET,
     Server,
-    kill_leftovers,
-    make_origin,
     read_all,
+    serving,
     status_of,
     wait_for,
 )
@@ -136,16 +135,8 @@ def requests(draw: st.DrawFn) -> bytes:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("fuzz")
-    bare, _, shas = make_origin(tmp, commits=1)
-    (tmp / "secret").write_bytes(SECRET)
-    config = tmp / "webhook.toml"
-    command = json.dumps([sys.executable, "-c", "pass"])
-    config.write_text(CONFIG.format(command=command, bare=bare))
-    srv = Server(tmp, config, shas=shas)
-    srv.start()
-    yield srv
-    srv.stop()
-    assert not kill_leftovers(str(tmp)), "processes left running"
+    with serving(tmp, CONFIG, command=[sys.executable, "-c", "pass"], commits=1) as srv:
+        yield srv
 
 
 def threads(server: Server) -> int:

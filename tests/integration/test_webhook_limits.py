@@ -4,7 +4,6 @@ modes of what it writes (issue #13, item 7). Raw requests on real sockets to the
 
 from __future__ import annotations
 
-import json
 import socket
 import stat
 import time
@@ -13,14 +12,11 @@ from pathlib import Path
 
 import pytest
 from trigger_support import (
-    SECRET,
     Server,
     github_headers,
     github_push,
-    kill_leftovers,
-    make_origin,
     read_all,
-    standin_command,
+    serving,
     status_of,
     wait_for,
 )
@@ -42,16 +38,8 @@ secret_file = "secret"
 
 @pytest.fixture
 def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
-    bare, _, shas = make_origin(tmp_path)
-    (tmp_path / "secret").write_bytes(SECRET)
-    config = tmp_path / "webhook.toml"
-    config.write_text(CONFIG.format(command=json.dumps(standin_command(tmp_path)), bare=bare))
-    srv = Server(tmp_path, config, shas=shas)
-    srv.start(umask=getattr(request, "param", -1))
-    yield srv
-    (tmp_path / "gate").touch()
-    srv.stop()
-    assert not kill_leftovers(str(tmp_path)), "processes left running"
+    with serving(tmp_path, CONFIG, umask=getattr(request, "param", -1)) as srv:
+        yield srv
 
 
 def post(length_lines: bytes, body: bytes = b"{}") -> bytes:

@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -274,3 +275,34 @@ def status_of(answer: bytes) -> int:
     """The status code of a raw HTTP answer (0 when there is none)."""
     line = answer.split(b"\r\n", 1)[0].split()
     return int(line[1]) if len(line) >= 2 and line[1].isdigit() else 0
+
+
+@contextlib.contextmanager
+def serving(
+    tmp: Path,
+    config: str,
+    *,
+    command: list[str] | None = None,
+    commits: int = 3,
+    umask: int = -1,
+    env: dict[str, str] | None = None,
+    secret: bytes = SECRET,
+    fields: Mapping[str, object] | None = None,
+) -> Iterator[Server]:
+    """A webhook server on a fresh origin in `tmp`: `config` is formatted with `command`
+    (the stand-in build by default), `bare`, `tmp` and `fields`; afterwards the stand-in's
+    gate opens, the server stops, and no process of the test may be left."""
+    bare, _, shas = make_origin(tmp, commits=commits)
+    (tmp / "secret").write_bytes(secret)
+    path = tmp / "webhook.toml"
+    build = json.dumps(command or standin_command(tmp))
+    path.write_text(config.format(command=build, bare=bare, tmp=tmp, **(fields or {})))
+    server = Server(tmp, path, shas=shas)
+    server.start(umask=umask, env=env)
+    try:
+        yield server
+    finally:
+        (tmp / "gate").touch()
+        server.stop()
+        left = kill_leftovers(str(tmp))
+        assert not left, f"processes left running: {left}"
