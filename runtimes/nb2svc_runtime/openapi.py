@@ -20,6 +20,18 @@ ERROR_SCHEMA = {
     "properties": {"error": {"type": "string"}, "details": {"type": "array", "items": {}}},
 }
 ERROR = {"$ref": "#/components/schemas/Error"}
+# The end of a pattern: nothing follows. `$` would be that in JSON Schema's (ECMA-262)
+# regular expressions, but Python's (schemathesis') also lets a final newline follow.
+END = "(?![\\s\\S])"
+# What schema.py takes as a date-time (datetime.fromisoformat), as far as a pattern shows
+# it: a date, or a date-time with an optional offset (not RFC 3339's date-time, which needs
+# one); years 1700 to 2199 and days to 28 only, since a pattern cannot count a month's days.
+ISO_DATE_TIME = {
+    "pattern": "^(1[7-9][0-9]{2}|2[01][0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
+    "(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])?)?"
+    + END,
+    "description": "ISO 8601 date or date-time",
+}
 DEFAULT_MAX_ROWS = 1000  # config.py's MAX_ROWS default
 # The answers every prediction endpoint can give besides 200 (USAGE.md, "Errors are ...").
 PREDICT_ERRORS = (
@@ -41,7 +53,7 @@ PROBE_BODY = {"application/json": {"schema": {"type": "object"}}, "text/plain": 
 def feature_schema(feature: Feature) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": json_type(feature.dtype)}
     if feature.dtype == "datetime":
-        schema["format"] = "date-time"
+        schema.update(ISO_DATE_TIME)
     if feature.dtype in INT_BOUNDS:
         schema["minimum"], schema["maximum"] = INT_BOUNDS[feature.dtype]
     if feature.dtype in FLOAT_LIMITS:
@@ -160,7 +172,7 @@ def _csv_schema(signature: Signature, max_rows: int, examples: list[Any]) -> dic
     row = ",".join(_csv_field(f) for f in signature.inputs)
     schema = {
         "type": "string",
-        "pattern": f"^{header}(\\r?\\n{row}){{1,{max_rows}}}$",
+        "pattern": f"^{header}(\\r?\\n{row}){{1,{max_rows}}}(\\r?\\n)?" + END,
         "description": "a header row naming the features, then one line per row",
     }
     return {"schema": schema, "example": _csv_example(signature, examples)}

@@ -31,6 +31,8 @@ INT_BOUNDS = {
 # quantity comes near it.
 FLOAT32_MAX = 3.4028234663852886e38
 FLOAT_LIMITS = {"float16": 65504.0, "float32": FLOAT32_MAX, "float64": FLOAT32_MAX}
+# The years pandas' nanosecond timestamps hold whole (1677-09-21 to 2262-04-11).
+YEARS = (1678, 2261)
 # An integral float stands for an integer only where float64 holds every integer exactly:
 # beyond, it is a rounded value (the JSON parser gives a float for a literal beyond 64 bits).
 EXACT_FLOAT_INT = 2**53
@@ -97,9 +99,11 @@ def _datetime(value: Any) -> str:
     if not isinstance(value, str):
         raise BadValue(f"expected an ISO 8601 date-time string, got {describe(value)}")
     try:
-        datetime.fromisoformat(value)
+        year = datetime.fromisoformat(value).year
     except ValueError:
         raise BadValue(f"expected an ISO 8601 date-time string, got {describe(value)}") from None
+    if not YEARS[0] <= year <= YEARS[1]:
+        raise BadValue(f"year {year} is out of range [{YEARS[0]}, {YEARS[1]}]")
     return value
 
 

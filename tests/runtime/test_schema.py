@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from nb2svc_runtime.artifact import parse_signature
 from nb2svc_runtime.errors import ApiError
+from nb2svc_runtime.openapi import ISO_DATE_TIME
 from nb2svc_runtime.schema import Validator
 from nb2svc_runtime.v2 import v2_rows
 
@@ -58,6 +61,7 @@ def test_null_only_where_nullable(validator: Validator) -> None:
         ("plan", "gold", "unknown category 'gold'"),
         ("active", 0, "expected a boolean"),
         ("since", "yesterday", "ISO 8601"),
+        ("since", "1066-10-14", "year 1066 is out of range"),  # beyond pandas' timestamps
         ("income", float("nan"), "expected a finite number, got nan"),  # CSV's "nan"
         ("income", 10**400, "out of range for float64"),
         ("income", -1e39, "out of range for float64"),  # beyond float32, as many models compute
@@ -122,3 +126,10 @@ def test_a_series_takes_its_one_v2_tensor_under_any_name_if_shape_and_type_fit()
         with pytest.raises(ApiError) as info:
             v2_rows({"inputs": [{**tensor, **wrong}]}, TEXT_SERIES)
         assert info.value.status == 422
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.from_regex(ISO_DATE_TIME["pattern"]))
+def test_every_date_time_the_openapi_pattern_allows_is_taken(text: str) -> None:
+    validator = Validator(parse_signature(SIGNATURE), max_rows=1)
+    assert validator.columns([{**GOOD, "since": text}])["since"] == [text]
