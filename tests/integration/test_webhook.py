@@ -27,43 +27,19 @@ from trigger_support import (
     wait_for,
 )
 
-CONFIG = """\
-port = 0
-state_dir = "state"
-max_body_bytes = 65536
-build_command = {command}
-
-[repos.churn]
-forge = "github"
-name = "acme/churn"
-clone_url = "{bare}"
-branches = ["main", "dev"]
-secret_file = "secret"
-image = "localhost/churn"
-
-[repos.lab]
-forge = "gitlab"
-name = "acme/lab"
-clone_url = "{bare}"
-secret_file = "secret"
-
-[repos.tea]
-forge = "gitea"
-name = "acme/tea"
-clone_url = "{bare}"
-secret_file = "secret"
-
-[repos.gen]
-forge = "generic"
-name = "acme/gen"
-clone_url = "{bare}"
-secret_file = "secret"
-"""
+REPOS: dict[str, dict[str, object]] = {
+    "churn": {"forge": "github", "branches": ["main", "dev"], "image": "localhost/churn"},
+    "lab": {"forge": "gitlab"},
+    "tea": {"forge": "gitea"},
+    "gen": {"forge": "generic"},
+}
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    with serving(tmp_path, CONFIG, secret=SECRET + b"\n") as srv:  # a file's final newline
+    settings = {"max_body_bytes": 65536}
+    # The secret file ends in a newline, as files do.
+    with serving(tmp_path, REPOS, settings=settings, secret=SECRET + b"\n") as srv:
         yield srv
 
 

@@ -15,36 +15,15 @@ from trigger_support import (
     Server,
     commit,
     git,
-    github_headers,
-    github_push,
     serving,
     wait_for,
 )
 
-CONFIG = """\
-port = 0
-state_dir = "state"
-build_command = {command}
-
-[repos.churn]
-name = "acme/churn"
-clone_url = "{bare}"
-branches = ["main"]
-secret_file = "secret"
-"""
-
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    with serving(tmp_path, CONFIG) as srv:
+    with serving(tmp_path, {"churn": {"branches": ["main"]}}) as srv:
         yield srv
-
-
-def deliver(server: Server, sha: str) -> int:
-    body = github_push(sha)
-    status, answer = server.post("/hooks/churn", body, github_headers(body))
-    assert (status, answer["status"]) == (202, "queued"), answer
-    return int(answer["build"])
 
 
 def build(server: Server, build_id: int) -> dict[str, object]:
@@ -56,7 +35,7 @@ def test_a_commit_that_only_a_pull_request_ref_holds_is_not_built(server: Server
     work, bare = server.tmp / "work", server.tmp / "churn.git"
     outsider = commit(work, "from a fork")
     git("push", "-q", str(bare), f"{outsider}:refs/pull/1/head", cwd=work)
-    refused = deliver(server, outsider)
+    refused = server.deliver(outsider)
     wait_for(lambda: build(server, refused)["status"] == "failed", "the refusal")
     error = str(build(server, refused)["error"])
     assert f"commit {outsider} is not on branch main" in error
@@ -66,10 +45,10 @@ def test_a_commit_that_only_a_pull_request_ref_holds_is_not_built(server: Server
 
 def test_an_older_commit_arriving_late_is_superseded_by_the_newer_build(server: Server) -> None:
     oldest, older, newest = server.shas
-    running = deliver(server, oldest)
+    running = server.deliver(oldest)
     wait_for(lambda: server.entries("start"), "the first build to start")
-    newer_build = deliver(server, newest)
-    late = deliver(server, older)  # the delivery of an earlier push, arriving last
+    newer_build = server.deliver(newest)
+    late = server.deliver(older)  # the delivery of an earlier push, arriving last
     (server.tmp / "gate").touch()
     wait_for(lambda: build(server, late)["status"] == "superseded", "the late one to be dropped")
     wait_for(lambda: build(server, newer_build)["status"] == "succeeded", "the newest build")
@@ -82,10 +61,10 @@ def test_an_older_commit_arriving_late_is_superseded_by_the_newer_build(server: 
 
 def test_a_queued_older_commit_is_superseded_by_a_newer_push(server: Server) -> None:
     oldest, older, newest = server.shas
-    deliver(server, oldest)
+    server.deliver(oldest)
     wait_for(lambda: server.entries("start"), "the first build to start")
-    queued = deliver(server, older)
-    newer_build = deliver(server, newest)
+    queued = server.deliver(older)
+    newer_build = server.deliver(newest)
     (server.tmp / "gate").touch()
     wait_for(lambda: build(server, newer_build)["status"] == "succeeded", "the newest build")
     assert (build(server, queued)["status"], build(server, queued)["superseded_by"]) == (
@@ -97,10 +76,10 @@ def test_a_queued_older_commit_is_superseded_by_a_newer_push(server: Server) -> 
 def test_a_branch_reset_to_an_older_commit_builds_that_commit(server: Server) -> None:
     _, older, newest = server.shas
     (server.tmp / "gate").touch()
-    first = deliver(server, newest)
+    first = server.deliver(newest)
     wait_for(lambda: build(server, first)["status"] == "succeeded", "the newest build")
     git("push", "-q", "--force", str(server.tmp / "churn.git"), f"{older}:refs/heads/main",
         cwd=server.tmp / "work")  # fmt: skip
-    rollback = deliver(server, older)
+    rollback = server.deliver(older)
     wait_for(lambda: build(server, rollback)["status"] == "succeeded", "the rollback build")
     assert [e["head"] for e in server.entries("end")] == [newest, older]

@@ -25,28 +25,6 @@ from trigger_support import (
 TOKEN = "ghs_FAKEtoken0123456789abcdef"
 QUERY_TOKEN = "glpat-FAKEquerytoken42"
 
-CONFIG = """\
-port = 0
-state_dir = "state"
-build_command = {command}
-
-[repos.good]
-name = "acme/churn"
-clone_url = "file://x-access-token:{token}@{bare}"
-secret_file = "secret"
-
-[repos.bad]
-name = "acme/churn"
-clone_url = "https://x-access-token:{token}@127.0.0.1:{port}/acme/churn.git?private_token={query}"
-secret_file = "secret"
-
-[repos.env]
-name = "acme/churn"
-clone_url = "{bare}"
-secret_env = "NB2SVC_TEST_WEBHOOK_SECRET"
-build_command = {env_dump}
-"""
-
 
 def closed_port() -> int:
     with socket.socket() as sock:
@@ -63,23 +41,22 @@ def env_dump(tmp: Path) -> list[str]:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     env = {**os.environ, "NB2SVC_TEST_WEBHOOK_SECRET": SECRET.decode()}
-    fields = {"token": TOKEN, "port": closed_port(), "query": QUERY_TOKEN,
-              "env_dump": json.dumps(env_dump(tmp_path))}  # fmt: skip
-    with serving(tmp_path, CONFIG, env=env, fields=fields) as srv:
+    bad_url = f"https://x-access-token:{TOKEN}@127.0.0.1:{closed_port()}/acme/churn.git"
+    repos: dict[str, dict[str, object]] = {  # three ways to reach one repository
+        "good": {"clone_url": f"file://x-access-token:{TOKEN}@{tmp_path / 'churn.git'}"},
+        "bad": {"clone_url": f"{bad_url}?private_token={QUERY_TOKEN}"},
+        "env": {"secret_file": None, "secret_env": "NB2SVC_TEST_WEBHOOK_SECRET",
+                "build_command": env_dump(tmp_path)},
+    }  # fmt: skip
+    named = {key: {"name": "acme/churn", **fields} for key, fields in repos.items()}
+    with serving(tmp_path, named, env=env) as srv:
         yield srv
-
-
-def deliver(server: Server, hook: str, sha: str) -> int:
-    body = github_push(sha)
-    status, answer = server.post(f"/hooks/{hook}", body, github_headers(body))
-    assert status == 202, answer
-    return int(answer["build"])
 
 
 def test_a_token_in_clone_url_is_used_but_never_logged_stored_or_served(server: Server) -> None:
     (server.tmp / "gate").touch()
-    good = deliver(server, "good", server.shas[2])
-    bad = deliver(server, "bad", server.shas[1])  # another body: the same one is a replay
+    good = server.deliver(server.shas[2], "good")
+    bad = server.deliver(server.shas[1], "bad")  # another body: the same one is a replay
     wait_for(lambda: server.get(f"/builds/{good}")["status"] == "succeeded", "the good build")
     wait_for(lambda: server.get(f"/builds/{bad}")["status"] == "failed", "the bad build")
     (entry,) = server.entries("end")
@@ -113,10 +90,8 @@ def test_a_token_in_clone_url_is_used_but_never_logged_stored_or_served(server: 
 
 
 def test_builds_do_not_inherit_the_webhook_secret_from_secret_env(server: Server) -> None:
-    body = github_push(server.shas[2])
-    status, answer = server.post("/hooks/env", body, github_headers(body))
-    assert status == 202, answer
-    wait_for(lambda: server.get(f"/builds/{answer['build']}")["status"] == "succeeded", "it")
+    build = server.deliver(server.shas[2], "env")
+    wait_for(lambda: server.get(f"/builds/{build}")["status"] == "succeeded", "the build")
     environment = json.loads((server.tmp / "env.json").read_text())
     assert "NB2SVC_TEST_WEBHOOK_SECRET" not in environment
     assert SECRET.decode() not in json.dumps(environment)

@@ -14,30 +14,10 @@ import pytest
 from trigger_support import (
     GitServer,
     Server,
-    github_headers,
-    github_push,
     kill_leftovers,
     serving,
     wait_for,
 )
-
-CONFIG = """\
-port = 0
-state_dir = "state"
-build_command = {command}
-
-[repos.churn]
-name = "acme/churn"
-clone_url = "{url}"
-secret_file = "secret"
-{git_timeout}
-
-[repos.missing]
-name = "acme/missing"
-clone_url = "{bare}"
-secret_file = "secret"
-build_command = ["{tmp}/no-such-build-command"]
-"""
 
 
 @pytest.fixture
@@ -46,32 +26,27 @@ def faulty(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
     `git_timeout` a test gives as the fixture's parameter (none by default)."""
     git_server = GitServer(tmp_path, hang=1)
     timeout = getattr(request, "param", None)
-    fields = {"url": git_server.url("churn.git"),
-              "git_timeout": f"git_timeout = {timeout}" if timeout else ""}  # fmt: skip
+    repos: dict[str, dict[str, object]] = {
+        "churn": {"clone_url": git_server.url("churn.git"), "git_timeout": timeout},
+        "missing": {"build_command": [str(tmp_path / "no-such-build-command")]},
+    }
     try:
-        with serving(tmp_path, CONFIG, fields=fields) as server:
+        with serving(tmp_path, repos) as server:
             yield server
     finally:
         git_server.stop()
-
-
-def deliver(server: Server, sha: str, repo: str = "churn") -> int:
-    body = github_push(sha, repo=f"acme/{repo}")
-    status, answer = server.post(f"/hooks/{repo}", body, github_headers(body))
-    assert status == 202, answer
-    return int(answer["build"])
 
 
 @pytest.mark.parametrize("faulty", [1], indirect=True, ids=["git_timeout=1"])
 def test_a_fetch_that_hangs_past_git_timeout_fails_that_build_and_the_next_one_builds(
     faulty: Server,
 ) -> None:
-    first = deliver(faulty, faulty.shas[1])
+    first = faulty.deliver(faulty.shas[1])
     wait_for(lambda: faulty.get(f"/builds/{first}")["status"] == "failed", "the hung fetch")
     failed = faulty.get(f"/builds/{first}")
     assert "did not finish within 1 seconds" in failed["error"]
     assert "killed after 1 s" in failed["log"]
-    second = deliver(faulty, faulty.shas[2])
+    second = faulty.deliver(faulty.shas[2])
     (faulty.tmp / "gate").touch()
     wait_for(lambda: faulty.get(f"/builds/{second}")["status"] == "succeeded", "the next build")
     assert [e["head"] for e in faulty.entries("end")] == [faulty.shas[2]]
@@ -81,7 +56,7 @@ def test_a_build_command_that_does_not_exist_fails_each_build_and_never_stalls_t
     faulty: Server,
 ) -> None:
     for sha in faulty.shas[1:]:
-        build = deliver(faulty, sha, "missing")
+        build = faulty.deliver(sha, "missing", repo="acme/missing")
         wait_for(lambda b=build: faulty.get(f"/builds/{b}")["status"] == "failed", f"#{build}")
         error = faulty.get(f"/builds/{build}")["error"]
         assert "cannot run" in error
@@ -92,7 +67,7 @@ def test_a_build_command_that_does_not_exist_fails_each_build_and_never_stalls_t
 def test_sigterm_during_a_hung_fetch_ends_git_and_the_build_runs_after_restart(
     faulty: Server,
 ) -> None:
-    build = deliver(faulty, faulty.shas[2])
+    build = faulty.deliver(faulty.shas[2])
     wait_for(lambda: "fetch" in faulty.get(f"/builds/{build}").get("log", ""), "the fetch")
     started = time.monotonic()
     faulty.stop()

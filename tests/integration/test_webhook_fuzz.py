@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -22,36 +21,16 @@ from nb2svc.triggers.signatures import sign_generic
 from trigger_support import (
     SECRET,
     Server,
-    read_all,
     serving,
     status_of,
     wait_for,
 )
 
-CONFIG = """\
-port = 0
-state_dir = "state"
-max_body_bytes = 4096
-read_timeout = 2
-build_command = {command}
-
-[repos.churn]
-name = "acme/churn"
-clone_url = "{bare}"
-secret_file = "secret"
-
-[repos.gen]
-forge = "generic"
-name = "acme/gen"
-clone_url = "{bare}"
-secret_file = "secret"
-
-[repos.lab]
-forge = "gitlab"
-name = "acme/lab"
-clone_url = "{bare}"
-secret_file = "secret"
-"""
+REPOS: dict[str, dict[str, object]] = {
+    "churn": {},
+    "gen": {"forge": "generic"},
+    "lab": {"forge": "gitlab"},
+}
 
 HEADER_NAMES = [
     "Content-Length", "Transfer-Encoding", "Content-Type", "X-GitHub-Event", "X-GitHub-Delivery",
@@ -135,23 +114,15 @@ def requests(draw: st.DrawFn) -> bytes:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("fuzz")
-    with serving(tmp, CONFIG, command=[sys.executable, "-c", "pass"], commits=1) as srv:
+    settings = {"max_body_bytes": 4096, "read_timeout": 2}
+    build = [sys.executable, "-c", "pass"]
+    with serving(tmp, REPOS, settings=settings, command=build, commits=1) as srv:
         yield srv
 
 
 def threads(server: Server) -> int:
     assert server.proc is not None
     return len(list(Path(f"/proc/{server.proc.pid}/task").iterdir()))
-
-
-def exchange(server: Server, request: bytes) -> bytes:
-    with socket.create_connection(server.address, timeout=10) as sock:
-        try:
-            sock.sendall(request)
-            sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass  # answered and closed before the whole request was sent (413, say)
-        return read_all(sock)
 
 
 def test_arbitrary_requests_never_get_a_5xx_nor_stop_the_server(server: Server) -> None:
@@ -166,7 +137,7 @@ def test_arbitrary_requests_never_get_a_5xx_nor_stop_the_server(server: Server) 
     )
     @given(requests())
     def one(request: bytes) -> None:
-        answer = exchange(server, request)
+        answer = server.raw(request)
         status = status_of(answer)
         answers[status] = answers.get(status, 0) + 1
         assert status != 0, "no answer"  # a handler that crashed just closes the connection

@@ -13,32 +13,20 @@ from pathlib import Path
 import pytest
 from trigger_support import (
     Server,
-    github_headers,
-    github_push,
     read_all,
     serving,
     status_of,
     wait_for,
 )
 
-CONFIG = """\
-port = 0
-state_dir = "state/webhook"
-max_body_bytes = 1000
-max_connections = 3
-read_timeout = 1
-build_command = {command}
-
-[repos.churn]
-name = "acme/churn"
-clone_url = "{bare}"
-secret_file = "secret"
-"""
+SETTINGS = {"state_dir": "state/webhook", "max_body_bytes": 1000, "max_connections": 3,
+            "read_timeout": 1}  # fmt: skip
 
 
 @pytest.fixture
 def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
-    with serving(tmp_path, CONFIG, umask=getattr(request, "param", -1)) as srv:
+    umask = getattr(request, "param", -1)
+    with serving(tmp_path, {"churn": {}}, settings=SETTINGS, umask=umask) as srv:
         yield srv
 
 
@@ -124,8 +112,7 @@ def mode(path: Path) -> int:
 
 @pytest.mark.parametrize("server", [0o000], indirect=True, ids=["umask=000"])
 def test_state_is_private_to_its_owner_whatever_the_umask(server: Server) -> None:
-    body = github_push(server.shas[2])
-    assert server.post("/hooks/churn", body, github_headers(body))[0] == 202
+    server.deliver(server.shas[2])
     (server.tmp / "gate").touch()
     wait_for(lambda: [b["status"] for b in server.get("/builds")["builds"]] == ["succeeded"],
              "the build")  # fmt: skip

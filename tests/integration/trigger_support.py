@@ -153,6 +153,14 @@ class Server:
                 sock.shutdown(socket.SHUT_WR)
             return read_all(sock)
 
+    def deliver(self, sha: str, hook: str = "churn", *, repo: str = "acme/churn") -> int:
+        """Deliver a signed GitHub push of `sha` in `repo` to `/hooks/HOOK`, which must queue
+        it; the build's ID."""
+        body = github_push(sha, repo=repo)
+        status, answer = self.post(f"/hooks/{hook}", body, github_headers(body))
+        assert (status, answer["status"]) == (202, "queued"), answer
+        return int(answer["build"])
+
     def get(self, path: str) -> Any:
         with urllib.request.urlopen(self.url + path, timeout=10) as response:
             return json.loads(response.read())
@@ -280,23 +288,35 @@ def status_of(answer: bytes) -> int:
 @contextlib.contextmanager
 def serving(
     tmp: Path,
-    config: str,
+    repos: Mapping[str, Mapping[str, object]],
     *,
+    settings: Mapping[str, object] | None = None,
     command: list[str] | None = None,
     commits: int = 3,
     umask: int = -1,
     env: dict[str, str] | None = None,
     secret: bytes = SECRET,
-    fields: Mapping[str, object] | None = None,
 ) -> Iterator[Server]:
-    """A webhook server on a fresh origin in `tmp`: `config` is formatted with `command`
-    (the stand-in build by default), `bare`, `tmp` and `fields`; afterwards the stand-in's
-    gate opens, the server stops, and no process of the test may be left."""
+    """A webhook server on a fresh origin `tmp/churn.git` (see make_origin). Its config,
+    `tmp/webhook.toml`, has port 0 (any free one), its state in `state`, `command` as the
+    build (the stand-in by default) and `settings`; and each of `repos`, named `acme/KEY`,
+    cloned from the origin, its secret in the file `secret` (which holds `secret`), unless its
+    fields say otherwise (a field of None is left out). Afterwards the stand-in's gate opens,
+    the server stops, and no process of the test may be left."""
     bare, _, shas = make_origin(tmp, commits=commits)
     (tmp / "secret").write_bytes(secret)
     path = tmp / "webhook.toml"
-    build = json.dumps(command or standin_command(tmp))
-    path.write_text(config.format(command=build, bare=bare, tmp=tmp, **(fields or {})))
+    top = {"port": 0, "state_dir": "state", "build_command": command or standin_command(tmp)}
+    defaults = {"clone_url": str(bare), "secret_file": "secret"}
+    # JSON writes strings, numbers and lists of them as TOML does.
+    lines = [f"{key} = {json.dumps(value)}" for key, value in {**top, **(settings or {})}.items()]
+    for key, fields in repos.items():
+        table = {"name": f"acme/{key}", **defaults, **fields}
+        lines += ["", f"[repos.{key}]"]
+        lines += [
+            f"{name} = {json.dumps(value)}" for name, value in table.items() if value is not None
+        ]
+    path.write_text("\n".join(lines) + "\n")
     server = Server(tmp, path, shas=shas)
     server.start(umask=umask, env=env)
     try:
