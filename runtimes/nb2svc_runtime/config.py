@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 DEFAULT_MODEL_DIR = "/opt/nb2svc/model"
 READY_DIR_ENV = "NB2SVC_READY_DIR"
 WORKERS_ENV = "NB2SVC_WORKERS"
+_N = TypeVar("_N", int, float)
 
 
 class ConfigError(ValueError):
@@ -124,28 +126,28 @@ def worker_sizing(env: Mapping[str, str] | None = None) -> WorkerSizing:
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not an integer") from None
-    if value < minimum:
-        raise ConfigError(f"{name}={value} must be >= {minimum}")
-    return value
+    return _number(env, name, default, int, minimum)
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    return _number(env, name, default, float, 0)
+
+
+def _number(
+    env: Mapping[str, str], name: str, default: _N, parse: Callable[[str], _N], minimum: _N
+) -> _N:
+    """`name` in `env` read by `parse` (int or float), `default` when unset or blank; a
+    ConfigError when it is not a number or not >= `minimum` (NaN is not)."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
-        value = float(raw)
+        value = parse(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
-    if value < 0 or math.isnan(value):
-        raise ConfigError(f"{name}={raw} must be >= 0")
+        what = "an integer" if parse is int else "a number"
+        raise ConfigError(f"{name}={raw!r} is not {what}") from None
+    if not value >= minimum:
+        raise ConfigError(f"{name}={raw} must be >= {minimum}")
     return value
 
 
