@@ -8,6 +8,7 @@ import json
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import pytest
 from nb2svc.s2i import artifacts, safetar
@@ -35,6 +36,16 @@ def member(name: str, kind: bytes = tarfile.REGTYPE, *, link: str = "") -> tarfi
     return info
 
 
+def assert_refused_leaving_nothing(
+    archive: Path | IO[bytes], dest: Path, match: str | None = None
+) -> None:
+    """`safe_extract` refuses `archive` (with an error matching `match`) and `dest` holds
+    nothing of it."""
+    with pytest.raises(UnsafeArchiveError, match=match):
+        safe_extract(archive, dest)
+    assert list(dest.rglob("*")) == []
+
+
 MALICIOUS = {
     "absolute path": member("/etc/cron.d/evil"),
     "parent directory": member("uv/../../evil"),
@@ -51,10 +62,7 @@ def test_a_malicious_archive_is_refused_before_anything_is_written(
     tmp_path: Path, evil: tarfile.TarInfo
 ) -> None:
     archive = tar_with(tmp_path / "a.tar", (member("uv/ok.txt"), b"fine"), (evil, b"x"))
-    dest = tmp_path / "dest"
-    with pytest.raises(UnsafeArchiveError):
-        safe_extract(archive, dest)
-    assert list(dest.rglob("*")) == []
+    assert_refused_leaving_nothing(archive, tmp_path / "dest")
 
 
 def test_a_streamed_archive_is_checked_member_by_member(tmp_path: Path) -> None:
@@ -247,9 +255,8 @@ def test_a_stream_refused_late_leaves_nothing_of_what_came_before(
 
 def test_a_stream_cut_short_leaves_nothing(tmp_path: Path) -> None:
     data = stream_of((member("uv/a.txt"), b"a" * 4096), (member("uv/b.txt"), b"b" * 4096))
-    with pytest.raises(UnsafeArchiveError, match="truncated"):
-        safe_extract(io.BytesIO(data.getvalue()[:3000]), tmp_path / "dest")
-    assert list((tmp_path / "dest").rglob("*")) == []
+    cut = io.BytesIO(data.getvalue()[:3000])
+    assert_refused_leaving_nothing(cut, tmp_path / "dest", "truncated")
 
 
 def test_an_archive_is_added_to_what_the_target_holds(tmp_path: Path) -> None:
@@ -273,9 +280,7 @@ def test_more_members_than_the_limit_are_refused(
     archive: Path | io.BytesIO = (
         stream_of(*files) if as_stream else tar_with(tmp_path / "a.tar", *files)
     )
-    with pytest.raises(UnsafeArchiveError, match="more than 5 entries"):
-        safe_extract(archive, tmp_path / "dest")
-    assert list((tmp_path / "dest").rglob("*")) == []
+    assert_refused_leaving_nothing(archive, tmp_path / "dest", "more than 5 entries")
 
 
 def test_exactly_the_member_limit_is_accepted(
@@ -291,9 +296,7 @@ def test_more_bytes_than_the_limit_are_refused_in_a_stream(
 ) -> None:
     monkeypatch.setattr(safetar, "MAX_TOTAL_BYTES", 1000)
     stream = stream_of((member("uv/a"), b"a" * 600), (member("uv/b"), b"b" * 600))
-    with pytest.raises(UnsafeArchiveError, match="larger than 1000 bytes"):
-        safe_extract(stream, tmp_path / "dest")
-    assert list((tmp_path / "dest").rglob("*")) == []
+    assert_refused_leaving_nothing(stream, tmp_path / "dest", "larger than 1000 bytes")
 
 
 def test_a_tree_with_more_entries_than_the_limit_is_refused(
@@ -311,9 +314,7 @@ def test_a_file_and_then_a_folder_of_the_same_name_is_refused(tmp_path: Path) ->
     stream = stream_of(
         (member("uv/x"), b"file"), (member("uv/x", tarfile.DIRTYPE), b""), (member("uv/x/y"), b"")
     )
-    with pytest.raises(UnsafeArchiveError, match="could not be extracted"):
-        safe_extract(stream, tmp_path / "dest")
-    assert list((tmp_path / "dest").rglob("*")) == []
+    assert_refused_leaving_nothing(stream, tmp_path / "dest", "could not be extracted")
 
 
 def test_a_file_that_would_replace_a_folder_of_the_target_is_refused(tmp_path: Path) -> None:
