@@ -4,6 +4,7 @@ modes of what it writes (issue #13, item 7). Raw requests on real sockets to the
 
 from __future__ import annotations
 
+import json
 import socket
 import stat
 import time
@@ -103,6 +104,30 @@ def test_garbage_paths_and_build_ids_are_4xx(server: Server) -> None:
     for path in (b"/builds/\xc2\xb2", b"/builds/" + b"9" * 40, b"/builds/-1", b"/../etc"):
         answer = server.raw(b"GET " + path + b" HTTP/1.0\r\n\r\n")
         assert status_of(answer) == 404, (path, answer[:200])
+    assert server.get("/healthz") == {"status": "ok"}
+
+
+@pytest.mark.parametrize(
+    ("request_line", "status"),
+    [
+        (b"PUT /hooks/churn HTTP/1.1", 405),
+        (b"DELETE /builds/1 HTTP/1.1", 405),
+        (b"HEAD /builds HTTP/1.1", 405),
+        (b"BREW /pot HTTP/1.1", 501),
+        (b"GET", 400),
+        (b"GET /" + b"x" * 70000 + b" HTTP/1.1", 414),
+    ],
+)
+def test_requests_the_server_does_not_serve_get_a_json_answer(
+    server: Server, request_line: bytes, status: int
+) -> None:
+    answer = server.raw(request_line + b"\r\nHost: x\r\n\r\n")
+    assert status_of(answer) == status, answer[:200]
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"application/json" in head
+    if request_line.startswith(b"HEAD"):
+        return
+    assert "error" in json.loads(body)
     assert server.get("/healthz") == {"status": "ok"}
 
 

@@ -161,6 +161,19 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._answer(self._post)
 
+    def _not_allowed(self) -> None:
+        self.close_connection = True
+        self._send(405, {"error": f"{self.command} is not served: GET /builds, POST /hooks/NAME"})
+
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = do_TRACE = do_CONNECT = _not_allowed
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's own refusals (a bad request line, an unknown method, headers
+        too long) as the same JSON answers as the rest, on a closed connection."""
+        self.close_connection = True
+        self.request_version = "HTTP/1.0"  # never an HTTP/0.9 answer without a status line
+        self._send(code, {"error": message or HTTPStatus(code).phrase})
+
     def _answer(self, work: Callable[[], tuple[int, dict[str, Any]]]) -> None:
         """Send what `work` returns; a Rejected is its 4xx, anything else a logged 500."""
         try:
