@@ -19,6 +19,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -142,23 +143,16 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr)
 
 
+@dataclass(eq=False)
 class Deployer:
     """Apply, wait and roll back. `clock`/`sleep` are injectable so tests can script time."""
 
-    def __init__(
-        self,
-        cluster: Cluster,
-        *,
-        log: Callable[[str], None] = _stderr,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-        poll_seconds: float = 2.0,
-    ) -> None:
-        self.cluster = cluster
-        self.log = log
-        self.clock = clock
-        self.sleep = sleep
-        self.poll_seconds = poll_seconds
+    cluster: Cluster
+    _: KW_ONLY
+    log: Callable[[str], None] = _stderr
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    poll_seconds: float = 2.0
 
     def resolve_namespace(self, doc: Mapping[str, Any], namespace: str | None) -> str:
         own = dig(doc, "metadata", "namespace")
