@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import TextIO
@@ -194,6 +194,7 @@ def step_phase(line: str) -> Phase | None:
     return Phase(step.label())
 
 
+@dataclass(eq=False)
 class PhaseDisplay:
     """One line per phase (`[  3.1s] debootstrap bookworm: downloading packages`), all in a log.
 
@@ -204,24 +205,18 @@ class PhaseDisplay:
     exit (naming the log again on failure). `stream=None` shows nothing, the log is written.
     """
 
-    def __init__(
-        self,
-        stream: TextIO | None,
-        log: TextIO,
-        *,
-        title: str,
-        log_path: Path,
-        width: int = 100,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.stream = stream
-        self.log = log
-        self.title = title
-        self.log_path = log_path
-        self.width = width
-        self._clock = clock
-        self._start = clock()
-        self._phase: str | None = None
+    stream: TextIO | None
+    log: TextIO
+    _: KW_ONLY
+    title: str
+    log_path: Path
+    width: int = 100
+    clock: Callable[[], float] = time.monotonic
+    _start: float = field(init=False)
+    _phase: str | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self._start = self.clock()
 
     def hook(self, prefix: str, classify: Callable[[str], Phase | None]) -> Callable[[str], None]:
         def feed(line: str) -> None:
@@ -244,7 +239,7 @@ class PhaseDisplay:
         self._show(self._stamped(text))
 
     def _stamped(self, text: str) -> str:
-        return f"[{format_seconds(self._clock() - self._start):>7}] {text}"
+        return f"[{format_seconds(self.clock() - self._start):>7}] {text}"
 
     def _show(self, line: str) -> None:
         self.log.write(line + "\n")
@@ -253,7 +248,7 @@ class PhaseDisplay:
             self.stream.flush()
 
     def __enter__(self) -> PhaseDisplay:
-        self._start = self._clock()
+        self._start = self.clock()
         self._show(f"nb2svc: {self.title}; full log: {self.log_path}")
         return self
 
