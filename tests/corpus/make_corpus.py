@@ -74,55 +74,26 @@ def write(case: str, files: dict[str, object]) -> None:
             target.write_text(str(content))
 
 
+# A churn notebook that reads its data by a path that works, or does not, where it runs:
+# (case, the notebook's path, the path it reads, where the data is in the repository).
+READ_PATH_CASES = [
+    ("relative-path", "train.ipynb", "data/churn.csv", "data/churn.csv"),
+    ("colab-content", "train.ipynb", "/content/churn.csv", "data/churn.csv"),
+    ("colab-drive", "train.ipynb", "/content/drive/MyDrive/ml/churn.csv", "churn.csv"),
+    ("kaggle-input", "train.ipynb", "/kaggle/input/telco-churn/churn.csv", "data/churn.csv"),
+    ("windows-backslash", "train.ipynb", "C:\\Users\\me\\Downloads\\churn.csv", "data/churn.csv"),
+    ("windows-forward-slash", "train.ipynb", "D:/datasets/churn.csv", "churn.csv"),
+    ("case-mismatch", "train.ipynb", "data/Churn.csv", "data/churn.csv"),
+    ("wrong-subfolder", "train.ipynb", "data/churn.csv", "churn.csv"),
+    ("notebook-relative", "notebooks/train.ipynb", "../data/churn.csv", "data/churn.csv"),
+    ("repo-root-relative", "notebooks/train.ipynb", "data/churn.csv", "data/churn.csv"),
+    ("absolute-home", "train.ipynb", "/home/alice/projects/churn/churn.csv", "data/churn.csv"),
+]
+
+
 def serving_cases(data: str) -> None:
-    write(
-        "relative-path", {"train.ipynb": churn_notebook("data/churn.csv"), "data/churn.csv": data}
-    )
-    write(
-        "colab-content",
-        {"train.ipynb": churn_notebook("/content/churn.csv"), "data/churn.csv": data},
-    )
-    write(
-        "colab-drive",
-        {"train.ipynb": churn_notebook("/content/drive/MyDrive/ml/churn.csv"), "churn.csv": data},
-    )
-    write(
-        "kaggle-input",
-        {
-            "train.ipynb": churn_notebook("/kaggle/input/telco-churn/churn.csv"),
-            "data/churn.csv": data,
-        },
-    )
-    write(
-        "windows-backslash",
-        {
-            "train.ipynb": churn_notebook("C:\\Users\\me\\Downloads\\churn.csv"),
-            "data/churn.csv": data,
-        },
-    )
-    write(
-        "windows-forward-slash",
-        {"train.ipynb": churn_notebook("D:/datasets/churn.csv"), "churn.csv": data},
-    )
-    write(
-        "case-mismatch", {"train.ipynb": churn_notebook("data/Churn.csv"), "data/churn.csv": data}
-    )
-    write("wrong-subfolder", {"train.ipynb": churn_notebook("data/churn.csv"), "churn.csv": data})
-    write(
-        "notebook-relative",
-        {"notebooks/train.ipynb": churn_notebook("../data/churn.csv"), "data/churn.csv": data},
-    )
-    write(
-        "repo-root-relative",
-        {"notebooks/train.ipynb": churn_notebook("data/churn.csv"), "data/churn.csv": data},
-    )
-    write(
-        "absolute-home",
-        {
-            "train.ipynb": churn_notebook("/home/alice/projects/churn/churn.csv"),
-            "data/churn.csv": data,
-        },
-    )
+    for case, train, reads, data_path in READ_PATH_CASES:
+        write(case, {train: churn_notebook(reads), data_path: data})
     magics = notebook(
         "%matplotlib inline\n%load_ext autoreload\n%autoreload 2",
         "%pip install -q pandas scikit-learn",
