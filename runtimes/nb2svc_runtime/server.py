@@ -271,7 +271,7 @@ async def v2_infer(request: Request) -> Response:
 
 async def openapi_json(request: Request) -> Response:
     service = service_of(request)
-    return JSON(openapi_document(service.signature, service.sample))
+    return JSON(openapi_document(service.signature, service.sample, service.settings.max_rows))
 
 
 async def docs(request: Request) -> Response:

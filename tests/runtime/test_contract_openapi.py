@@ -22,6 +22,8 @@ import httpx
 import pytest
 from openapi_spec_validator import validate
 
+from .server import ServerProcess
+
 ST = str(Path(sys.executable).with_name("st"))
 SEED = 1
 
@@ -171,3 +173,24 @@ def assert_no_server_error(server_url: str, report_dir: Path) -> None:
     hold requests to the document (positive/negative data) are not run."""
     run = schemathesis(server_url, report_dir, LOCAL, checks=ANSWER_CHECKS)
     assert (run.failures, run.errors, run.complete) == ([], [], True), run.output
+
+
+def test_the_document_gives_the_row_limit_the_server_was_started_with(
+    churn_dir: Path, tmp_path: Path
+) -> None:
+    with ServerProcess(churn_dir, tmp_path, MAX_ROWS="7") as server:
+        document = httpx.get(f"{server.url}/openapi.json", timeout=10).json()
+    limits = {
+        node["maxItems"]
+        for node in _walk(document)
+        if isinstance(node, dict) and node.get("type") == "array" and "maxItems" in node
+    }
+    assert 7 in limits
+    assert 1000 not in limits
+
+
+def _walk(node: Any) -> Any:
+    yield node
+    children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+    for child in children:
+        yield from _walk(child)
