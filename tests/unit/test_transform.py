@@ -33,8 +33,18 @@ def assert_line_for_line(source: str, cell: TransformedCell) -> None:
     assert len(cell.code.splitlines()) == len(source.splitlines())
 
 
-def test_plain_python_is_unchanged_and_reports_nothing() -> None:
-    source = "import pandas as pd\n\ndf = pd.read_csv('x.csv')\ndf.head()"
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param("import pandas as pd\n\ndf = pd.read_csv('x.csv')\ndf.head()", id="plain"),
+        pytest.param(
+            "time = 3\nenv = make('CartPole')\nenv\nls -la\nrun(1)",
+            id="names-that-happen-to-be-magics",
+        ),
+        pytest.param('doc = """\n%time x\n!rm -rf /\n"""', id="magics-inside-strings"),
+    ],
+)
+def test_python_is_unchanged_and_reports_nothing(source: str) -> None:
     cell = transform_cell(source)
     assert cell.code == source + "\n"
     assert cell.shell == ()
@@ -123,13 +133,6 @@ def test_automagic_pip_install_is_a_pip_magic_not_a_syntax_error() -> None:
     assert cell.syntax_error is None
     assert kinds(cell) == [(1, "pip", "pip"), (2, "conda", "conda"), (3, "magic", "cd")]
     assert imports(cell) == {"catboost": 4}
-
-
-def test_names_that_happen_to_be_magics_stay_python() -> None:
-    source = "time = 3\nenv = make('CartPole')\nenv\nls -la\nrun(1)"
-    cell = transform_cell(source)
-    assert cell.code == source + "\n"
-    assert cell.shell == ()
 
 
 def test_magics_inside_indented_blocks_keep_the_block_valid() -> None:
@@ -236,13 +239,6 @@ def test_continued_magic_lines_keep_the_cell_numbering() -> None:
     cell = transform_cell(source)
     assert_line_for_line(source, cell)
     assert imports(cell) == {"numpy": 3}
-
-
-def test_magics_inside_strings_are_left_alone() -> None:
-    source = 'doc = """\n%time x\n!rm -rf /\n"""'
-    cell = transform_cell(source)
-    assert cell.code == source + "\n"
-    assert cell.shell == ()
 
 
 @pytest.mark.parametrize(
