@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import nbformat
+from nb2svc.analyze import Analysis, analyze
+from nb2svc.config import load_config
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
@@ -30,3 +32,10 @@ def write_notebook(path: Path, cells: Sequence[NotebookNode] = (), **metadata: o
     metadata.setdefault("kernelspec", PY3)
     nbformat.write(new_notebook(cells=list(cells), metadata=metadata), path)
     return path
+
+
+def analyzed(root: Path, *sources: str, name: str = "train.ipynb") -> Analysis:
+    """The analysis of the repository `root` with the notebook `root/NAME` of these code
+    cells (and no nb2svc.toml of its own unless the test wrote one)."""
+    path = write_notebook(root / name, [code(source) for source in sources])
+    return analyze([path], root=root, config=load_config(root))

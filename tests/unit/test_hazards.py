@@ -10,12 +10,9 @@ import importlib
 from collections.abc import Callable
 from pathlib import Path
 
-import nbformat
 import pytest
-from nb2svc.analyze import analyze
-from nb2svc.config import load_config
 from nb2svc.hazards import HAZARDS, explain, find_hazard, retry_requirements
-from nbformat import v4
+from notebook_cells import analyzed
 
 
 def cross_validation() -> None:
@@ -111,9 +108,7 @@ def test_the_message_names_the_library_the_boundary_and_the_pin() -> None:
 def test_a_training_error_on_a_removed_api_says_version_mismatch_not_fix_the_cell(
     tmp_path: Path,
 ) -> None:
-    nb = tmp_path / "train.ipynb"
-    nbformat.write(v4.new_notebook(cells=[v4.new_code_cell("import pandas as pd")]), nb)
-    analysis = analyze([nb], root=tmp_path, config=load_config(tmp_path))
+    analysis = analyzed(tmp_path, "import pandas as pd")
     record = {
         "notebook": "train.ipynb", "cell": 1, "ename": "AttributeError",
         "evalue": "'DataFrame' object has no attribute 'append'",

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
 import pytest
-from nb2svc.analyze import analyze
-from nb2svc.config import load_config
+from nb2svc.analyze import Analysis
 from nb2svc.notebook.script import render_training_script
-from nbformat import v4
+from notebook_cells import analyzed
 
 FIT = (
     "import pandas as pd\nfrom sklearn.tree import DecisionTreeClassifier\n"
@@ -17,12 +15,9 @@ FIT = (
 )
 
 
-def analysis_of(tmp_path: Path, *cells: str):  # type: ignore[no-untyped-def]
+def analysis_of(tmp_path: Path, *cells: str) -> Analysis:
     (tmp_path / "data.csv").write_text("a,b\n1,0\n2,1\n")
-    nbformat.write(
-        v4.new_notebook(cells=[v4.new_code_cell(c) for c in cells]), tmp_path / "t.ipynb"
-    )
-    return analyze([tmp_path / "t.ipynb"], root=tmp_path, config=load_config(tmp_path))
+    return analyzed(tmp_path, *cells, name="t.ipynb")
 
 
 @pytest.mark.parametrize(

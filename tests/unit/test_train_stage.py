@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
-from nb2svc.analyze import analyze
-from nb2svc.config import load_config
 from nb2svc.datapaths import DataLink
 from nb2svc.image.containerfile import render
-from nbformat import v4
+from notebook_cells import analyzed
 from test_containerfile import lines_of_stage, make_plan
 
 LINK = DataLink(
@@ -46,9 +43,7 @@ def test_training_is_offline_and_unlimited_unless_the_plan_says_otherwise() -> N
 def test_a_failure_after_the_last_cell_is_not_said_to_be_before_the_first(
     tmp_path: Path,
 ) -> None:
-    nb = tmp_path / "train.ipynb"
-    nbformat.write(v4.new_notebook(cells=[v4.new_code_cell("x = 1")]), nb)
-    analysis = analyze([nb], root=tmp_path, config=load_config(tmp_path))
+    analysis = analyzed(tmp_path, "x = 1")
     record = {"notebook": "train.ipynb", "cell": None, "ename": "TypeError", "evalue": "no"}
     after = analysis.training_error({**record, "after_last_cell": True}, exit_status=1)
     assert "training failed after the last cell, while saving the model" in after.message
