@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+import pytest
 from nb2svc.analysis.network import AnalyzedCell, NetworkUse, find_network_use
 from nb2svc.notebook.load import load_notebook
 from nb2svc.notebook.transform import transform_cell
@@ -23,8 +24,22 @@ def uses(tmp_path: Path, *sources: str) -> list[tuple[int, int, str]]:
     return [(u.cell.index, u.line, u.what) for u in find_network_use(notebook(tmp_path, *sources))]
 
 
-def test_a_notebook_that_only_reads_local_files_uses_no_network(tmp_path: Path) -> None:
-    assert uses(tmp_path, "import pandas as pd\ndf = pd.read_csv('data/x.csv')\ndf.head()") == []
+@pytest.mark.parametrize(
+    "cells",
+    [
+        pytest.param(
+            ["import pandas as pd\ndf = pd.read_csv('data/x.csv')\ndf.head()"],
+            id="reading-local-files",
+        ),
+        pytest.param(["print('data from https://x.org/data.csv')"], id="a-url-in-a-print-call"),
+        pytest.param(
+            ["!pip install -q scikit-learn", "%pip install pandas"],
+            id="pip-installs-left-to-the-dependency-resolver",
+        ),
+    ],
+)
+def test_cells_that_download_nothing_use_no_network(tmp_path: Path, cells: list[str]) -> None:
+    assert uses(tmp_path, *cells) == []
 
 
 def test_urllib_downloads_are_found_with_their_url(tmp_path: Path) -> None:
@@ -80,10 +95,6 @@ def test_pandas_reading_a_url_is_network_use(tmp_path: Path) -> None:
     assert "pandas.read_csv" in use.what
 
 
-def test_a_url_in_a_print_call_is_not_network_use(tmp_path: Path) -> None:
-    assert uses(tmp_path, "print('data from https://x.org/data.csv')") == []
-
-
 def test_shell_downloads_are_found_on_their_own_line(tmp_path: Path) -> None:
     found = uses(
         tmp_path,
@@ -93,10 +104,6 @@ def test_shell_downloads_are_found_on_their_own_line(tmp_path: Path) -> None:
         "%%bash\necho start\ncurl -L -o b.csv https://x.org/b.csv",
     )
     assert found == [(1, 2, "!wget"), (2, 1, "!kaggle"), (3, 1, "!git clone"), (4, 3, "!curl")]
-
-
-def test_pip_installs_are_left_to_the_dependency_resolver(tmp_path: Path) -> None:
-    assert uses(tmp_path, "!pip install -q scikit-learn", "%pip install pandas") == []
 
 
 def test_model_hubs_and_kaggle_api_count_as_network(tmp_path: Path) -> None:
