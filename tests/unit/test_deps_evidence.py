@@ -5,16 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from nb2svc.deps.evidence import collect_declared
+from nb2svc.deps.evidence import DeclaredSet, collect_declared
 
 
-def declared(tmp_path: Path, name: str, content: str | bytes) -> list[tuple[str, str, str]]:
+def collected(tmp_path: Path, name: str, content: str | bytes) -> DeclaredSet:
+    """What `collect_declared` finds in `tmp_path` once `name` holds `content`."""
     path = tmp_path / name
     if isinstance(content, bytes):
         path.write_bytes(content)
     else:
         path.write_text(content, encoding="utf-8")
-    found = collect_declared([tmp_path], "3.11")
+    return collect_declared([tmp_path], "3.11")
+
+
+def declared(tmp_path: Path, name: str, content: str | bytes) -> list[tuple[str, str, str]]:
+    found = collected(tmp_path, name, content)
     return [(d.spec.name, d.spec.specifier, d.source) for d in found.items]
 
 
@@ -31,13 +36,6 @@ def test_requirements_txt_with_comments_options_markers_and_includes(tmp_path: P
     ]
 
 
-def test_a_binary_requirements_file_is_ignored_with_a_warning(tmp_path: Path) -> None:
-    (tmp_path / "requirements.txt").write_bytes(b"PK\x03\x04\x00\x00word document")
-    found = collect_declared([tmp_path], "3.11")
-    assert found.items == []
-    assert "not a text file" in found.warnings[0]
-
-
 def test_pyproject_project_and_poetry_dependencies(tmp_path: Path) -> None:
     text = (
         '[project]\nname = "x"\ndependencies = ["xgboost==2.0.3", "requests"]\n'
@@ -52,17 +50,22 @@ def test_pyproject_project_and_poetry_dependencies(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "text", "warning"),
+    ("name", "content", "warning"),
     [
+        pytest.param(
+            "requirements.txt",
+            b"PK\x03\x04\x00\x00word document",
+            "not a text file",
+            id="binary-requirements",
+        ),
         pytest.param("pyproject.toml", "[project\n", "not valid TOML", id="invalid-toml"),
         pytest.param("environment.yml", "dependencies: [\n", "not valid YAML", id="broken-yaml"),
     ],
 )
-def test_a_file_that_does_not_parse_is_a_warning(
-    tmp_path: Path, name: str, text: str, warning: str
+def test_a_file_that_cannot_be_read_is_ignored_with_a_warning(
+    tmp_path: Path, name: str, content: str | bytes, warning: str
 ) -> None:
-    (tmp_path / name).write_text(text, encoding="utf-8")
-    found = collect_declared([tmp_path], "3.11")
+    found = collected(tmp_path, name, content)
     assert found.items == []
     assert warning in found.warnings[0]
 
