@@ -1,6 +1,6 @@
 """report.json: what was built, from what, how long it took, and what was reused.
 
-Keys listed in ARCHITECTURE.md are stable (add, never rename).
+Keys listed in docs/report.md are stable (add, never rename).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Serve side: the Starlette application implementing the HTTP contract (ARCHITECTURE.md)."""
+"""Serve side: the Starlette application implementing the HTTP contract
+(docs/architecture.md, "Contracts")."""
 
 from __future__ import annotations
 

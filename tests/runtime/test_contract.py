@@ -1,4 +1,5 @@
-"""The HTTP contract every runtime honours (ARCHITECTURE.md), checked against a live server.
+"""The HTTP contract every runtime honours (docs/architecture.md, "Contracts"), checked
+against a live server.
 
 Only `server_url`, `signature` and `sample` are used, so the same tests run against a built
 image or another runtime (see conftest.py). The model is the churn classifier: numeric,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from nb2svc import __version__
 
-# The runtime's GET endpoints (ARCHITECTURE.md, "HTTP contract of a served image").
+# The runtime's GET endpoints (docs/architecture.md, "Contracts").
 # Probe paths must be in this list; the runtime owner cross-checks it against the server.
 RUNTIME_ENDPOINTS: tuple[str, ...] = (
     "/livez",
