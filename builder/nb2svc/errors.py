@@ -35,6 +35,14 @@ class CellRef:
         return label
 
 
+def cell_fields(cell: CellRef | None) -> dict[str, int | None]:
+    """A cell as the JSON reports name it: `cell` (1-based) and `execution_count`, both None
+    when there is no cell."""
+    if cell is None:
+        return {"cell": None, "execution_count": None}
+    return {"cell": cell.index, "execution_count": cell.execution_count}
+
+
 class Nb2svcError(Exception):
     """Base of all user-facing errors."""
 
@@ -83,8 +91,7 @@ class Nb2svcError(Exception):
             "stage": self.stage,
             "error": self.message,
             "path": str(self.path) if self.path else None,
-            "cell": self.cell.index if self.cell else None,
-            "execution_count": self.cell.execution_count if self.cell else None,
+            **cell_fields(self.cell),
             "fix": self.fix,
             "details": list(self.details),
             "exit_code": self.exit_code,

@@ -28,7 +28,7 @@ from nb2svc.analysis.network import (
     parse_cells,
     qualified_name,
 )
-from nb2svc.errors import CellRef
+from nb2svc.errors import CellRef, cell_fields
 
 Found = Literal["exact", "repo-root", "case", "basename", "colab", "kaggle", "windows", "absolute"]
 Unresolved = Literal["generated", "secret", "ambiguous", "missing", "remote", "dynamic"]
@@ -107,8 +107,7 @@ class DataFileRef:
     def to_json(self) -> dict[str, object]:
         return {
             "reference": self.reference,
-            "cell": self.cell.index,
-            "execution_count": self.cell.execution_count,
+            **cell_fields(self.cell),
             "line": self.line,
             "function": self.function,
             "resolved": self.resolved,

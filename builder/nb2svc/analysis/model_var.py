@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from nb2svc.analysis.network import AnalyzedCell, import_aliases, parse_cells, qualified_name
-from nb2svc.errors import CellRef
+from nb2svc.errors import CellRef, cell_fields
 
 MODEL_TAG = "nb2svc:model"
 Evidence = Literal["fit", "fit-result", "best-estimator", "train", "built"]
@@ -58,8 +58,7 @@ class ModelCandidate:
     def to_json(self) -> dict[str, object]:
         return {
             "variable": self.variable,
-            "cell": self.cell.index,
-            "execution_count": self.cell.execution_count,
+            **cell_fields(self.cell),
             "line": self.line,
             "evidence": self.evidence,
         }
@@ -80,8 +79,7 @@ class ModelChoice:
     def to_json(self) -> dict[str, object]:
         return {
             "variable": self.variable,
-            "cell": self.cell.index if self.cell else None,
-            "execution_count": self.cell.execution_count if self.cell else None,
+            **cell_fields(self.cell),
             "reason": self.reason,
             "source": self.source,
             "candidates": [c.to_json() for c in self.candidates],

@@ -19,7 +19,7 @@ import shlex
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from nb2svc.errors import CellRef
+from nb2svc.errors import CellRef, cell_fields
 from nb2svc.notebook.load import Cell
 from nb2svc.notebook.transform import ShellCommand, TransformedCell
 
@@ -120,8 +120,7 @@ class NetworkUse:
 
     def to_json(self) -> dict[str, object]:
         return {
-            "cell": self.cell.index,
-            "execution_count": self.cell.execution_count,
+            **cell_fields(self.cell),
             "line": self.line,
             "what": self.what,
             "url": self.url,

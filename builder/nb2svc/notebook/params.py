@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from nb2svc.errors import CellRef, NotebookError, UsageError
+from nb2svc.errors import CellRef, NotebookError, UsageError, cell_fields
 from nb2svc.notebook.load import Cell, Notebook
 from nb2svc.notebook.transform import transform_cell
 
@@ -49,8 +49,7 @@ class Parameters:
 
     def to_json(self) -> dict[str, object]:
         return {
-            "cell": self.cell.index,
-            "execution_count": self.cell.execution_count,
+            **cell_fields(self.cell),
             "values": {name: p.source for name, p in self.values.items()},
         }
 
