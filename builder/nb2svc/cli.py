@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nb2svc import __version__
+from nb2svc.config import RUNTIMES
 from nb2svc.errors import EXIT_USAGE, Nb2svcError, UsageError
 from nb2svc.triggers.commands import register as register_triggers
 
@@ -85,7 +86,9 @@ def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("-n", "--notebook", action="append", default=[], dest="notebooks")
     p.add_argument("-t", "--tag", dest="image", help="image reference (default localhost/NAME)")
     p.add_argument("-o", "--outdir", type=Path, default=Path("nb2svc-out"))
-    p.add_argument("--runtime", default="default", choices=["default", "bentoml"])
+    p.add_argument(
+        "--runtime", choices=RUNTIMES, help="model server (default: the config's, else default)"
+    )
     p.add_argument("--base-image", help="runtime base image (default: local Debian-built base)")
     p.add_argument(
         "--build-base-image", help="base of the deps/train stages (needs uv; default: --base-image)"

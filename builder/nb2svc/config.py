@@ -23,6 +23,7 @@ from nb2svc.errors import UsageError
 from nb2svc.image.values import image_ref_problem, unsafe_character
 
 ParamValue = str | int | float | bool | list[Any]
+RUNTIMES = ("default", "bentoml")  # the model servers an image can carry
 KEYS = ("notebooks", "model", "name", "runtime", "python", "parameters", "base_image")
 NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")  # a DNS label: used in URLs and k8s names
 PYTHON = re.compile(r"^3\.\d{1,2}$")
@@ -30,7 +31,7 @@ EXAMPLES = {
     "notebooks": 'notebooks = ["train.ipynb"]',
     "model": 'model = "clf"',
     "name": 'name = "churn"',
-    "runtime": 'runtime = "starlette"',
+    "runtime": 'runtime = "bentoml"',
     "python": 'python = "3.11"',
     "parameters": "[tool.nb2svc.parameters]\nn_estimators = 200",
     "base_image": 'base_image = "registry.access.redhat.com/ubi9/python-311"',
@@ -165,6 +166,10 @@ def _check(key: str, value: object) -> list[str]:
         ]
     if key == "base_image" and image_ref_problem(value):
         return [f"base_image = {value!r}: {image_ref_problem(value)}; e.g. {EXAMPLES[key]}"]
+    if key == "runtime" and value not in RUNTIMES:
+        return [
+            f"runtime = {value!r} is not a model server; use {' or '.join(map(repr, RUNTIMES))}"
+        ]
     if key == "python" and not PYTHON.match(value):
         return [f"python = {value!r} must be a major.minor version; e.g. {EXAMPLES['python']}"]
     return []

@@ -56,7 +56,7 @@ class BuildOptions:
     notebooks: tuple[str, ...] = ()
     image: str | None = None
     outdir: Path = Path("nb2svc-out")
-    runtime: str = "default"
+    runtime: str | None = None  # None: the project config's, else "default" (with_config)
     base_image: str | None = None
     build_base_image: str | None = None
     python: str | None = None
@@ -97,6 +97,7 @@ def build(options: BuildOptions, out: TextIO = sys.stderr) -> dict[str, Any]:
     with open_source(options.source) as source:
         with timer.step("analyze"):
             analysis = _analyze(source, options)
+        options = _configured(options, analysis)
         _say(out, f"analyzed {', '.join(n.path for n in _notebook_refs(source, analysis))}")
         plan, context = _prepare(source, analysis, options, timer, out)
         if options.dry_run:
@@ -168,6 +169,7 @@ def lock_source(options: BuildOptions, *, check: bool = False, out: TextIO | Non
                 fix="clone the repository, run `nb2svc lock` there and commit nb2svc.lock",
             )
         analysis = _analyze(source, options)
+        options = _configured(options, analysis)
         python = _choose_python(analysis, options, out)
         path = lockfile_path(analysis)
         if check:
@@ -202,6 +204,16 @@ def locked_analysis_json(analysis: Analysis, *, resolve: bool = True) -> dict[st
         dep["locked"] = lock.packages.get(str(dep["name"]))
     data["lock"] = {"tool": lock.tool, "sha256": lock.sha256, "packages": dict(lock.packages)}
     return data
+
+
+def _configured(options: BuildOptions, analysis: Analysis) -> BuildOptions:
+    """Options with the project config's runtime and base image where no flag gave one."""
+    config = analysis.config
+    return replace(
+        options,
+        runtime=options.runtime or config.runtime or "default",
+        base_image=options.base_image or config.base_image,
+    )
 
 
 def _choose_python(analysis: Analysis, options: BuildOptions, out: TextIO) -> str:
@@ -285,7 +297,7 @@ def _make_plan(
         python_version=python,
         base_image=bases[0],
         build_base_image=bases[1],
-        runtime=options.runtime,
+        runtime=options.runtime or "default",
         notebooks=refs,
         lock=lock,
         runtime_requirements=runtime_requirements(),
@@ -298,7 +310,7 @@ def _make_plan(
             name=name,
             notebooks=refs,
             lock=lock,
-            runtime=options.runtime,
+            runtime=options.runtime or "default",
             python_version=python,
             source=source.url,
             revision=source.revision,

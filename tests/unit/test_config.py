@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from nb2svc import pipeline
 from nb2svc.config import ProjectConfig, load_config, parse_config, read_config_file
 from nb2svc.errors import EXIT_USAGE, UsageError
+from nb2svc.pipeline import BuildOptions
+from notebook_cells import analyzed
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample-notebooks"
 
@@ -177,3 +180,35 @@ def test_a_base_image_with_a_registry_tag_and_digest_is_accepted() -> None:
 def test_notebook_paths_with_control_characters_are_refused() -> None:
     with pytest.raises(UsageError, match="contains a newline"):
         parse_config({"notebooks": ["train\n.ipynb"]})
+
+
+def test_the_runtime_must_be_one_nb2svc_serves() -> None:
+    with pytest.raises(UsageError, match="runtime = 'starlette' is not a model server"):
+        parse_config({"runtime": "starlette"})
+    assert parse_config({"runtime": "bentoml"}).runtime == "bentoml"
+
+
+@pytest.mark.parametrize(
+    ("flags", "runtime", "base"),
+    [
+        (BuildOptions(), "bentoml", "localhost/team/python:3.11"),
+        (
+            BuildOptions(runtime="default", base_image="localhost/mine:1"),
+            "default",
+            "localhost/mine:1",
+        ),
+    ],
+)
+def test_the_configs_runtime_and_base_image_apply_unless_a_flag_gives_them(
+    tmp_path: Path, flags: BuildOptions, runtime: str, base: str
+) -> None:
+    write(
+        tmp_path / "nb2svc.toml", 'runtime = "bentoml"\nbase_image = "localhost/team/python:3.11"\n'
+    )
+    options = pipeline._configured(flags, analyzed(tmp_path, "x = 1"))
+    assert (options.runtime, options.base_image) == (runtime, base)
+
+
+def test_without_config_or_flag_the_runtime_is_the_default(tmp_path: Path) -> None:
+    options = pipeline._configured(BuildOptions(), analyzed(tmp_path, "x = 1"))
+    assert (options.runtime, options.base_image) == ("default", None)
