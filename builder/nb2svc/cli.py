@@ -19,7 +19,7 @@ from nb2svc.errors import EXIT_USAGE, Nb2svcError, UsageError
 from nb2svc.triggers.commands import register as register_triggers
 
 if TYPE_CHECKING:
-    from nb2svc.pipeline import BuildOptions
+    from nb2svc.options import BuildOptions
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -219,7 +219,7 @@ def _analyze(args: argparse.Namespace) -> int:
 def _build_options(args: argparse.Namespace) -> BuildOptions:
     """The BuildOptions a command's arguments give: each option's `dest` is the field it sets
     (repeatable options become tuples); fields the command has no option for keep defaults."""
-    from nb2svc.pipeline import BuildOptions
+    from nb2svc.options import BuildOptions
 
     given: dict[str, Any] = {}
     for name in (f.name for f in fields(BuildOptions) if hasattr(args, f.name)):

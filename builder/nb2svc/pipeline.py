@@ -8,7 +8,6 @@ predictions, so a failed or interrupted build never touches the previous tag.
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 from collections.abc import Iterator
@@ -26,10 +25,9 @@ from nb2svc.engine.podman import Podman
 from nb2svc.errors import DependencyError, TrainingError, UsageError
 from nb2svc.failures import explain_build_failure
 from nb2svc.hazards import retry_inputs
-from nb2svc.image.base import REPOSITORY, SUITES, select_base_images, suite_for
+from nb2svc.image.base import REPOSITORY, select_base_images, suite_for
 from nb2svc.image.context import context_key, runtime_requirements, write_context
 from nb2svc.image.observer import BuildObserver
-from nb2svc.image.values import secret_id_problem
 from nb2svc.image.verify import Verification, read_trained, verify_image
 from nb2svc.lock import Lock, LockInput, parse_lock
 from nb2svc.lockfile import (
@@ -40,40 +38,19 @@ from nb2svc.lockfile import (
     write_lockfile,
 )
 from nb2svc.notebook.script import render_training_script
-from nb2svc.plan import CA_SECRET_ID, SRC_DIR, BuildPlan, NotebookRef, Secret, make_labels
+from nb2svc.options import (
+    BuildOptions,
+    check_image_ref,
+    choose_python,
+    configured,
+    parse_secret,
+)
+from nb2svc.plan import SRC_DIR, BuildPlan, NotebookRef, make_labels
 from nb2svc.realworld import extra_report
 from nb2svc.report import build_report, train_report, write_report
 from nb2svc.source import Source, list_source_files, open_source, select_notebooks
 from nb2svc.state import StateDir
 from nb2svc.wheelhouse import NO_WHEELS, Wheelhouse
-
-HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    source: str = "."
-    notebooks: tuple[str, ...] = ()
-    image: str | None = None
-    outdir: Path = Path("nb2svc-out")
-    runtime: str | None = None  # None: the project config's, else "default" (with_config)
-    base_image: str | None = None
-    build_base_image: str | None = None
-    python: str | None = None
-    parameters: tuple[str, ...] = ()
-    secrets: tuple[str, ...] = ()
-    dry_run: bool = False
-    no_cache: bool = False
-    refresh_lock: bool = False
-    ca_bundle: Path | None = HOST_CA_BUNDLE
-    allow_network: bool = False
-    train_timeout: float | None = None
-    exclude_newer: str | None = None
-    """Era cut-off: None = the notebook's last commit date (when unpinned), a date, or "none"."""
-    find_links: tuple[Path, ...] = ()
-    """Directories of local wheels (nb2svc.wheelhouse)."""
-    train_only: bool = False
-    """Stop after the train stage: the notebook trained in the image, nothing served."""
 
 
 @dataclass
@@ -97,7 +74,7 @@ def build(options: BuildOptions, out: TextIO = sys.stderr) -> dict[str, Any]:
     with open_source(options.source) as source:
         with timer.step("analyze"):
             analysis = _analyze(source, options)
-        options = _configured(options, analysis)
+        options = configured(options, analysis)
         _say(out, f"analyzed {', '.join(n.path for n in _notebook_refs(source, analysis))}")
         plan, context = _prepare(source, analysis, options, timer, out)
         if options.dry_run:
@@ -132,7 +109,7 @@ def _prepare(
 ) -> tuple[BuildPlan, Path]:
     analysis.raise_for_build()
     check_offline(analysis, allow_network=options.allow_network)
-    python = _choose_python(analysis, options, out)
+    python = choose_python(analysis, options, out)
     with timer.step("lock"):  # before the base image: a lock failure costs seconds, not minutes
         wheelhouse = Wheelhouse.scan(options.find_links)  # scanned once: the lock and the plan
         lock = _lock(analysis, python, options, wheelhouse, extra)
@@ -169,8 +146,8 @@ def lock_source(options: BuildOptions, *, check: bool = False, out: TextIO | Non
                 fix="clone the repository, run `nb2svc lock` there and commit nb2svc.lock",
             )
         analysis = _analyze(source, options)
-        options = _configured(options, analysis)
-        python = _choose_python(analysis, options, out)
+        options = configured(options, analysis)
+        python = choose_python(analysis, options, out)
         path = lockfile_path(analysis)
         if check:
             key = lockfile_key(analysis, python, Wheelhouse.scan(options.find_links))
@@ -204,40 +181,6 @@ def locked_analysis_json(analysis: Analysis, *, resolve: bool = True) -> dict[st
         dep["locked"] = lock.packages.get(str(dep["name"]))
     data["lock"] = {"tool": lock.tool, "sha256": lock.sha256, "packages": dict(lock.packages)}
     return data
-
-
-def _configured(options: BuildOptions, analysis: Analysis) -> BuildOptions:
-    """Options with the project config's runtime and base image where no flag gave one."""
-    config = analysis.config
-    return replace(
-        options,
-        runtime=options.runtime or config.runtime or "default",
-        base_image=options.base_image or config.base_image,
-    )
-
-
-def _choose_python(analysis: Analysis, options: BuildOptions, out: TextIO) -> str:
-    """The notebook's Python, or the nearest newer one the offline base offers (said loudly)."""
-    if options.python or options.base_image:
-        return options.python or analysis.python_version
-    wanted = analysis.python_version
-    if wanted in SUITES:
-        return wanted
-    newer = [v for v in SUITES if _version_key(v) >= _version_key(wanted)]
-    if not newer:
-        suite_for(wanted)  # raises the UsageError that says what to pass
-    chosen = newer[0]
-    _say(
-        out,
-        f"warning: the notebook asks for Python {wanted}; the offline base offers "
-        f"{'/'.join(SUITES)}, so the image uses {chosen}. Pass --python X.Y to choose, or "
-        f"--base-image REF for an image with Python {wanted}.",
-    )
-    return chosen
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in version.split(".") if p.isdigit())
 
 
 def _base_images(options: BuildOptions, python: str, out: TextIO) -> tuple[str, str]:
@@ -304,7 +247,7 @@ def _make_plan(
         train_script=script.text,
         model_variable=analysis.model_variable,
         source_files=files,
-        secrets=tuple(_parse_secret(s) for s in options.secrets),
+        secrets=tuple(parse_secret(s) for s in options.secrets),
         ca_bundle=options.ca_bundle if options.ca_bundle and options.ca_bundle.exists() else None,
         labels=make_labels(
             name=name,
@@ -332,45 +275,6 @@ def _notebook_refs(source: Source, analysis: Analysis) -> tuple[NotebookRef, ...
         )
         for n in analysis.notebooks
     )
-
-
-_IMAGE_REF = re.compile(
-    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?"  # registry host[:port]/
-    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
-    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"
-)
-
-
-def check_image_ref(ref: str) -> str:
-    """Refuse a malformed `-t` before anything is built (buildah would only say so at the end)."""
-    if not _IMAGE_REF.match(ref):
-        raise UsageError(
-            f"{ref!r} is not a valid image reference",
-            fix="use lower-case letters, digits and . _ - in names, e.g. "
-            "localhost/churn:v1 or registry.example.com/team/churn:2024-05",
-        )
-    return ref
-
-
-def _parse_secret(spec: str) -> Secret:
-    """`id=ID,src=PATH`; the id is rendered into the Containerfile (nb2svc.image.values)."""
-    fields = dict(part.split("=", 1) for part in spec.split(",") if "=" in part)
-    if "id" not in fields or "src" not in fields:
-        raise UsageError(
-            f"--secret {spec!r} is not of the form id=ID,src=PATH",
-            fix="e.g. --secret id=kaggle,src=$HOME/.kaggle/kaggle.json",
-        )
-    problem = secret_id_problem(fields["id"])
-    if problem or fields["id"] == CA_SECRET_ID:
-        raise UsageError(
-            f"--secret id {fields['id']!r}: {problem or 'the CA bundle has that id'}",
-            fix="e.g. --secret id=kaggle,src=$HOME/.kaggle/kaggle.json; the notebook reads "
-            "it at /run/secrets/<id>",
-        )
-    src = Path(fields["src"]).expanduser()
-    if not src.is_file():
-        raise UsageError(f"--secret {fields['id']}: file {src} not found")
-    return Secret(fields["id"], src)
 
 
 def _build_and_verify(
@@ -488,4 +392,4 @@ def _say(out: TextIO, message: str) -> None:
     out.flush()
 
 
-__all__ = ["BuildOptions", "Verification", "build"]
+__all__ = ["BuildOptions", "Verification", "build", "lock_source"]

@@ -21,7 +21,8 @@ import pytest
 from nb2svc import labels
 from nb2svc.engine.buildah import Buildah
 from nb2svc.engine.podman import Podman
-from nb2svc.pipeline import BuildOptions, build
+from nb2svc.options import BuildOptions
+from nb2svc.pipeline import build
 from nb2svc.plan import MODEL_DIR
 from nb2svc.s2i import local
 from nb2svc.s2i.image import HOST_CA_BUNDLE, build_builder_image

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from nb2svc import pipeline
 from nb2svc.cli import main
-from nb2svc.pipeline import BuildOptions
+from nb2svc.options import BuildOptions
 
 
 def handed_over(monkeypatch: pytest.MonkeyPatch, *argv: str) -> tuple[BuildOptions, Any]:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from nb2svc import pipeline
 from nb2svc.config import ProjectConfig, load_config, parse_config, read_config_file
 from nb2svc.errors import EXIT_USAGE, UsageError
-from nb2svc.pipeline import BuildOptions
+from nb2svc.options import BuildOptions, configured
 from notebook_cells import analyzed
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample-notebooks"
@@ -205,10 +204,10 @@ def test_the_configs_runtime_and_base_image_apply_unless_a_flag_gives_them(
     write(
         tmp_path / "nb2svc.toml", 'runtime = "bentoml"\nbase_image = "localhost/team/python:3.11"\n'
     )
-    options = pipeline._configured(flags, analyzed(tmp_path, "x = 1"))
+    options = configured(flags, analyzed(tmp_path, "x = 1"))
     assert (options.runtime, options.base_image) == (runtime, base)
 
 
 def test_without_config_or_flag_the_runtime_is_the_default(tmp_path: Path) -> None:
-    options = pipeline._configured(BuildOptions(), analyzed(tmp_path, "x = 1"))
+    options = configured(BuildOptions(), analyzed(tmp_path, "x = 1"))
     assert (options.runtime, options.base_image) == ("default", None)

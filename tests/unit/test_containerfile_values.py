@@ -15,7 +15,7 @@ from nb2svc.errors import EXIT_USAGE, UsageError
 from nb2svc.image.containerfile import render
 from nb2svc.image.context import write_context
 from nb2svc.image.values import quoted, unsafe_character
-from nb2svc.pipeline import _parse_secret
+from nb2svc.options import parse_secret
 from nb2svc.plan import BuildPlan, Secret
 from test_containerfile import make_plan
 
@@ -170,7 +170,7 @@ def test_a_secret_id_that_cannot_be_mounted_is_a_usage_error_where_it_is_parsed(
 ) -> None:
     (tmp_path / "k").write_text("token")
     with pytest.raises(UsageError) as refused:
-        _parse_secret(spec.replace("/k", str(tmp_path / "k")))
+        parse_secret(spec.replace("/k", str(tmp_path / "k")))
     assert refused.value.exit_code == EXIT_USAGE
     assert "--secret id" in refused.value.message
     assert "\n" not in refused.value.message
@@ -178,7 +178,7 @@ def test_a_secret_id_that_cannot_be_mounted_is_a_usage_error_where_it_is_parsed(
 
 def test_a_well_formed_secret_id_is_accepted(tmp_path: Path) -> None:
     (tmp_path / "k").write_text("token")
-    assert _parse_secret(f"id=kaggle.json_2,src={tmp_path / 'k'}").id == "kaggle.json_2"
+    assert parse_secret(f"id=kaggle.json_2,src={tmp_path / 'k'}").id == "kaggle.json_2"
 
 
 def test_the_same_secret_id_twice_is_refused() -> None:

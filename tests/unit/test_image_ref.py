@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from nb2svc.errors import UsageError
-from nb2svc.pipeline import check_image_ref
+from nb2svc.options import check_image_ref
 
 
 @pytest.mark.parametrize(
