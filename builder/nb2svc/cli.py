@@ -106,7 +106,11 @@ def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default=Path("/etc/ssl/certs/ca-certificates.crt"),
         help="CA bundle for package downloads, mounted as a build secret (never stored)",
     )
-    p.add_argument("--dry-run", action="store_true", help="print the plan and Containerfile and write the build context to OUT/context; build nothing")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan and Containerfile, write the context to OUT/context, build nothing",
+    )
     p.add_argument(
         "--train-only",
         action="store_true",
