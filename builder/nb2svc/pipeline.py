@@ -47,7 +47,7 @@ from nb2svc.options import (
 )
 from nb2svc.plan import SRC_DIR, BuildPlan, NotebookRef, make_labels
 from nb2svc.realworld import extra_report
-from nb2svc.report import build_report, train_report, write_report
+from nb2svc.report import build_report, train_report, write_manifests, write_report
 from nb2svc.source import Source, list_source_files, open_source, select_notebooks
 from nb2svc.state import StateDir
 from nb2svc.wheelhouse import NO_WHEELS, Wheelhouse
@@ -310,6 +310,7 @@ def _build_and_verify(
     _say(out, f"built and verified {plan.image} ({image_id[:12]})")
     previous = state.previous_lock(plan.image)
     state.remember_lock(plan.image, plan.lock.text)
+    manifests = write_manifests(plan, image_id, verification, options.outdir)
     report = build_report(
         plan=plan,
         analysis=analysis,
@@ -319,7 +320,7 @@ def _build_and_verify(
         observer=observer,
         lock_diff=plan.lock.diff(parse_lock(previous) if previous is not None else None),
         timings=timer.timings,
-        outdir=options.outdir,
+        manifests=manifests,
     )
     return _written(report, plan, analysis, options)
 

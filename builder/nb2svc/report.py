@@ -30,9 +30,9 @@ def build_report(
     observer: BuildObserver,
     lock_diff: dict[str, list[str]],
     timings: dict[str, float],
-    outdir: Path,
+    manifests: Path,
 ) -> dict[str, Any]:
-    manifests = _write_manifests(plan, image_id, verification, outdir)
+    """What was built (pure: the manifests were written by `write_manifests` before)."""
     return {
         "image": plan.image,
         "image_id": image_id,
@@ -152,7 +152,7 @@ def _cache(
     }
 
 
-def _write_manifests(
+def write_manifests(
     plan: BuildPlan, image_id: str, verification: Verification, outdir: Path
 ) -> Path:
     spec = ManifestSpec(
