@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from .contract import WORKER_RSS_ENV
+
 DEFAULT_MODEL_DIR = "/opt/nb2svc/model"
 READY_DIR_ENV = "NB2SVC_READY_DIR"
 WORKERS_ENV = "NB2SVC_WORKERS"
@@ -20,7 +22,6 @@ class ConfigError(ValueError):
 
 
 CGROUP_ROOT_ENV = "NB2SVC_CGROUP_ROOT"
-WORKER_RSS_ENV = "NB2SVC_WORKER_RSS_BYTES"
 DEFAULT_CGROUP_ROOT = "/sys/fs/cgroup"
 MEMORY_SHARE = 0.75
 """Share of the memory limit the workers may fill; the rest is headroom (the supervisor,

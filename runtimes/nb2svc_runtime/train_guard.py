@@ -22,8 +22,9 @@ import threading
 from collections.abc import Callable
 from typing import Any, Optional
 
-ALLOW_NETWORK_ENV = "NB2SVC_ALLOW_NETWORK"
-TIMEOUT_ENV = "NB2SVC_TRAIN_TIMEOUT"
+from .contract import ALLOW_NETWORK_ENV
+from .contract import TRAIN_TIMEOUT_ENV as TIMEOUT_ENV
+
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 # Evaluated at import, so no `X | None` (PEP 604 needs 3.10; the 3.9 base runs this).

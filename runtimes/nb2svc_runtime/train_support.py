@@ -20,6 +20,7 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from . import train_guard as _guard
+from .contract import ERROR_MARKER
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _INSTALL = re.compile(
@@ -127,7 +128,7 @@ def _excepthook(etype: type[BaseException], value: BaseException, tb: TracebackT
             "traceback": lines,
         }
         print("\n".join(lines), file=sys.stderr)
-        print("NB2SVC-ERROR " + json.dumps(record, default=str), file=sys.stderr, flush=True)
+        print(f"{ERROR_MARKER} " + json.dumps(record, default=str), file=sys.stderr, flush=True)
     except Exception:  # the hook must never hide the original error
         sys.__excepthook__(etype, value, tb)
 

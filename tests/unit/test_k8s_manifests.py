@@ -18,6 +18,7 @@ from nb2svc.k8s.manifests import load_yaml, render_deployment, to_yaml
 from nb2svc.k8s.spec import memory_for, worker_count
 from nb2svc.k8s.validate import default_versions, schema_findings, validate_documents
 from nb2svc_runtime import config as runtime_config
+from nb2svc_runtime import contract
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "k8s"
 DIGEST = "sha256:" + "3b" * 32
@@ -166,7 +167,7 @@ def test_workers_follow_the_cpu_request_and_memory_the_measured_worker() -> None
     (container,) = render_deployment(spec)["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["WORKERS"] == "2"
-    assert env[runtime_config.WORKER_RSS_ENV] == str(300 * 1024 * 1024)
+    assert env[contract.WORKER_RSS_ENV] == str(300 * 1024 * 1024)
     # 2 workers x 300 Mi x 1.5 = 900 Mi, rounded up to 64 Mi
     assert container["resources"]["requests"]["memory"] == "960Mi"
     assert container["resources"]["limits"]["memory"] == "960Mi"

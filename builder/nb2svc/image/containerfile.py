@@ -21,6 +21,8 @@ import json
 import math
 from collections.abc import Iterator
 
+from nb2svc_runtime.contract import ALLOW_NETWORK_ENV, TRAIN_TIMEOUT_ENV
+
 from nb2svc.datapaths import link_commands
 from nb2svc.errors import UsageError
 from nb2svc.image.values import (
@@ -107,12 +109,12 @@ def _train_stage(plan: BuildPlan) -> list[str]:
     mounts = _mounts(plan, cache=False, secrets=secrets)
     run_env = f"MPLBACKEND=Agg PYTHONUNBUFFERED=1 PYTHONPATH={LIB_DIR}"
     if plan.allow_network:
-        run_env += " NB2SVC_ALLOW_NETWORK=1"
+        run_env += f" {ALLOW_NETWORK_ENV}=1"
         if plan.ca_bundle:
             ca = f"/run/secrets/{CA_SECRET_ID}"
             run_env += f" SSL_CERT_FILE={ca} REQUESTS_CA_BUNDLE={ca} CURL_CA_BUNDLE={ca}"
     if plan.train_timeout:
-        run_env += f" NB2SVC_TRAIN_TIMEOUT={plan.train_timeout:g}"
+        run_env += f" {TRAIN_TIMEOUT_ENV}={plan.train_timeout:g}"
     links = link_commands(plan.data_links, plan.write_folders)
     return [
         "FROM deps AS train",

@@ -19,8 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from nb2svc_runtime.contract import ERROR_MARKER
+
 _STEP = re.compile(r"^(?:\[(\d+)/(\d+)\] )?STEP (\d+)/(\d+): (.*)$")
-_ERROR = re.compile(r"NB2SVC-ERROR (\{.*\})\s*$")
+_ERROR = re.compile(re.escape(ERROR_MARKER) + r" (\{.*\})\s*$")
 
 
 @dataclass

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import yaml
+from nb2svc_runtime.contract import WORKER_RSS_ENV
 
 from nb2svc.k8s import spec as s
 from nb2svc.k8s.spec import ManifestSpec
@@ -200,7 +201,7 @@ def server_env(spec: ManifestSpec) -> list[dict[str, str]]:
     termination grace period, see ManifestSpec.termination_grace_seconds)."""
     values = {"WORKERS": str(spec.worker_processes), "SHUTDOWN_TIMEOUT": str(spec.drain_seconds)}
     if spec.worker_rss_bytes:
-        values[s.WORKER_RSS_ENV] = str(spec.worker_rss_bytes)
+        values[WORKER_RSS_ENV] = str(spec.worker_rss_bytes)
     return [{"name": key, "value": value} for key, value in values.items()]
 
 

@@ -143,8 +143,7 @@ def startup_budget(model_load_seconds: float | None) -> StartupBudget:
 
 
 MIB = 1024 * 1024
-# The runtime reads it to keep WORKERS within its cgroup memory (runtimes/nb2svc_runtime/USAGE.md).
-WORKER_RSS_ENV = "NB2SVC_WORKER_RSS_BYTES"
+# WORKER_RSS_ENV: the runtime reads it to keep WORKERS within its cgroup memory (USAGE.md).
 DEFAULT_MEMORY = "1Gi"  # when the build measured nothing
 MIN_MEMORY_MIB = 256
 MEMORY_HEADROOM = 1.5  # request-time allocations and batches on top of the idle worker

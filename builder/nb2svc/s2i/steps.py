@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from nb2svc_runtime.contract import ALLOW_NETWORK_ENV
+
 from nb2svc.analyze import Analysis
 from nb2svc.engine.process import run_streaming
 from nb2svc.errors import DependencyError, TrainingError
@@ -179,7 +181,7 @@ CA_VARIABLES = ("NB2SVC_CA_FILE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_C
 def training_env(environ: Mapping[str, str], layout: Layout) -> dict[str, str]:
     """The environment the notebook's code runs in: the build's, without the CA bundle's
     path (an install-only input) unless the build lets training use the network."""
-    online = environ.get("NB2SVC_ALLOW_NETWORK", "").lower() in ("1", "true", "yes")
+    online = environ.get(ALLOW_NETWORK_ENV, "").lower() in ("1", "true", "yes")
     env = {k: v for k, v in environ.items() if online or k not in CA_VARIABLES}
     env.update(MPLBACKEND="Agg", PYTHONUNBUFFERED="1", PYTHONPATH=str(layout.lib))
     return env
