@@ -234,6 +234,9 @@ def test_tekton_build_step_with_real_buildah(tmp_path: Path, sample: Path, fake_
     if real is None:
         pytest.skip("buildah is not installed")
     image = "localhost/nb2svc-tekton-test:latest"
+    origin = "https://git.example.com/acme/churn.git"  # what Tekton's git-clone checks out
+    for argv in (["init", "-q"], ["remote", "add", "origin", origin]):
+        subprocess.run(["git", "-C", str(sample), *argv], check=True)
     try:
         got = tekton_steps(
             tmp_path, sample, fake_bin,
@@ -248,7 +251,7 @@ def test_tekton_build_step_with_real_buildah(tmp_path: Path, sample: Path, fake_
             [real, "inspect", "--type", "image", "--format", "{{.OCIv1.Config.Labels}}", image],
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
-        assert "org.opencontainers.image.source" in labels
+        assert f"org.opencontainers.image.source:{origin}" in labels
     finally:
         subprocess.run([real or "buildah", "rmi", "-f", image], capture_output=True, check=False)
 
