@@ -12,6 +12,7 @@ from nb2svc.analyze import Analysis
 from nb2svc.engine.errors import BuildahError
 from nb2svc.errors import BuildError, DependencyError, Nb2svcError, TrainingError
 from nb2svc.hazards import retry_for
+from nb2svc.image.containerfile import StepKind
 from nb2svc.image.observer import BuildObserver
 from nb2svc.plan import BuildPlan
 from nb2svc.realworld import explain_limit
@@ -37,15 +38,15 @@ def explain_build_failure(
         locks = StateDir.default().locks
         trained.retry = retry_for(error, plan.lock.packages, plan.python_version, locks)
         return trained
-    failed = observer.steps[-1].instruction if observer.steps else ""
-    if "uv pip" in failed:
+    failed = observer.steps[-1].kind if observer.steps else None
+    if failed in (StepKind.DEPS, StepKind.SERVE_DEPS):
         return DependencyError(
             "installing the locked dependencies failed",
             details=[*analysis.explain_install_failure(observer.install_lines), *exc.details],
             fix="see the installer's message above; pin a version that has a wheel for the "
             "image's Python, or add the system library the package needs",
         )
-    if "train.py" in failed:
+    if failed is StepKind.TRAIN:
         return TrainingError(
             "training stopped before any notebook cell failed (see the output above)",
             details=exc.details,

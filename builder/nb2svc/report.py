@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nb2svc import __version__, labels
+from nb2svc.image.containerfile import StepKind
 from nb2svc.image.observer import BuildObserver
 from nb2svc.k8s.manifests import render_manifests, to_yaml
 from nb2svc.k8s.spec import ManifestSpec, Provenance
@@ -123,12 +124,9 @@ def _dependencies(analysis: Analysis, plan: BuildPlan) -> list[dict[str, Any]]:
     return rows
 
 
-TRAIN_STEP = "/bin/python /opt/nb2svc/build/train.py"  # the RUN that trains, not the COPY
-
-
 def _stage_timings(observer: BuildObserver) -> dict[str, float]:
     stages = observer.stage_seconds()
-    train = observer.step_matching(TRAIN_STEP)
+    train = observer.step_of(StepKind.TRAIN)
     out = {f"stage_{name}": seconds for name, seconds in stages.items()}
     if train is not None:
         out["train"] = train.seconds
@@ -138,8 +136,8 @@ def _stage_timings(observer: BuildObserver) -> dict[str, float]:
 def _cache(
     observer: BuildObserver, lock_diff: dict[str, list[str]], plan: BuildPlan
 ) -> dict[str, Any]:
-    deps = observer.step_matching("uv pip sync")
-    train = observer.step_matching(TRAIN_STEP)
+    deps = observer.step_of(StepKind.DEPS)
+    train = observer.step_of(StepKind.TRAIN)
     reused = observer.whole_build_reused
     return {
         "whole_build_reused": reused,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import itertools
 
+from nb2svc.image.containerfile import StepKind, render, step_kind
 from nb2svc.image.observer import BuildObserver
+from test_containerfile import make_plan
 
 OUTPUT = """\
 [1/4] STEP 1/3: FROM localhost/nb2svc/python:3.11-build AS deps
@@ -92,3 +94,33 @@ def test_a_cached_training_step_and_the_waiting_step_are_both_cache_hits() -> No
     )
     observer = observe(cached_run)
     assert [s.cached for s in observer.steps] == [True, False, True, True, True]
+
+
+def test_the_steps_nb2svc_renders_are_known_by_their_kind() -> None:
+    observer = observe(OUTPUT)
+    deps, train = observer.step_of(StepKind.DEPS), observer.step_of(StepKind.TRAIN)
+    assert deps is not None
+    assert (deps.number, deps.cached) == (3, True)
+    assert train is not None
+    assert (train.number, train.cached) == (6, False)
+    assert observer.step_of(StepKind.SERVE_DEPS) is None
+
+
+def test_every_run_step_of_a_rendered_containerfile_has_its_kind() -> None:
+    text = render(make_plan())
+    runs = [line for line in text.splitlines() if line.startswith("RUN ")]
+    kinds = {step_kind(" ".join(_instruction(text, run))) for run in runs}
+    assert {StepKind.DEPS, StepKind.TRAIN, StepKind.SERVE_DEPS} <= kinds
+    assert step_kind("COPY train.py /opt/nb2svc/build/train.py") is None
+
+
+def _instruction(text: str, first: str) -> list[str]:
+    """The whole instruction starting at line `first`, its continuation lines joined."""
+    lines = text.splitlines()
+    start = lines.index(first)
+    out = []
+    for line in lines[start:]:
+        out.append(line.rstrip("\\").strip())
+        if not line.endswith("\\"):
+            break
+    return out

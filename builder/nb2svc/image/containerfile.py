@@ -17,6 +17,7 @@ runs the notebook's code (train.py). No other step sees them.
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 from collections.abc import Iterator
@@ -36,6 +37,31 @@ from nb2svc.plan import CA_SECRET_ID, LIB_DIR, MODEL_DIR, SRC_DIR, VENV, BuildPl
 
 UV_CACHE = "/root/.cache/uv"
 BUILD_DIR = "/opt/nb2svc/build"
+# The commands that tell the RUN steps apart; the observer recognises each step by them.
+DEPS_INSTALL = "uv pip sync"  # the deps stage installs the lock
+SERVE_INSTALL = "uv pip install"  # the serve-deps stage installs what the model needs
+TRAIN_COMMAND = f"{VENV}/bin/python {BUILD_DIR}/train.py"  # the notebook trains
+
+
+class StepKind(enum.Enum):
+    DEPS = "deps"
+    TRAIN = "train"
+    SERVE_DEPS = "serve-deps"
+
+
+def step_kind(instruction: str) -> StepKind | None:
+    """Which of the steps nb2svc renders `instruction` is (as the build prints it), if any."""
+    if not instruction.startswith("RUN "):
+        return None
+    if TRAIN_COMMAND in instruction:
+        return StepKind.TRAIN
+    if DEPS_INSTALL in instruction:
+        return StepKind.DEPS
+    if SERVE_INSTALL in instruction:
+        return StepKind.SERVE_DEPS
+    return None
+
+
 UV_BIN = "/usr/local/bin/uv"
 WHEELS = "/opt/nb2svc/wheels"
 
@@ -94,7 +120,7 @@ def _deps_stage(plan: BuildPlan) -> list[str]:
         f"RUN {mounts} \\",
         f"    export {_uv_env(plan)} && \\",
         f"    uv venv --quiet --python /usr/bin/python3 {VENV} && \\",
-        f"    uv pip sync --compile-bytecode --python {VENV}/bin/python "
+        f"    {DEPS_INSTALL} --compile-bytecode --python {VENV}/bin/python "
         f"{BUILD_DIR}/requirements.lock",
     ]
 
@@ -130,9 +156,7 @@ def _train_stage(plan: BuildPlan) -> list[str]:
             if links
             else []
         ),
-        " ".join(
-            p for p in ("RUN", mounts, run_env, f"{VENV}/bin/python {BUILD_DIR}/train.py") if p
-        ),
+        " ".join(p for p in ("RUN", mounts, run_env, TRAIN_COMMAND) if p),
     ]
 
 
@@ -157,7 +181,7 @@ def _serve_deps_stage(plan: BuildPlan) -> list[str]:
         f"RUN {mounts} \\",
         f"    export {_uv_env(plan)} && \\",
         f"    uv venv --quiet --python /usr/bin/python3 {VENV} && \\",
-        "    uv pip install --quiet --compile-bytecode "
+        f"    {SERVE_INSTALL} --quiet --compile-bytecode "
         f"--python {VENV}/bin/python {reqs} -c {BUILD_DIR}/requirements.lock && \\",
         f"    {VENV}/bin/python {BUILD_DIR}/prune.py {VENV}/lib/python3*/site-packages "
         f"{BUILD_DIR}/keep-modules.txt",

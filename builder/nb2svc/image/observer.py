@@ -21,6 +21,8 @@ from typing import Any
 
 from nb2svc_runtime.contract import ERROR_MARKER
 
+from nb2svc.image.containerfile import StepKind, step_kind
+
 _STEP = re.compile(r"^(?:\[(\d+)/(\d+)\] )?STEP (\d+)/(\d+): (.*)$")
 _ERROR = re.compile(re.escape(ERROR_MARKER) + r" (\{.*\})\s*$")
 
@@ -39,6 +41,10 @@ class Step:
     @property
     def seconds(self) -> float:
         return round((self.ended or time.monotonic()) - self.started, 3)
+
+    @property
+    def kind(self) -> StepKind | None:
+        return step_kind(self.instruction)
 
 
 @dataclass
@@ -94,7 +100,11 @@ class BuildObserver:
             self.steps[-1].ended = now
 
     def _in_install_step(self) -> bool:
-        return bool(self.steps) and "uv pip" in self.steps[-1].instruction
+        return bool(self.steps) and self.steps[-1].kind in (StepKind.DEPS, StepKind.SERVE_DEPS)
+
+    def step_of(self, kind: StepKind) -> Step | None:
+        """The first step of this kind (nb2svc.image.containerfile.step_kind)."""
+        return next((s for s in self.steps if s.kind is kind), None)
 
     def step_matching(self, needle: str) -> Step | None:
         return next((s for s in self.steps if needle in s.instruction), None)
