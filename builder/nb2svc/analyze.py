@@ -21,11 +21,17 @@ from nb2svc.analysis.network import NetworkUse, find_network_use
 from nb2svc.config import ProjectConfig
 from nb2svc.deps.infer import infer_dependencies
 from nb2svc.deps.report import Dependency, DependencyReport, Site
-from nb2svc.errors import CellRef, DependencyError, NotebookError, TrainingError
+from nb2svc.errors import CellRef, DependencyError, TrainingError
 from nb2svc.hazards import explain, find_hazard
 from nb2svc.notebook.load import Cell, Notebook, load_notebook
 from nb2svc.notebook.params import Parameters, check_overrides, find_parameters, parse_overrides
-from nb2svc.notebook.transform import TransformedCell, transform_cell
+from nb2svc.notebook.script import (
+    DEFAULT_ARTIFACT_DIR,
+    TrainingScript,
+    render_training_script,
+    syntax_error,
+)
+from nb2svc.notebook.transform import TransformedCell, Transforms, transform_cell
 
 DEFAULT_PYTHON = "3.11"
 JSON_FORMAT_VERSION = 1
@@ -45,6 +51,11 @@ class NotebookAnalysis:
 
     def cell(self, index: int) -> Cell | None:
         return next((c for c, _ in self.cells if c.index == index), None)
+
+    @property
+    def transforms(self) -> Transforms:
+        """Each code cell as transformed once, by index (for every later stage)."""
+        return {cell.index: transformed for cell, transformed in self.cells}
 
 
 @dataclass(frozen=True)
@@ -82,7 +93,7 @@ class Analysis:
         for nb in self.notebooks:
             for cell, transformed in nb.cells:
                 if transformed.syntax_error is not None and not _skipped(cell):
-                    raise _syntax_error(nb, cell, transformed.syntax_error)
+                    raise syntax_error(nb.notebook.path, cell, transformed.syntax_error)
         unresolved = self.dependencies.unresolved
         if unresolved:
             first = unresolved[0]
@@ -162,6 +173,19 @@ class Analysis:
             ]
         return messages
 
+    def training_script(self, repo_root: Path, artifact_dir: str | None = None) -> TrainingScript:
+        """train.py for these notebooks, from the cells as analyzed (`nb2svc build` and S2I)."""
+        return render_training_script(
+            [n.notebook for n in self.notebooks],
+            overrides=self.overrides,
+            model_variable=self.model_variable,
+            model_name=self.model_name,
+            repo_root=repo_root,
+            skip=self.skipped_cells(),
+            transforms={n.notebook.path: n.transforms for n in self.notebooks},
+            artifact_dir=artifact_dir or DEFAULT_ARTIFACT_DIR,
+        )
+
     def skipped_cells(self) -> dict[Path, dict[int, str]]:
         """Cells train.py leaves out, per notebook path: index -> why."""
         return {
@@ -206,14 +230,15 @@ def analyze(
     if values:
         check_overrides([n.parameters for n in notebooks if n.parameters], values)
     python, how = _python_version(config, notebooks)
-    deps = infer_dependencies([n.notebook for n in notebooks], root, python)
+    transforms = {n.notebook.path: n.transforms for n in notebooks}
+    deps = infer_dependencies([n.notebook for n in notebooks], root, python, transforms)
     return Analysis(root, notebooks, deps, python, how, config, values)
 
 
 def _analyze_notebook(
     nb: Notebook, root: Path, config: ProjectConfig, written: set[str]
 ) -> NotebookAnalysis:
-    cells = tuple((c, transform_cell(c.source)) for c in nb.code_cells)
+    cells = tuple((c, transform_cell(c.source)) for c in nb.code_cells)  # the one transform
     rel = nb.path.resolve().relative_to(root.resolve()).as_posix()
     writes: list[str] = []
     reads = find_data_files(
@@ -226,7 +251,7 @@ def _analyze_notebook(
         notebook=nb,
         rel_path=rel,
         cells=cells,
-        parameters=find_parameters(nb),
+        parameters=find_parameters(nb, {c.index: t for c, t in cells}),
         model=model,
         data_files=tuple(r for r in reads if r.cell.index not in skipped),
         network=tuple(u for u in find_network_use(cells) if u.cell.index not in skipped),
@@ -266,16 +291,6 @@ def _site(site: Site) -> str:
 
 def _skipped(cell: Cell) -> bool:
     return "nb2svc:skip" in cell.tags
-
-
-def _syntax_error(nb: NotebookAnalysis, cell: Cell, error: SyntaxError) -> NotebookError:
-    return NotebookError(
-        f"the cell does not parse as Python: {error.msg} (line {error.lineno} of the cell)",
-        path=nb.notebook.path,
-        cell=cell.ref,
-        details=[(error.text or "").rstrip()],
-        fix="fix the cell, or tag it `nb2svc:skip` if the build should not run it",
-    )
 
 
 def _notebook_json(nb: NotebookAnalysis) -> dict[str, Any]:

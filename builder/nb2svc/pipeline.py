@@ -37,7 +37,6 @@ from nb2svc.lockfile import (
     resolve_build_lock,
     write_lockfile,
 )
-from nb2svc.notebook.script import render_training_script
 from nb2svc.options import (
     BuildOptions,
     check_image_ref,
@@ -226,14 +225,7 @@ def _make_plan(
     refs = _notebook_refs(source, analysis)
     files = list_source_files(source.root)
     name = analysis.model_name
-    script = render_training_script(
-        [n.notebook for n in analysis.notebooks],
-        overrides=analysis.overrides,
-        model_variable=analysis.model_variable,
-        model_name=name,
-        repo_root=source.root,
-        skip=analysis.skipped_cells(),
-    )
+    script = analysis.training_script(source.root)
     return BuildPlan(
         name=name,
         image=check_image_ref(options.image or f"localhost/{name}:latest"),

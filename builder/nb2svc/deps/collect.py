@@ -16,7 +16,7 @@ from nb2svc.deps.imports import AttrUse, ImportRef, ScanResult, regex_scan, scan
 from nb2svc.deps.installs import InstallSpec, parse_install_line
 from nb2svc.deps.report import DepWarning, Site
 from nb2svc.notebook.load import Cell, Notebook
-from nb2svc.notebook.transform import ShellCommand, TransformedCell, transform_cell
+from nb2svc.notebook.transform import ShellCommand, TransformedCell, Transforms, transform_cell
 
 MAX_LOCAL_FILES = 500
 PY_FILE = re.compile(r"^\S+\.py$")
@@ -60,10 +60,15 @@ def notebook_label(path: Path, repo_root: Path) -> str:
         return str(path)
 
 
-def collect_notebook(notebook: Notebook, repo_root: Path) -> NotebookEvidence:
+def collect_notebook(
+    notebook: Notebook, repo_root: Path, transforms: Transforms | None = None
+) -> NotebookEvidence:
+    """Evidence from each code cell, as the analysis transformed it (`transforms`), else
+    transformed here."""
     evidence = NotebookEvidence(notebook, notebook_label(notebook.path, repo_root))
     for cell in notebook.code_cells:
-        _collect_cell(cell, evidence)
+        given = transforms.get(cell.index) if transforms is not None else None
+        _collect_cell(cell, given or _transform(cell, evidence), evidence)
     return evidence
 
 
@@ -76,8 +81,7 @@ def _transform(cell: Cell, ev: NotebookEvidence) -> TransformedCell:
         return TransformedCell(code=cell.source, syntax_error=SyntaxError(str(exc)))
 
 
-def _collect_cell(cell: Cell, ev: NotebookEvidence) -> None:
-    transformed = _transform(cell, ev)
+def _collect_cell(cell: Cell, transformed: TransformedCell, ev: NotebookEvidence) -> None:
     for command in transformed.shell:
         _collect_shell(command, Site(ev.label, cell.index, command.line), ev)
     for written in transformed.written_files:

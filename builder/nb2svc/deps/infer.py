@@ -12,7 +12,7 @@ An import nothing explains is `unresolved`, never guessed into a PyPI name.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +35,7 @@ from nb2svc.deps.report import (
 from nb2svc.deps.resolve import Resolution
 from nb2svc.deps.stdlib import DEFAULT_VERSION, clamp_version, minor_version
 from nb2svc.notebook.load import Notebook
+from nb2svc.notebook.transform import Transforms
 
 
 @dataclass
@@ -78,14 +79,19 @@ def detect_python_version(notebooks: Sequence[Notebook], default: str = DEFAULT_
 
 
 def infer_dependencies(
-    notebooks: Sequence[Notebook], repo_root: Path, python_version: str
+    notebooks: Sequence[Notebook],
+    repo_root: Path,
+    python_version: str,
+    transforms: Mapping[Path, Transforms] | None = None,
 ) -> DependencyReport:
-    """Dependencies of `notebooks` (a pipeline shares one image) for the target Python."""
+    """Dependencies of `notebooks` (a pipeline shares one image) for the target Python;
+    `transforms`: the analysis' transformed cells per notebook path."""
     state = _State(clamp_version(python_version), load_import_map())
     if minor_version(python_version) != state.target:
         message = f"no stdlib table for Python {python_version}; using {state.target}"
         state.warn("python-version", message, Site())
-    contexts = [_prepare(nb, repo_root, state) for nb in notebooks]
+    given = transforms or {}
+    contexts = [_prepare(nb, repo_root, state, given.get(nb.path)) for nb in notebooks]
     explicit = _add_installs(contexts, state)
     for ctx in contexts:
         _add_imports(ctx, state, explicit)
@@ -113,8 +119,10 @@ def infer_dependencies(
     )
 
 
-def _prepare(notebook: Notebook, repo_root: Path, state: _State) -> _Context:
-    ev = collect_notebook(notebook, repo_root)
+def _prepare(
+    notebook: Notebook, repo_root: Path, state: _State, transforms: Transforms | None
+) -> _Context:
+    ev = collect_notebook(notebook, repo_root, transforms)
     state.warnings += ev.warnings
     ev.warnings.clear()
     notebook_dir = notebook.path.parent.resolve()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from nb2svc.errors import CellRef, NotebookError, UsageError, cell_fields
 from nb2svc.notebook.load import Cell, Notebook
-from nb2svc.notebook.transform import transform_cell
+from nb2svc.notebook.transform import TransformedCell, Transforms, transformed
 
 PARAMETERS_TAG = "parameters"
 _NOT_LITERAL = object()
@@ -54,17 +54,19 @@ class Parameters:
         }
 
 
-def find_parameters(nb: Notebook) -> Parameters | None:
-    """The first code cell tagged `parameters`, read with `ast`; None if there is none."""
+def find_parameters(nb: Notebook, transforms: Transforms | None = None) -> Parameters | None:
+    """The first code cell tagged `parameters`, read with `ast`; None if there is none.
+
+    `transforms`: the analysis' transformed cells (transformed here only without them)."""
     cell = next((c for c in nb.code_cells if PARAMETERS_TAG in c.tags), None)
     if cell is None:
         return None
-    return Parameters(notebook=nb.path, cell=cell.ref, values=_read_cell(nb.path, cell))
+    code = transformed(cell, transforms)
+    return Parameters(notebook=nb.path, cell=cell.ref, values=_read_cell(nb.path, cell, code))
 
 
-def _read_cell(path: Path, cell: Cell) -> dict[str, Parameter]:
-    transformed = transform_cell(cell.source)
-    error = transformed.syntax_error
+def _read_cell(path: Path, cell: Cell, code: TransformedCell) -> dict[str, Parameter]:
+    error = code.syntax_error
     if error is not None:
         raise NotebookError(
             f"the parameters cell does not parse: {error.msg} (line {error.lineno})",
@@ -73,9 +75,9 @@ def _read_cell(path: Path, cell: Cell) -> dict[str, Parameter]:
             fix="fix the cell in Jupyter; it should hold plain `name = value` lines",
         )
     values: dict[str, Parameter] = {}
-    for node in ast.parse(transformed.code).body:
+    for node in ast.parse(code.code).body:
         for name, value in _assignments(node):
-            values[name] = _parameter(transformed.code, name, value)
+            values[name] = _parameter(code.code, name, value)
     return values
 
 

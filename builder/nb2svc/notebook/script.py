@@ -17,7 +17,7 @@ from nb2svc import __version__
 from nb2svc.errors import CellRef, NotebookError
 from nb2svc.notebook.load import Cell, Notebook
 from nb2svc.notebook.params import Parameters, check_overrides, find_parameters, render_override
-from nb2svc.notebook.transform import TransformedCell, transform_cell
+from nb2svc.notebook.transform import Transforms, transformed
 
 SKIP_TAG = "nb2svc:skip"
 DEFAULT_ARTIFACT_DIR = "/opt/nb2svc/model"
@@ -67,21 +67,24 @@ def render_training_script(
     repo_root: Path | str | None = None,
     save_model: bool = True,
     skip: Mapping[Path, Mapping[int, str]] | None = None,
+    transforms: Mapping[Path, Transforms] | None = None,
 ) -> TrainingScript:
     """train.py for `notebooks` run in order; `NotebookError` if a cell does not parse.
 
     `repo_root` makes the notebook paths in train.py relative to it (the image's
     working directory at training time). `save_model=False` leaves out the final
     save (for previews and tests). `skip` names cells to leave out (notebook path ->
-    cell index -> why), e.g. the analysis' demonstration cells.
+    cell index -> why), e.g. the analysis' demonstration cells. `transforms` are the
+    analysis' transformed cells per notebook path (each cell is transformed once).
     """
-    params = {nb.path: find_parameters(nb) for nb in notebooks}
+    given = transforms or {}
+    params = {nb.path: find_parameters(nb, given.get(nb.path)) for nb in notebooks}
     check_overrides([p for p in params.values() if p is not None], overrides)
     out = _Writer()
     for nb in notebooks:
         left_out = (skip or {}).get(nb.path, {})
         rel = _relative(nb.path, repo_root)
-        _render_notebook(out, nb, rel, params[nb.path], overrides, left_out)
+        _render_notebook(out, nb, rel, params[nb.path], overrides, left_out, given.get(nb.path))
     out.add("")
     if save_model:
         out.add(
@@ -126,6 +129,7 @@ def _render_notebook(
     params: Parameters | None,
     overrides: Mapping[str, object],
     left_out: Mapping[int, str],
+    transforms: Transforms | None,
 ) -> None:
     out.add("", f"_nb2svc.begin_notebook({_quote(rel_path)})")
     for cell in nb.cells:
@@ -139,7 +143,7 @@ def _render_notebook(
         elif not cell.source.strip():
             out.add(_marker(cell, "empty"))
         else:
-            code = _cell_code(nb, cell, out.futures)
+            code = _cell_code(nb, cell, out.futures, transforms)
             if params is not None and cell.ref == params.cell:
                 code += _override_lines(params, overrides)
             out.add(_marker(cell), f"_nb2svc.cell({cell.index}, {cell.execution_count})")
@@ -161,26 +165,27 @@ def _summary(cell: Cell) -> str:
     return f"{cell.cell_type} {first}".rstrip()
 
 
-def _cell_code(nb: Notebook, cell: Cell, futures: set[str]) -> list[str]:
-    transformed = transform_cell(cell.source)
-    if transformed.syntax_error is not None:
-        raise _syntax_error(nb, cell, transformed)
-    futures.update(transformed.future_imports)
-    lines = transformed.code.split("\n")
+def _cell_code(
+    nb: Notebook, cell: Cell, futures: set[str], transforms: Transforms | None
+) -> list[str]:
+    code = transformed(cell, transforms)
+    if code.syntax_error is not None:
+        raise syntax_error(nb.path, cell, code.syntax_error)
+    futures.update(code.future_imports)
+    lines = code.code.split("\n")
     while lines and not lines[-1].strip():
         lines.pop()
     return lines
 
 
-def _syntax_error(nb: Notebook, cell: Cell, transformed: TransformedCell) -> NotebookError:
-    error = transformed.syntax_error
-    assert error is not None
+def syntax_error(path: Path, cell: Cell, error: SyntaxError) -> NotebookError:
+    """A cell that does not parse: its line shown, and what to do (analyze and train.py)."""
     lineno = error.lineno or 1
     source_lines = cell.source.splitlines()
     text = source_lines[lineno - 1] if 0 < lineno <= len(source_lines) else (error.text or "")
     return NotebookError(
         f"the cell does not parse as Python: {error.msg} (line {lineno} of the cell)",
-        path=nb.path,
+        path=path,
         cell=cell.ref,
         details=[f"{lineno:>4} | {text.rstrip()}"],
         fix=f"fix the cell in Jupyter, or tag it {SKIP_TAG} if the build should not run it",

@@ -13,10 +13,13 @@ import ast
 import difflib
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from IPython.core.inputtransformer2 import TransformerManager, make_tokens_by_line
+
+from nb2svc.notebook.load import Cell
 
 ShellKind = Literal["shell", "pip", "conda", "apt", "magic", "cell-magic"]
 
@@ -396,3 +399,13 @@ def _compile_error(code: str) -> SyntaxError | None:
     except ValueError as exc:  # e.g. a NUL byte in the source
         return SyntaxError(str(exc), ("<cell>", 1, 1, None))
     return None
+
+
+Transforms = Mapping[int, TransformedCell]  # a notebook's code cells, by index, transformed
+
+
+def transformed(cell: Cell, given: Transforms | None) -> TransformedCell:
+    """The cell as the analysis transformed it; transformed now only without an analysis."""
+    if given is not None and cell.index in given:
+        return given[cell.index]
+    return transform_cell(cell.source)

@@ -25,7 +25,6 @@ from nb2svc.errors import Nb2svcError, TrainingError, UsageError
 from nb2svc.hazards import retry_inputs
 from nb2svc.lock import Lock, LockInput
 from nb2svc.lockfile import resolve_build_lock
-from nb2svc.notebook.script import render_training_script
 from nb2svc.plan import LIB_DIR, MODEL_DIR, SRC_DIR, VENV
 from nb2svc.s2i import BUILD_DIR, CACHE_DIR, DESTINATION, artifacts, bytecode, metadata, steps
 from nb2svc.s2i.environment import apply_environment, read_environment
@@ -151,15 +150,7 @@ def _install(
 
 
 def _train(analysis: Analysis, layout: Layout, log: TextIO, lock: Lock) -> None:
-    script = render_training_script(
-        [n.notebook for n in analysis.notebooks],
-        overrides=analysis.overrides,
-        model_variable=analysis.model_variable,
-        model_name=analysis.model_name,
-        artifact_dir=str(layout.model),
-        repo_root=layout.app_src,
-        skip=analysis.skipped_cells(),
-    )
+    script = analysis.training_script(layout.app_src, artifact_dir=str(layout.model))
     steps.train(script.text, analysis, layout, log, lock.packages)
     steps.check_model(layout, log)
 
