@@ -56,7 +56,11 @@ def _column(tensor: Any, signature: Signature, index: int) -> tuple[str, list[An
     shape = _shape(tensor, name)
     if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
         raise ApiError(422, f"input {name!r}: shape must be [n] or [n, 1], got {shape}")
-    expected = v2_datatype(features[name].dtype)
+    return name, _typed_values(tensor, name, v2_datatype(features[name].dtype), shape)
+
+
+def _typed_values(tensor: dict[str, Any], name: str, expected: str, shape: list[Any]) -> list[Any]:
+    """A one-column tensor's values: its datatype must fit `expected`, its data `shape[0]`."""
     declared = str(tensor.get("datatype", ""))
     if not _compatible(declared, expected):
         message = f"input {name!r}: datatype {declared or 'missing'} does not fit {expected}"
@@ -64,7 +68,7 @@ def _column(tensor: Any, signature: Signature, index: int) -> tuple[str, list[An
     data = _flatten(tensor.get("data"), name)
     if len(data) != shape[0]:
         raise ApiError(422, f"input {name!r}: shape {shape} does not match {len(data)} values")
-    return name, data
+    return data
 
 
 def _matrix_rows(tensor: dict[str, Any], signature: Signature) -> list[Any] | None:
@@ -72,16 +76,7 @@ def _matrix_rows(tensor: dict[str, Any], signature: Signature) -> list[Any] | No
     shape = tensor.get("shape")
     width = len(signature.inputs)
     if signature.input_kind == "series" and isinstance(shape, list) and len(shape) == 1:
-        name = tensor["name"]
-        expected = v2_datatype(signature.inputs[0].dtype)
-        declared = str(tensor.get("datatype", ""))
-        if not _compatible(declared, expected):
-            message = f"input {name!r}: datatype {declared or 'missing'} does not fit {expected}"
-            raise ApiError(422, message, [{"field": name, "message": message}])
-        data = _flatten(tensor.get("data"), name)
-        if len(data) != shape[0]:
-            raise ApiError(422, f"input {name!r}: shape {shape} does not match {len(data)} values")
-        return data
+        return _typed_values(tensor, tensor["name"], v2_datatype(signature.inputs[0].dtype), shape)
     if not (isinstance(shape, list) and len(shape) == 2 and shape[1] == width and width > 1):
         return None
     flat = _flatten(tensor.get("data"), str(tensor.get("name")))

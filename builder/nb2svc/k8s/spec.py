@@ -143,7 +143,6 @@ def startup_budget(model_load_seconds: float | None) -> StartupBudget:
 
 
 MIB = 1024 * 1024
-# WORKER_RSS_ENV: the runtime reads it to keep WORKERS within its cgroup memory (USAGE.md).
 DEFAULT_MEMORY = "1Gi"  # when the build measured nothing
 MIN_MEMORY_MIB = 256
 MEMORY_HEADROOM = 1.5  # request-time allocations and batches on top of the idle worker
