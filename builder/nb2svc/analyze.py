@@ -173,8 +173,10 @@ class Analysis:
             ]
         return messages
 
-    def training_script(self, repo_root: Path, artifact_dir: str | None = None) -> TrainingScript:
-        """train.py for these notebooks, from the cells as analyzed (`nb2svc build` and S2I)."""
+    def training_script(self, artifact_dir: str | None = None) -> TrainingScript:
+        """train.py for these notebooks, from the cells as analyzed (`nb2svc build` and S2I
+        alike, through the plan), with paths relative to the source root."""
+        repo_root = self.root
         return render_training_script(
             [n.notebook for n in self.notebooks],
             overrides=self.overrides,

@@ -103,13 +103,14 @@ def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--ca-bundle",
         type=Path,
-        default=Path("/etc/ssl/certs/ca-certificates.crt"),
-        help="CA bundle for package downloads, mounted as a build secret (never stored)",
+        help="CA bundle for package downloads, mounted as a build secret (never stored; "
+        "default: the host's /etc/ssl/certs/ca-certificates.crt)",
     )
     p.add_argument(
         "--dry-run",
         action="store_true",
-        help="print the plan and Containerfile, write the context to OUT/context, build nothing",
+        help="print the plan and the Containerfile and write the build context to "
+        "OUT/context (for another OCI builder: Tekton, Actions); build nothing",
     )
     p.add_argument(
         "--train-only",
@@ -205,14 +206,15 @@ def _add_deploy(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 def _analyze(args: argparse.Namespace) -> int:
     from nb2svc.analyze import analyze
     from nb2svc.config import load_config
-    from nb2svc.pipeline import locked_analysis_json
+    from nb2svc.lockfile import locked_analysis_json
     from nb2svc.render import render_analysis
+    from nb2svc.state import StateDir
 
     root = (args.root or args.notebook.resolve().parent).resolve()
     analysis = analyze(
         [args.notebook], root=root, config=load_config(root), overrides=args.parameters
     )
-    data = locked_analysis_json(analysis, resolve=not args.no_lock)
+    data = locked_analysis_json(analysis, StateDir.default().locks, resolve=not args.no_lock)
     if args.json:
         print(json.dumps(data, indent=2))
     else:
@@ -221,41 +223,21 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _build_options(args: argparse.Namespace) -> BuildOptions:
-    """The BuildOptions a command's arguments give: each option's `dest` is the field it sets
-    (repeatable options become tuples); fields the command has no option for keep defaults."""
-    from nb2svc.options import BuildOptions
+    """The BuildOptions a command's arguments give, over the `NB2SVC_*` environment: each
+    option's `dest` is the field it sets (repeatable options become tuples); an option not
+    given (None, unset switch, nothing repeated) leaves the environment's value or the
+    default (nb2svc.options, one precedence for every way a build starts)."""
+    from nb2svc.options import BuildOptions, from_sources
 
     given: dict[str, Any] = {}
     for name in (f.name for f in fields(BuildOptions) if hasattr(args, f.name)):
         value = getattr(args, name)
+        if value is None or value is False or value == []:
+            continue
         given[name] = tuple(value) if isinstance(value, list) else value
-    _check_build_values(given)
-    return BuildOptions(**given)
-
-
-def _check_build_values(given: dict[str, Any]) -> None:
-    """CLI values that would otherwise fail late or deep: refused now, saying what to pass."""
-    from nb2svc.image.base import suite_for
-    from nb2svc.image.values import image_ref_problem
-
-    for flag, key in (("--base-image", "base_image"), ("--build-base-image", "build_base_image")):
-        problem = image_ref_problem(str(given[key])) if given.get(key) else None
-        if problem:
-            raise UsageError(
-                f"{flag} {given[key]!r}: {problem}",
-                fix="pass an image reference such as localhost/nb2svc/python:3.11",
-            )
-    if given.get("python"):
-        suite_for(str(given["python"]))  # a UsageError naming the Pythons offered
-    timeout = given.get("train_timeout")
-    if timeout is not None and not (0 < timeout < float("inf")):
-        raise UsageError(
-            f"--train-timeout {timeout:g} is not a positive number of seconds",
-            fix="pass the longest training may take, e.g. --train-timeout 3600",
-        )
-    outdir = given.get("outdir")
-    if isinstance(outdir, Path):
-        _check_writable(outdir)
+    options = from_sources(given, os.environ)
+    _check_writable(options.outdir)
+    return options
 
 
 def _check_writable(folder: Path) -> None:

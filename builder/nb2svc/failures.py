@@ -8,6 +8,10 @@ retry it asks for), the install that failed, or buildah's own cause.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
 from nb2svc.analyze import Analysis
 from nb2svc.engine.errors import BuildahError
 from nb2svc.errors import BuildError, DependencyError, Nb2svcError, TrainingError
@@ -16,28 +20,20 @@ from nb2svc.image.containerfile import StepKind
 from nb2svc.image.observer import BuildObserver
 from nb2svc.plan import BuildPlan
 from nb2svc.realworld import explain_limit
-from nb2svc.state import StateDir
 
 
 def explain_build_failure(
-    exc: BuildahError, observer: BuildObserver, analysis: Analysis, plan: BuildPlan
+    exc: BuildahError,
+    observer: BuildObserver,
+    analysis: Analysis,
+    plan: BuildPlan,
+    lock_cache: Path,
 ) -> Nb2svcError:
     """The error a person reads: the failing cell (and the retry a known API removal asks
     for), the install that failed, or buildah's own cause."""
-    error = observer.training_error
-    if error is not None:
-        trained = explain_limit(
-            analysis.training_error(
-                error,
-                exit_status=exit_status(exc),
-                locked=plan.lock.packages,
-                image_python=plan.python_version,
-            ),
-            error,
-        )
-        locks = StateDir.default().locks
-        trained.retry = retry_for(error, plan.lock.packages, plan.python_version, locks)
-        return trained
+    record = observer.training_error
+    if record is not None:
+        return explain_training_failure(record, analysis, plan, exit_status(exc), lock_cache)
     failed = observer.steps[-1].kind if observer.steps else None
     if failed in (StepKind.DEPS, StepKind.SERVE_DEPS):
         return DependencyError(
@@ -52,6 +48,26 @@ def explain_build_failure(
             details=exc.details,
         )
     return BuildError(exc.message, details=exc.details, fix=exc.fix)
+
+
+def explain_training_failure(
+    record: Mapping[str, Any],
+    analysis: Analysis,
+    plan: BuildPlan,
+    status: int | None,
+    lock_cache: Path,
+) -> TrainingError:
+    """A failed cell's record (the train guard's line) as the error a person reads: the
+    cell, the fix for nb2svc's own limits, and the retry a known API removal asks for.
+    The same for a buildah train stage and for S2I's assemble."""
+    trained = explain_limit(
+        analysis.training_error(
+            record, exit_status=status, locked=plan.lock.packages, image_python=plan.python_version
+        ),
+        record,
+    )
+    trained.retry = retry_for(record, plan.lock.packages, plan.python_version, lock_cache)
+    return trained
 
 
 def exit_status(exc: BuildahError) -> int | None:

@@ -15,12 +15,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from nb2svc.analyze import Analysis
 from nb2svc.era import choose_start, era_lock, explain_python
 from nb2svc.errors import DependencyError
 from nb2svc.image.context import runtime_requirements
 from nb2svc.lock import PLATFORM, Lock, LockInput, inputs_key, parse_lock
+from nb2svc.options import BuildOptions
 from nb2svc.wheelhouse import NO_WHEELS, Wheelhouse
 
 LOCKFILE = "nb2svc.lock"
@@ -194,3 +196,42 @@ def _asked(analysis: Analysis) -> list[str]:
 
 
 __all__ = ["LOCKFILE", "PLATFORM", "LockFile", "read_lockfile", "resolve_build_lock"]
+
+
+def build_lock(
+    analysis: Analysis,
+    python: str,
+    options: BuildOptions,
+    cache_dir: Path,
+    wheelhouse: Wheelhouse = NO_WHEELS,
+    extra: Sequence[LockInput] = (),
+) -> Lock:
+    """`resolve_build_lock` with a build's settings: the one call of `nb2svc build`,
+    `nb2svc lock`, `analyze --json` and S2I's assemble."""
+    return resolve_build_lock(
+        analysis,
+        python,
+        cache_dir=cache_dir,
+        exclude_newer=options.exclude_newer,
+        refresh=options.refresh_lock,
+        wheelhouse=wheelhouse,
+        extra=extra,
+    )
+
+
+def locked_analysis_json(
+    analysis: Analysis, cache_dir: Path, *, resolve: bool = True
+) -> dict[str, Any]:
+    """`analyze --json`: the analysis plus the versions the build would install (`locked`)."""
+    data = analysis.to_json()
+    if not resolve:
+        return data
+    try:
+        lock = build_lock(analysis, analysis.python_version, BuildOptions(), cache_dir)
+    except DependencyError as exc:
+        data["warnings"].append(f"versions not resolved: {exc.message}")
+        return data
+    for dep in data.get("dependencies", []):
+        dep["locked"] = lock.packages.get(str(dep["name"]))
+    data["lock"] = {"tool": lock.tool, "sha256": lock.sha256, "packages": dict(lock.packages)}
+    return data

@@ -1,8 +1,10 @@
 """`nb2svc build`: the only place that knows the order of the stages.
 
-source -> analyze -> resolve (lock) -> plan -> image (buildah) -> verify -> tag -> emit.
-The image is built untagged and tagged only after it served the notebook's own
-predictions, so a failed or interrupted build never touches the previous tag.
+source -> analyze -> lock -> plan -> image (buildah) -> verify -> tag -> write outputs.
+Each stage reads what the one before produced (the plan is pure: nb2svc.plan), and the
+tools are passed in (nb2svc.tools). The image is built untagged and tagged only after it
+served the notebook's own predictions, so a failed or interrupted build never touches
+the previous tag.
 """
 
 from __future__ import annotations
@@ -18,38 +20,23 @@ from typing import Any, TextIO
 
 from nb2svc.analyze import Analysis, analyze
 from nb2svc.config import load_config
-from nb2svc.datapaths import analysis_links, check_offline, write_folders
-from nb2svc.engine.buildah import Buildah
 from nb2svc.engine.errors import BuildahError
-from nb2svc.engine.podman import Podman
 from nb2svc.errors import DependencyError, TrainingError, UsageError
 from nb2svc.failures import explain_build_failure
 from nb2svc.hazards import retry_inputs
-from nb2svc.image.base import REPOSITORY, select_base_images, suite_for
 from nb2svc.image.context import context_key, runtime_requirements, write_context
 from nb2svc.image.observer import BuildObserver
-from nb2svc.image.verify import Verification, read_trained, verify_image
-from nb2svc.lock import Lock, LockInput, parse_lock
-from nb2svc.lockfile import (
-    lockfile_key,
-    lockfile_path,
-    read_lockfile,
-    resolve_build_lock,
-    write_lockfile,
-)
-from nb2svc.options import (
-    BuildOptions,
-    check_image_ref,
-    choose_python,
-    configured,
-    parse_secret,
-)
-from nb2svc.plan import SRC_DIR, BuildPlan, NotebookRef, make_labels
+from nb2svc.image.suites import refs_for, suite_for
+from nb2svc.image.verify import Verification
+from nb2svc.lock import LockInput, parse_lock
+from nb2svc.lockfile import build_lock, lockfile_key, lockfile_path, read_lockfile, write_lockfile
+from nb2svc.options import BuildOptions, check_image_ref, choose_python, configured, parse_secret
+from nb2svc.plan import BuildPlan, HostFacts, NotebookRef, SourceFacts, check_buildable, make_plan
 from nb2svc.realworld import extra_report
 from nb2svc.report import build_report, train_report, write_manifests, write_report
 from nb2svc.source import Source, list_source_files, open_source, select_notebooks
-from nb2svc.state import StateDir
-from nb2svc.wheelhouse import NO_WHEELS, Wheelhouse
+from nb2svc.tools import Tools
+from nb2svc.wheelhouse import Wheelhouse
 
 
 @dataclass
@@ -65,31 +52,50 @@ class Timer:
             self.timings[name] = round(time.monotonic() - start, 3)
 
 
-def build(options: BuildOptions, out: TextIO = sys.stderr) -> dict[str, Any]:
+def build(
+    options: BuildOptions, out: TextIO = sys.stderr, tools: Tools | None = None
+) -> dict[str, Any]:
     """Run the whole build; return report.json's content. Raises `Nb2svcError`."""
     timer = Timer()
+    tools = tools or Tools.real(out)
     if options.image:
         check_image_ref(options.image)
     with open_source(options.source) as source:
         with timer.step("analyze"):
             analysis = _analyze(source, options)
         options = configured(options, analysis)
-        _say(out, f"analyzed {', '.join(n.path for n in _notebook_refs(source, analysis))}")
-        plan, context = _prepare(source, analysis, options, timer, out)
-        if options.dry_run:
+        facts = source_facts(source, analysis)
+        _say(out, f"analyzed {', '.join(n.path for n in facts.notebooks)}")
+        plan = _plan(source, facts, analysis, options, tools, timer, out)
+        if options.dry_run:  # the plan, and the context for another builder (Tekton, Actions)
+            context = _write_inputs(plan, source.root, options.outdir)
             out.write(json.dumps(plan.to_json(), indent=2) + "\n")
             out.write((context / "Containerfile").read_text())
             return {}
         try:
-            return _build_and_verify(plan, analysis, context, options, timer, out)
+            return _build_and_verify(plan, analysis, source.root, options, tools, timer, out)
         except TrainingError as exc:
             if exc.retry is None:
                 raise
             retry = exc.retry
             _say(out, f"{exc.message}; building once more with {retry.plan}")
         again = replace(options, exclude_newer=retry.as_of)
-        plan, context = _prepare(source, analysis, again, timer, out, extra=retry_inputs(retry))
-        return _build_and_verify(plan, analysis, context, again, timer, out)
+        plan = _plan(source, facts, analysis, again, tools, timer, out, retry_inputs(retry))
+        return _build_and_verify(plan, analysis, source.root, again, tools, timer, out)
+
+
+def plan_build(
+    options: BuildOptions, out: TextIO = sys.stderr, tools: Tools | None = None
+) -> BuildPlan:
+    """The plan `nb2svc build` makes for `options`, as `--dry-run` does (the bases named,
+    not made; no nb2svc.lock written), without writing the context."""
+    tools = tools or Tools.real(out)
+    options = replace(options, dry_run=True)
+    with open_source(options.source) as source:
+        analysis = _analyze(source, options)
+        options = configured(options, analysis)
+        facts = source_facts(source, analysis)
+        return _plan(source, facts, analysis, options, tools, Timer(), out)
 
 
 def _analyze(source: Source, options: BuildOptions) -> Analysis:
@@ -98,20 +104,35 @@ def _analyze(source: Source, options: BuildOptions) -> Analysis:
     return analyze(notebooks, root=source.root, config=config, overrides=options.parameters)
 
 
-def _prepare(
+def source_facts(source: Source, analysis: Analysis) -> SourceFacts:
+    """What the plan needs of the source, read once."""
+    refs = tuple(
+        NotebookRef(
+            n.notebook.path.resolve().relative_to(source.root).as_posix(), n.notebook.sha256
+        )
+        for n in analysis.notebooks
+    )
+    files = list_source_files(source.root)
+    return SourceFacts(refs, files, source.url, source.revision, source.created)
+
+
+def _plan(
     source: Source,
+    facts: SourceFacts,
     analysis: Analysis,
     options: BuildOptions,
+    tools: Tools,
     timer: Timer,
     out: TextIO,
     extra: tuple[LockInput, ...] = (),
-) -> tuple[BuildPlan, Path]:
-    analysis.raise_for_build()
-    check_offline(analysis, allow_network=options.allow_network)
+) -> BuildPlan:
+    """Lock, then the plan (after the checks that cost nothing: a notebook that cannot build
+    fails before the lock, and a lock failure costs seconds, not a base image's minutes)."""
+    check_buildable(analysis, options)
     python = choose_python(analysis, options, out)
-    with timer.step("lock"):  # before the base image: a lock failure costs seconds, not minutes
+    with timer.step("lock"):
         wheelhouse = Wheelhouse.scan(options.find_links)  # scanned once: the lock and the plan
-        lock = _lock(analysis, python, options, wheelhouse, extra)
+        lock = build_lock(analysis, python, options, tools.state.locks, wheelhouse, extra)
     _say(out, f"versions: {'; '.join(lock.notes) or 'latest'}")
     if source.local and not options.dry_run:
         written = write_lockfile(analysis, lock)
@@ -119,19 +140,32 @@ def _prepare(
             _say(out, f"wrote {written}: commit it, so every build of this commit (S2I, hooks, "
                  "Tekton, Actions) installs these versions")  # fmt: skip
     with timer.step("base_image"):
-        bases = _base_images(options, python, out)
-    wheels = tuple(w.path for w in wheelhouse.used_by(lock.packages))
-    plan = _make_plan(source, analysis, options, lock, bases, python, wheels)
-    options.outdir.mkdir(parents=True, exist_ok=True)
-    context = options.outdir / "context"
-    containerfile = write_context(plan, source.root, context)
+        bases = _base_images(options, python, tools)
+    host = HostFacts(
+        python=python,
+        base_image=bases[0],
+        build_base_image=bases[1],
+        runtime_requirements=runtime_requirements(),
+        secrets=tuple(parse_secret(s) for s in options.secrets),
+        ca_bundle=options.ca_bundle if options.ca_bundle and options.ca_bundle.is_file() else None,
+        wheels=tuple(w.path for w in wheelhouse.used_by(lock.packages)),
+    )
+    return make_plan(analysis, lock, options, facts, host)
+
+
+def _write_inputs(plan: BuildPlan, root: Path, outdir: Path) -> Path:
+    """The build context (OUT/context) and, beside it, what a reviewer reads: the
+    Containerfile, train.py and the lock."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    context = outdir / "context"
+    containerfile = write_context(plan, root, context)
     for name, text in (
         ("Containerfile", containerfile.read_text()),
         ("train.py", plan.train_script),
-        ("requirements.lock", lock.text),
+        ("requirements.lock", plan.lock.text),
     ):
-        (options.outdir / name).write_text(text)
-    return plan, context
+        (outdir / name).write_text(text)
+    return context
 
 
 def lock_source(options: BuildOptions, *, check: bool = False, out: TextIO | None = None) -> Path:
@@ -159,136 +193,45 @@ def lock_source(options: BuildOptions, *, check: bool = False, out: TextIO | Non
                 )
             _say(out, f"{path.relative_to(source.root)} is current")
             return path
-        lock = _lock(analysis, python, options, Wheelhouse.scan(options.find_links))
+        wheels = Wheelhouse.scan(options.find_links)
+        lock = build_lock(analysis, python, options, Tools.real(out).state.locks, wheels)
         _say(out, f"versions: {'; '.join(lock.notes)}")
         written = write_lockfile(analysis, lock)
         _say(out, f"{'wrote' if written else 'unchanged:'} {path} ({len(lock.packages)} packages)")
         return path
 
 
-def locked_analysis_json(analysis: Analysis, *, resolve: bool = True) -> dict[str, Any]:
-    """`analyze --json`: the analysis plus the versions the build would install (`locked`)."""
-    data = analysis.to_json()
-    if not resolve:
-        return data
-    try:
-        lock = _lock(analysis, analysis.python_version, BuildOptions())
-    except DependencyError as exc:
-        data["warnings"].append(f"versions not resolved: {exc.message}")
-        return data
-    for dep in data.get("dependencies", []):
-        dep["locked"] = lock.packages.get(str(dep["name"]))
-    data["lock"] = {"tool": lock.tool, "sha256": lock.sha256, "packages": dict(lock.packages)}
-    return data
-
-
-def _base_images(options: BuildOptions, python: str, out: TextIO) -> tuple[str, str]:
+def _base_images(options: BuildOptions, python: str, tools: Tools) -> tuple[str, str]:
     """User-given bases as they are; else ours, made on demand (named only, for --dry-run)."""
     if options.base_image:
         return options.base_image, options.build_base_image or options.base_image
     if options.dry_run:
         suite_for(python)
-        return f"{REPOSITORY}:{python}", f"{REPOSITORY}:{python}-build"
-    buildah = Buildah(stream=out)
-    buildah.check()
-    bases = select_base_images(python, buildah)
-    return bases.runtime, bases.build
-
-
-def _lock(
-    analysis: Analysis,
-    python: str,
-    options: BuildOptions,
-    wheelhouse: Wheelhouse = NO_WHEELS,
-    extra: tuple[LockInput, ...] = (),
-) -> Lock:
-    return resolve_build_lock(
-        analysis,
-        python,
-        cache_dir=StateDir.default().locks,
-        exclude_newer=options.exclude_newer,
-        refresh=options.refresh_lock,
-        wheelhouse=wheelhouse,
-        extra=extra,
-    )
-
-
-def _make_plan(
-    source: Source,
-    analysis: Analysis,
-    options: BuildOptions,
-    lock: Lock,
-    bases: tuple[str, str],
-    python: str,
-    wheels: tuple[Path, ...] = (),
-) -> BuildPlan:
-    refs = _notebook_refs(source, analysis)
-    files = list_source_files(source.root)
-    name = analysis.model_name
-    script = analysis.training_script(source.root)
-    return BuildPlan(
-        name=name,
-        image=check_image_ref(options.image or f"localhost/{name}:latest"),
-        python_version=python,
-        base_image=bases[0],
-        build_base_image=bases[1],
-        runtime=options.runtime or "default",
-        notebooks=refs,
-        lock=lock,
-        runtime_requirements=runtime_requirements(),
-        train_script=script.text,
-        model_variable=analysis.model_variable,
-        source_files=files,
-        secrets=tuple(parse_secret(s) for s in options.secrets),
-        ca_bundle=options.ca_bundle if options.ca_bundle and options.ca_bundle.exists() else None,
-        labels=make_labels(
-            name=name,
-            notebooks=refs,
-            lock=lock,
-            runtime=options.runtime or "default",
-            python_version=python,
-            source=source.url,
-            revision=source.revision,
-            created=source.created,
-        ),
-        parameters=analysis.overrides,
-        data_links=analysis_links(analysis, src_dir=SRC_DIR, source_files=files),
-        write_folders=write_folders(analysis, src_dir=SRC_DIR, source_files=files),
-        allow_network=options.allow_network,
-        train_timeout=options.train_timeout,
-        wheels=wheels,
-    )
-
-
-def _notebook_refs(source: Source, analysis: Analysis) -> tuple[NotebookRef, ...]:
-    return tuple(
-        NotebookRef(
-            n.notebook.path.resolve().relative_to(source.root).as_posix(), n.notebook.sha256
-        )
-        for n in analysis.notebooks
-    )
+        return refs_for(python)
+    return tools.base_images(python)
 
 
 def _build_and_verify(
     plan: BuildPlan,
     analysis: Analysis,
-    context: Path,
+    root: Path,
     options: BuildOptions,
+    tools: Tools,
     timer: Timer,
     out: TextIO,
 ) -> dict[str, Any]:
-    buildah = Buildah(stream=out)
-    buildah.check()
+    context = _write_inputs(plan, root, options.outdir)
+    builder, state = tools.builder, tools.state
+    builder.check()
     observer = BuildObserver()
     if options.train_only:
-        return _train_only(buildah, plan, analysis, context, options, timer, observer)
-    state = StateDir.default()
+        return _train_only(plan, analysis, context, options, tools, timer, observer, out)
     with timer.step("image"):
-        key = context_key(context, [buildah.image_id(plan.base_image),
-                                    buildah.image_id(plan.build_base_image)])  # fmt: skip
+        key = context_key(context, [builder.image_id(plan.base_image),
+                                    builder.image_id(plan.build_base_image)])  # fmt: skip
         image_id = None if options.no_cache else state.built(key)
-        if image_id is None or not buildah.image_exists(image_id):
-            image_id = _run_build(buildah, plan, context, options, observer, analysis)
+        if image_id is None or not builder.image_exists(image_id):
+            image_id = _run_build(tools, plan, context, options, observer, analysis)
             state.remember_built(key, image_id)
         else:
             observer.whole_build_reused = True
@@ -296,9 +239,9 @@ def _build_and_verify(
     verification = state.verified(image_id)
     if verification is None:
         with timer.step("verify"):
-            verification = verify_image(Podman(), image_id, name=plan.name, port=plan.port)
+            verification = tools.verify(image_id, plan.name, plan.port)
         state.remember_verified(image_id, verification)
-    buildah.tag(image_id, plan.image)
+    builder.tag(image_id, plan.image)
     _say(out, f"built and verified {plan.image} ({image_id[:12]})")
     previous = state.previous_lock(plan.image)
     state.remember_lock(plan.image, plan.lock.text)
@@ -307,7 +250,7 @@ def _build_and_verify(
         plan=plan,
         analysis=analysis,
         image_id=image_id,
-        image_size=buildah.image_size(image_id),
+        image_size=builder.image_size(image_id),
         verification=verification,
         observer=observer,
         lock_diff=plan.lock.diff(parse_lock(previous) if previous is not None else None),
@@ -327,20 +270,21 @@ def _written(
 
 
 def _train_only(
-    buildah: Buildah,
     plan: BuildPlan,
     analysis: Analysis,
     context: Path,
     options: BuildOptions,
+    tools: Tools,
     timer: Timer,
     observer: BuildObserver,
+    out: TextIO,
 ) -> dict[str, Any]:
     """`--train-only`: the deps and train stages, then what the model's capture recorded."""
     with timer.step("image"):
-        image_id = _run_build(buildah, plan, context, options, observer, analysis, target="train")
-    signature, sample = read_trained(buildah, image_id)
+        image_id = _run_build(tools, plan, context, options, observer, analysis, target="train")
+    signature, sample = tools.read_trained(image_id)
     trained = f"trained {signature.get('class')} in the image's train stage ({image_id[:12]})"
-    _say(buildah.stream or sys.stderr, f"{trained}; --train-only: no runtime image, nothing tagged")
+    _say(out, f"{trained}; --train-only: no runtime image, nothing tagged")
     report = train_report(
         plan=plan,
         analysis=analysis,
@@ -354,7 +298,7 @@ def _train_only(
 
 
 def _run_build(
-    buildah: Buildah,
+    tools: Tools,
     plan: BuildPlan,
     context: Path,
     options: BuildOptions,
@@ -365,7 +309,7 @@ def _run_build(
 ) -> str:
     secrets = [(s.id, s.src) for s in plan.all_secrets]
     try:
-        result = buildah.build(
+        result = tools.builder.build(
             context / "Containerfile",
             context,
             target=target,
@@ -375,7 +319,7 @@ def _run_build(
         )
     except BuildahError as exc:
         observer.finish()
-        raise explain_build_failure(exc, observer, analysis, plan) from None
+        raise explain_build_failure(exc, observer, analysis, plan, tools.state.locks) from None
     observer.finish()
     return result.image_id
 

@@ -1,6 +1,10 @@
 """The immutable build plan: everything the image build needs, decided before it starts.
 
-`make_plan` is pure; `--dry-run` prints `plan.to_json()` and the Containerfile
+`make_plan(analysis, lock, options, source, host)` is pure: what it needs of the source
+(`SourceFacts`) and of the machine (`HostFacts`) is read before, by the caller. Both
+`nb2svc build` (nb2svc.pipeline, rendering a Containerfile) and S2I's assemble (running the
+steps in the builder image) act on the plan it returns, so the two cannot drift
+(docs/architecture.md, "Plan"). `--dry-run` prints `plan.to_json()` and the Containerfile
 rendered from it. Secrets appear here only as ids and host paths, never contents.
 """
 
@@ -12,8 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from nb2svc import __version__, labels
-from nb2svc.datapaths import DataLink
+from nb2svc.analyze import Analysis
+from nb2svc.datapaths import DataLink, analysis_links, check_offline, write_folders
 from nb2svc.lock import Lock
+from nb2svc.options import CA_SECRET_ID as CA_SECRET_ID  # re-exported for the renderers
+from nb2svc.options import BuildOptions, check_image_ref
+from nb2svc.options import Secret as Secret
 from nb2svc.redact import redact_url
 
 RUNTIME_UID = 1001
@@ -22,15 +30,6 @@ MODEL_DIR = "/opt/nb2svc/model"
 SRC_DIR = "/opt/nb2svc/src"
 LIB_DIR = "/opt/nb2svc/lib"
 VENV = "/opt/venv"
-CA_SECRET_ID = "nb2svc-ca"
-
-
-@dataclass(frozen=True)
-class Secret:
-    """A build secret: mounted for RUN steps under /run/secrets/<id>, never copied."""
-
-    id: str
-    src: Path
 
 
 @dataclass(frozen=True)
@@ -103,6 +102,88 @@ class BuildPlan:
             "labels": dict(self.labels),
             "stages": ["deps", "train", "serve-deps", "runtime"],
         }
+
+
+@dataclass(frozen=True)
+class SourceFacts:
+    """What the build read of its source: notebooks (relative to the root, with their hash),
+    the files it carries, where it came from (without credentials) and its date."""
+
+    notebooks: tuple[NotebookRef, ...]
+    files: tuple[str, ...]
+    url: str | None
+    revision: str | None
+    created: str
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What the build read of the machine: bases and Python, the server's requirements,
+    secrets and CA bundle (files that exist), local wheels, and where the image keeps the
+    source and the model (the same in `nb2svc build`'s image and S2I's builder)."""
+
+    python: str
+    base_image: str
+    build_base_image: str
+    runtime_requirements: str
+    secrets: tuple[Secret, ...] = ()
+    ca_bundle: Path | None = None
+    wheels: tuple[Path, ...] = ()
+    src_dir: str = SRC_DIR
+    model_dir: str = MODEL_DIR
+
+
+def check_buildable(analysis: Analysis, options: BuildOptions) -> None:
+    """What fails a build before anything is resolved or built, naming the cell: analysis
+    errors, then network use (unless allowed) and ambiguous or missing data files."""
+    analysis.raise_for_build()
+    check_offline(analysis, allow_network=options.allow_network)
+
+
+def make_plan(
+    analysis: Analysis,
+    lock: Lock,
+    options: BuildOptions,
+    source: SourceFacts,
+    host: HostFacts,
+) -> BuildPlan:
+    """The plan of a build (pure). Raises what `check_buildable` raises."""
+    check_buildable(analysis, options)
+    name = analysis.model_name
+    runtime = options.runtime or "default"
+    script = analysis.training_script(artifact_dir=host.model_dir).text
+    return BuildPlan(
+        name=name,
+        image=check_image_ref(options.image or f"localhost/{name}:latest"),
+        python_version=host.python,
+        base_image=host.base_image,
+        build_base_image=host.build_base_image,
+        runtime=runtime,
+        notebooks=source.notebooks,
+        lock=lock,
+        runtime_requirements=host.runtime_requirements,
+        train_script=script,
+        model_variable=analysis.model_variable,
+        source_files=source.files,
+        secrets=host.secrets,
+        ca_bundle=host.ca_bundle,
+        labels=make_labels(
+            name=name,
+            notebooks=source.notebooks,
+            lock=lock,
+            runtime=runtime,
+            python_version=host.python,
+            source=source.url,
+            revision=source.revision,
+            created=source.created,
+        ),
+        parameters=analysis.overrides,
+        data_links=analysis_links(analysis, src_dir=host.src_dir, source_files=source.files),
+        write_folders=write_folders(analysis, src_dir=host.src_dir, source_files=source.files),
+        allow_network=options.allow_network,
+        train_timeout=options.train_timeout,
+        wheels=host.wheels,
+    )
 
 
 def make_labels(

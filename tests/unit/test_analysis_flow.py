@@ -32,13 +32,13 @@ def test_every_cell_is_transformed_once_from_analysis_to_train_py(
     for module in (transform, analyze_module, collect):
         monkeypatch.setattr(module, "transform_cell", counting)
     analysis = analyzed(tmp_path, *CELLS)
-    script = analysis.training_script(tmp_path)
+    script = analysis.training_script()
     assert "model = LogisticRegression()" in script.text
     assert dict(calls) == dict.fromkeys(CELLS, 1)
 
 
 def test_build_and_s2i_get_the_same_train_py_but_for_where_the_model_goes(tmp_path: Path) -> None:
     analysis = analyzed(tmp_path, *CELLS)
-    cli = analysis.training_script(tmp_path)
-    s2i = analysis.training_script(tmp_path, artifact_dir="/opt/app-root/model")
+    cli = analysis.training_script()
+    s2i = analysis.training_script(artifact_dir="/opt/app-root/model")
     assert cli.text.replace("/opt/nb2svc/model", "/opt/app-root/model") == s2i.text

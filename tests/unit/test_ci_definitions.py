@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
+from nb2svc.image.base import BaseImages
 
 ROOT = Path(__file__).resolve().parents[2]
 TASK = ROOT / "ci" / "tekton" / "task-nb2svc-build.yaml"
@@ -228,8 +229,11 @@ def test_tekton_scripts_run_against_the_churn_sample(
 
 
 @pytest.mark.slow
-def test_tekton_build_step_with_real_buildah(tmp_path: Path, sample: Path, fake_bin: Path) -> None:
-    """The real `buildah build` of the generated Containerfile; only `buildah push` is stubbed."""
+def test_tekton_build_step_with_real_buildah(
+    tmp_path: Path, sample: Path, fake_bin: Path, base_images: BaseImages
+) -> None:
+    """The real `buildah build` of the generated Containerfile (FROM the local base images);
+    only `buildah push` is stubbed."""
     real = shutil.which("buildah")
     if real is None:
         pytest.skip("buildah is not installed")

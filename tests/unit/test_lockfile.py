@@ -18,7 +18,7 @@ from nb2svc.errors import EXIT_DEPENDENCIES
 from nb2svc.lock import Lock
 from nb2svc.lockfile import LOCKFILE, LockFile, read_lockfile, render_lockfile
 from nb2svc.s2i import assemble
-from nb2svc.s2i.settings import Settings
+from nb2svc.s2i.settings import s2i_options
 from nb2svc.s2i.steps import Layout
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,7 +54,7 @@ def s2i_upload(repo: Path, tmp_path: Path) -> Layout:
 
 def s2i_lock(layout: Layout, env: dict[str, str]) -> Lock:
     """The lock S2I's assemble resolves for its upload, with `env` as the build's environment."""
-    settings = Settings.from_env(env)
+    settings = s2i_options(env)
     analysis = assemble._analyze(layout.src, settings)
     saved = dict(os.environ)
     os.environ.update(env)

@@ -13,9 +13,11 @@ import pytest
 import sklearn
 from nb2svc.analyze import Analysis
 from nb2svc.errors import EXIT_TRAINING, TrainingError
-from nb2svc.notebook.script import render_training_script
-from nb2svc.s2i import assemble, steps
-from nb2svc.s2i.settings import Settings
+from nb2svc.lock import Lock
+from nb2svc.options import BuildOptions
+from nb2svc.plan import BuildPlan, HostFacts, make_plan
+from nb2svc.s2i import assemble, metadata, steps
+from nb2svc.s2i.settings import s2i_options
 from nb2svc.s2i.steps import Layout
 
 RUNTIMES = Path(__file__).resolve().parents[2] / "runtimes"
@@ -42,26 +44,37 @@ def write_notebook(path: Path, *cells: str) -> None:
     nbformat.write(nb, path)
 
 
-def training_script(analysis: Analysis, where: Layout) -> str:
-    """train.py as assemble renders it, with the build folder it runs from."""
-    where.build.mkdir()
-    return render_training_script(
-        [n.notebook for n in analysis.notebooks],
-        overrides={},
-        model_variable=None,
-        model_name="train",
-        artifact_dir=str(where.model),
-        repo_root=where.src,
-    ).text
+def planned(
+    analysis: Analysis,
+    where: Layout,
+    locked: dict[str, str] | None = None,
+    options: BuildOptions | None = None,
+) -> BuildPlan:
+    """The plan assemble carries out, with `locked` standing for a resolved lock (the lock's
+    resolution has its own tests: test_lockfile)."""
+    packages = locked or {}
+    lock = Lock(
+        text="".join(f"{k}=={v}\n" for k, v in packages.items()), packages=packages,
+        tool="uv", python_version="3.11", platform="linux", inputs_sha256="key",
+    )  # fmt: skip
+    host = HostFacts(
+        python=f"{sys.version_info.major}.{sys.version_info.minor}",
+        base_image="builder",
+        build_base_image="builder",
+        runtime_requirements="",
+        src_dir=str(where.app_src),
+        model_dir=str(where.model),
+    )
+    facts = metadata.source_facts(analysis, where.app_src, {})
+    return make_plan(analysis, lock, options or BuildOptions(), facts, host)
 
 
 def test_a_failing_cell_fails_training_with_the_cell_named(tmp_path: Path) -> None:
     where = layout(tmp_path)
     write_notebook(where.src / "train.ipynb", "x = 1", "raise ValueError('bad data')")
-    analysis = assemble._analyze(where.src, Settings())
-    script = training_script(analysis, where)
+    analysis = assemble._analyze(where.src, BuildOptions())
     with pytest.raises(TrainingError) as info:
-        steps.train(script, analysis, where, io.StringIO())
+        steps.train(planned(analysis, where), analysis, where, io.StringIO())
     assert info.value.exit_code == EXIT_TRAINING
     assert str(info.value.cell) == "cell 2"
     assert "ValueError: bad data" in info.value.message
@@ -106,24 +119,27 @@ def test_a_known_api_removal_in_a_cell_asks_for_one_retry_with_the_library_cappe
     this Python, so assemble installs and trains once more: capped, as of 2022-12-07."""
     where = layout(tmp_path)
     write_notebook(where.src / "train.ipynb", "from sklearn.metrics import plot_confusion_matrix")
-    analysis = assemble._analyze(where.src, Settings())
-    script = training_script(analysis, where)
+    analysis = assemble._analyze(where.src, BuildOptions())
+    plan = planned(analysis, where, {"scikit-learn": sklearn.__version__})
     with pytest.raises(TrainingError) as info:
-        steps.train(script, analysis, where, io.StringIO(), {"scikit-learn": sklearn.__version__})
+        steps.train(plan, analysis, where, io.StringIO())
     assert "API-version mismatch" in info.value.message
     retry = info.value.retry
     assert retry is not None
     assert (retry.pins, retry.as_of) == (("scikit-learn<1.2",), "2022-12-07")
 
 
-def environment_of_training(where: Layout) -> dict[str, str]:
-    """The environment the notebook's code really runs in (train.py dumps it)."""
-    write_notebook(where.src / "train.ipynb", "x = 1")
-    analysis = assemble._analyze(where.src, Settings())
-    where.build.mkdir()
+def environment_of_training(where: Layout, options: BuildOptions) -> dict[str, str]:
+    """The environment the notebook's code really runs in (its cell dumps it)."""
     dump = where.build / "env.json"
-    script = f"import json, os\njson.dump(dict(os.environ), open({str(dump)!r}, 'w'))\n"
-    steps.train(script, analysis, where, io.StringIO())
+    write_notebook(
+        where.src / "train.ipynb",
+        f"import json, os\njson.dump(dict(os.environ), open({str(dump)!r}, 'w'))\n"
+        "from sklearn.dummy import DummyClassifier\n"
+        "model = DummyClassifier().fit([[0], [1]], [0, 1])",
+    )
+    analysis = assemble._analyze(where.src, options)
+    steps.train(planned(analysis, where, options=options), analysis, where, io.StringIO())
     found: dict[str, str] = json.loads(dump.read_text())
     return found
 
@@ -138,9 +154,9 @@ def test_the_ca_bundle_reaches_uv_but_not_the_notebook_unless_it_may_download(
     monkeypatch.setenv("NB2SVC_CA_FILE", str(ca))
     monkeypatch.setenv("SSL_CERT_FILE", str(ca))
     monkeypatch.setenv("NB2SVC_ALLOW_NETWORK", allow)
-    settings = Settings.from_env(os.environ)
-    assert steps.uv_env(where, settings.ca_file)["SSL_CERT_FILE"] == str(ca)
-    training = environment_of_training(where)
+    options = s2i_options(os.environ)
+    assert steps.uv_env(where, options.ca_bundle)["SSL_CERT_FILE"] == str(ca)
+    training = environment_of_training(where, options)
     seen = {k for k, v in training.items() if v == str(ca)}
     assert seen == ({"NB2SVC_CA_FILE", "SSL_CERT_FILE"} if allow else set())
     assert training["PYTHONPATH"] == str(RUNTIMES)

@@ -9,8 +9,9 @@ import nbformat
 import pytest
 from nb2svc import labels
 from nb2svc.lock import Lock
+from nb2svc.options import BuildOptions
+from nb2svc.plan import HostFacts, make_plan
 from nb2svc.s2i import assemble, metadata
-from nb2svc.s2i.settings import Settings
 
 
 def test_the_file_has_s2i_format_and_reads_back(tmp_path: Path) -> None:
@@ -39,17 +40,23 @@ def test_openshift_build_source_and_commit_become_oci_labels(tmp_path: Path) -> 
     nb.cells = [nbformat.v4.new_code_cell("x = 1")]
     nb.metadata["language_info"] = {"name": "python", "version": "3.11.2"}
     nbformat.write(nb, tmp_path / "train.ipynb")
-    analysis = assemble._analyze(tmp_path, Settings())
+    analysis = assemble._analyze(tmp_path, BuildOptions())
     lock = Lock(
         text="pkg==1.0\n", packages={"pkg": "1.0"}, tool="uv 0.0", python_version="3.11",
         platform="linux", inputs_sha256="key",
     )  # fmt: skip
     env = {"OPENSHIFT_BUILD_SOURCE": "https://git.example/repo", "OPENSHIFT_BUILD_COMMIT": "abc"}
-    found = metadata.provenance_labels(analysis, lock, tmp_path, "default", env)
+    host = HostFacts(python="3.11", base_image="b", build_base_image="b", runtime_requirements="")
+
+    def labels_with(env: dict[str, str]) -> dict[str, str]:
+        facts = metadata.source_facts(analysis, tmp_path, env)
+        return metadata.image_labels(make_plan(analysis, lock, BuildOptions(), facts, host))
+
+    found = labels_with(env)
     assert found[labels.OCI_SOURCE] == "https://git.example/repo"
     assert found[labels.OCI_REVISION] == "abc"
     assert found[labels.NB2SVC_NOTEBOOK] == "train.ipynb"
     assert found[labels.NB2SVC_LOCK_SHA256] == lock.sha256
-    no_source = metadata.provenance_labels(analysis, lock, tmp_path, "default", {})
+    no_source = labels_with({})
     assert labels.OCI_SOURCE not in no_source
     assert labels.OCI_REVISION not in no_source

@@ -6,17 +6,18 @@ from pathlib import Path
 
 import pytest
 from nb2svc.errors import UsageError
-from nb2svc.s2i.settings import Settings
+from nb2svc.options import BuildOptions
+from nb2svc.s2i.settings import s2i_options
 
 NO_MOUNT = Path("/nonexistent/nb2svc-ca")
 
 
-def settings(**env: str) -> Settings:
-    return Settings.from_env(env, mounted_ca=NO_MOUNT)
+def settings(**env: str) -> BuildOptions:
+    return s2i_options(env, mounted_ca=NO_MOUNT)
 
 
-def test_defaults() -> None:
-    assert settings() == Settings(notebooks=(), parameters=(), runtime="default", ca_file=None)
+def test_defaults_are_the_cli_defaults_but_for_the_ca_bundle() -> None:
+    assert settings() == BuildOptions(runtime="default", ca_bundle=None)
 
 
 def test_notebooks_are_separated_by_commas_or_white_space() -> None:
@@ -45,9 +46,9 @@ def test_only_the_shipped_runtime_is_accepted() -> None:
 def test_ca_file_explicit_then_ssl_cert_file_then_mounted_secret(tmp_path: Path) -> None:
     ca = tmp_path / "ca.pem"
     ca.write_text("not read by nb2svc")
-    assert settings(NB2SVC_CA_FILE=str(ca)).ca_file == ca
-    assert settings(SSL_CERT_FILE=str(ca)).ca_file == ca
-    assert Settings.from_env({}, mounted_ca=ca).ca_file == ca
+    assert settings(NB2SVC_CA_FILE=str(ca)).ca_bundle == ca
+    assert settings(SSL_CERT_FILE=str(ca)).ca_bundle == ca
+    assert s2i_options({}, mounted_ca=ca).ca_bundle == ca
 
 
 def test_a_missing_explicit_ca_file_is_an_error_that_does_not_echo_it(tmp_path: Path) -> None:

@@ -34,11 +34,15 @@ from nb2svc.engine.debootstrap import (
     suite_available,
 )
 from nb2svc.engine.progress import PhaseDisplay, step_phase
-from nb2svc.errors import BuildError, Nb2svcError, UsageError
+from nb2svc.errors import BuildError, Nb2svcError
+from nb2svc.image.suites import REPOSITORY
+
+# re-exported: the suites' names belong to nb2svc.image.suites, and callers may name them here
+from nb2svc.image.suites import SUITES as SUITES
+from nb2svc.image.suites import refs_for as refs_for
+from nb2svc.image.suites import suite_for as suite_for
 from nb2svc.state import StateDir
 
-REPOSITORY = "localhost/nb2svc/python"
-SUITES = {"3.9": "bullseye", "3.11": "bookworm", "3.13": "trixie"}
 RUNTIME_PACKAGES = ("python3", "libgomp1", "ca-certificates", "tini")
 BUILD_PACKAGES = ("gcc", "g++", "libc6-dev", "make", "python3-dev", "git")
 RECIPE_VERSION = "1"
@@ -58,29 +62,6 @@ class BaseImages:
     source: str  # "debian" (made here), "registry" or "user" (--base-image)
     suite: str | None = None
     built: bool = False
-
-
-def suite_for(python_version: str) -> str:
-    """The Debian suite whose python3 is `python_version`, or a UsageError saying what to do."""
-    suite = SUITES.get(python_version)
-    if suite is None:
-        offered = "/".join(SUITES)
-        msg = f"Debian provides Python {offered} offline; the notebook asks for {python_version}"
-        newer = next((v for v in SUITES if _vkey(v) >= _vkey(python_version)), "3.11")
-        fix = f"pass --python {newer} to try a newer one or --base-image REF for a registry image"
-        raise UsageError(msg, fix=fix)
-    return suite
-
-
-def _vkey(version: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in version.split("."))
-    except ValueError:
-        return (0,)
-
-
-def refs_for(python_version: str) -> tuple[str, str]:
-    return f"{REPOSITORY}:{python_version}", f"{REPOSITORY}:{python_version}-build"
 
 
 def recipe_hash(suite: str, mirror: str = DEFAULT_MIRROR) -> str:

@@ -3,53 +3,53 @@
 assemble cannot label the image it runs in. s2i reads `/tmp/.s2i/image_metadata.json`
 (`{"labels": [{"key": "value"}, ...]}`, s2i `docs/new_labels.md`) after assemble and
 applies the labels last, over the builder's and its own. assemble writes there the same
-provenance `nb2svc build` puts on its images (`nb2svc.plan.make_labels`). The source URL
-and revision come from OpenShift's build environment (`OPENSHIFT_BUILD_SOURCE`,
+provenance `nb2svc build` puts on its images: the plan's labels (nb2svc.plan). The source
+URL and revision come from OpenShift's build environment (`OPENSHIFT_BUILD_SOURCE`,
 `OPENSHIFT_BUILD_COMMIT`) when present: s2i uploads the source without `.git`.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from nb2svc.analyze import Analysis
-from nb2svc.lock import Lock
-from nb2svc.plan import NotebookRef, make_labels
+from nb2svc.plan import BuildPlan, NotebookRef, SourceFacts
 from nb2svc.source import list_source_files
 
 IMAGE_METADATA = "/tmp/.s2i/image_metadata.json"  # fixed by s2i, whatever the destination
 MAX_LABEL_BYTES = 10240  # s2i's checkLabelSize
 
 
-def provenance_labels(
-    analysis: Analysis, lock: Lock, app_src: Path, runtime: str, env: Mapping[str, str]
-) -> dict[str, str]:
+def source_facts(analysis: Analysis, app_src: Path, env: Mapping[str, str]) -> SourceFacts:
+    """What the plan needs of S2I's upload (no `.git`: the URL and revision come from
+    OpenShift's build environment, the date from the newest file)."""
     root = app_src.resolve()
     refs = tuple(
         NotebookRef(n.notebook.path.resolve().relative_to(root).as_posix(), n.notebook.sha256)
         for n in analysis.notebooks
     )
-    values = make_labels(
-        name=analysis.model_name,
+    files = list_source_files(root)
+    return SourceFacts(
         notebooks=refs,
-        lock=lock,
-        runtime=runtime,
-        python_version=f"{sys.version_info.major}.{sys.version_info.minor}",
-        source=env.get("OPENSHIFT_BUILD_SOURCE", "").strip(),
+        files=files,
+        url=env.get("OPENSHIFT_BUILD_SOURCE", "").strip() or None,
         revision=env.get("OPENSHIFT_BUILD_COMMIT", "").strip() or None,
-        created=_created(root),
+        created=_created(root, files),
     )
-    return {key: value for key, value in values.items() if value}
 
 
-def _created(root: Path) -> str:
+def image_labels(plan: BuildPlan) -> dict[str, str]:
+    """The plan's provenance labels, as s2i applies them (no empty values)."""
+    return {key: value for key, value in plan.labels.items() if value}
+
+
+def _created(root: Path, files: tuple[str, ...]) -> str:
     """The newest source file's time (the commit date is not uploaded by s2i)."""
-    newest = max(((root / f).stat().st_mtime for f in list_source_files(root)), default=0.0)
+    newest = max(((root / f).stat().st_mtime for f in files), default=0.0)
     return datetime.fromtimestamp(newest, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

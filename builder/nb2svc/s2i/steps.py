@@ -2,8 +2,8 @@
 
 Each step streams the program's output to the build log. Only `uv` sees the CA bundle
 (as `SSL_CERT_FILE`, a path); the training process gets no CA variable unless the build
-lets it use the network (`NB2SVC_ALLOW_NETWORK=1`, read by nb2svc_runtime.train_guard),
-as in `nb2svc build` (docs/s2i.md, "CA bundle and secrets").
+lets it use the network (the plan's `allow_network`: `NB2SVC_ALLOW_NETWORK=1`, read by
+nb2svc_runtime.train_guard), as in `nb2svc build` (docs/s2i.md, "CA bundle and secrets").
 """
 
 from __future__ import annotations
@@ -12,25 +12,29 @@ import contextlib
 import os
 import shutil
 import stat
-import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from nb2svc_runtime.contract import ALLOW_NETWORK_ENV
+from nb2svc_runtime.contract import ALLOW_NETWORK_ENV, TRAIN_TIMEOUT_ENV
 
 from nb2svc.analyze import Analysis
+from nb2svc.datapaths import DataLink
 from nb2svc.engine.process import run_streaming
-from nb2svc.errors import DependencyError, TrainingError
-from nb2svc.hazards import retry_for
+from nb2svc.errors import CellRef, DependencyError, NotebookError, TrainingError
+from nb2svc.failures import explain_training_failure
 from nb2svc.image.observer import BuildObserver
 from nb2svc.lock import Lock, uv_binary
+from nb2svc.plan import BuildPlan
 from nb2svc.s2i.metadata import IMAGE_METADATA
 from nb2svc.source import list_source_files
 
 SYSTEM_PYTHON = "/usr/bin/python3"
+LINK_ROOTS = ("/content", "/kaggle")
+"""Folders the builder image makes for user 1001 (s2i/Containerfile), so that a Colab or
+Kaggle path can be linked to the repository's file as in `nb2svc build`'s train stage."""
 
 
 @dataclass(frozen=True)
@@ -139,51 +143,97 @@ def _run(argv: list[str], env: Mapping[str, str], log: TextIO, *, check: bool = 
     return result.returncode
 
 
-def train(
-    script: str,
-    analysis: Analysis,
-    layout: Layout,
-    log: TextIO,
-    locked: Mapping[str, str] | None = None,
-) -> None:
-    """Run train.py in the app venv; a failing cell becomes a `TrainingError` naming it
-    (with the retry a known API removal asks for, given the `locked` versions)."""
+def train(plan: BuildPlan, analysis: Analysis, layout: Layout, log: TextIO) -> None:
+    """Run the plan's train.py in the app venv, with its data links and limits; a failing
+    cell becomes the `TrainingError` `nb2svc build` gives (nb2svc.failures: the cell, the
+    fix for a limit, the retry a known API removal asks for)."""
+    layout.build.mkdir(parents=True, exist_ok=True)
     path = layout.build / "train.py"
-    path.write_text(script)
+    path.write_text(plan.train_script)
     observer = BuildObserver()
 
     def feed(line: str) -> None:
         log.write(line + "\n")
         observer.feed(line)
 
-    env = training_env(os.environ, layout)
-    result = run_streaming([str(layout.python), str(path)], feed, env=env, cwd=layout.app_src)
+    env = training_env(os.environ, layout, plan)
+    with data_links(plan):
+        result = run_streaming([str(layout.python), str(path)], feed, env=env, cwd=layout.app_src)
     log.flush()
     if result.returncode == 0:
         return
     record = observer.training_error
     if record is not None:
-        python = f"{sys.version_info.major}.{sys.version_info.minor}"
-        error = analysis.training_error(
-            record, exit_status=result.returncode, locked=locked, image_python=python
+        raise explain_training_failure(
+            record, analysis, plan, result.returncode, layout.cache / "locks"
         )
-        error.retry = retry_for(record, locked or {}, python, layout.cache / "locks")
-        raise error
     raise TrainingError(
         f"training stopped before any notebook cell failed (exit status {result.returncode})",
         details=result.tail[-15:],
     )
 
 
+@contextmanager
+def data_links(plan: BuildPlan) -> Iterator[None]:
+    """The plan's write folders and data links (what the Containerfile's train stage makes
+    with `mkdir -p` and `ln -s`), made for training and removed after it: the app image
+    carries the model, not the notebook's view of someone's disk."""
+    made: list[Path] = []
+    try:
+        for folder in plan.write_folders:
+            _make_folder(Path(folder), made, None)
+        for link in plan.data_links:
+            location = Path(link.link)
+            _make_folder(location.parent, made, link)
+            if not location.exists() and not location.is_symlink():
+                location.symlink_to(link.target)
+                made.append(location)
+        yield
+    finally:
+        for path in reversed(made):
+            with contextlib.suppress(OSError):
+                path.unlink() if path.is_symlink() else path.rmdir()
+
+
+def _make_folder(folder: Path, made: list[Path], link: DataLink | None) -> None:
+    missing = [p for p in [folder, *folder.parents] if not p.exists()]
+    for path in reversed(missing):
+        try:
+            path.mkdir()
+        except OSError as exc:
+            raise _unmakeable(path, link, exc) from None
+        made.append(path)
+
+
+def _unmakeable(path: Path, link: DataLink | None, exc: OSError) -> NotebookError:
+    what = f"the data path {link.reference!r}" if link else f"the folder {str(path)!r}"
+    return NotebookError(
+        f"the S2I builder (user {os.getuid()}) cannot create {path} for {what}: "
+        f"{exc.strerror or exc}",
+        path=link.notebook if link else None,
+        cell=CellRef(link.cell) if link else None,
+        fix="read the file by its path relative to the notebook (the builder image makes "
+        f"links only under {', '.join(LINK_ROOTS)} and the source), or build with "
+        "`nb2svc build`, whose train stage runs as root",
+    )
+
+
 CA_VARIABLES = ("NB2SVC_CA_FILE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
 
-def training_env(environ: Mapping[str, str], layout: Layout) -> dict[str, str]:
-    """The environment the notebook's code runs in: the build's, without the CA bundle's
-    path (an install-only input) unless the build lets training use the network."""
-    online = environ.get(ALLOW_NETWORK_ENV, "").lower() in ("1", "true", "yes")
+def training_env(environ: Mapping[str, str], layout: Layout, plan: BuildPlan) -> dict[str, str]:
+    """The environment the notebook's code runs in: the build's, with the plan's limits
+    (read by nb2svc_runtime.train_guard, as in the Containerfile's train step), and without
+    the CA bundle's path (an install-only input) unless the plan lets training download."""
+    online = plan.allow_network
     env = {k: v for k, v in environ.items() if online or k not in CA_VARIABLES}
+    env.pop(ALLOW_NETWORK_ENV, None)
+    env.pop(TRAIN_TIMEOUT_ENV, None)
     env.update(MPLBACKEND="Agg", PYTHONUNBUFFERED="1", PYTHONPATH=str(layout.lib))
+    if online:
+        env[ALLOW_NETWORK_ENV] = "1"
+    if plan.train_timeout:
+        env[TRAIN_TIMEOUT_ENV] = f"{plan.train_timeout:g}"
     return env
 
 
