@@ -227,7 +227,7 @@ def _build_options(args: argparse.Namespace) -> BuildOptions:
     option's `dest` is the field it sets (repeatable options become tuples); an option not
     given (None, unset switch, nothing repeated) leaves the environment's value or the
     default (nb2svc.options, one precedence for every way a build starts)."""
-    from nb2svc.options import BuildOptions, from_sources
+    from nb2svc.options import BuildOptions, from_sources, unknown_variables
 
     given: dict[str, Any] = {}
     for name in (f.name for f in fields(BuildOptions) if hasattr(args, f.name)):
@@ -236,6 +236,8 @@ def _build_options(args: argparse.Namespace) -> BuildOptions:
             continue
         given[name] = tuple(value) if isinstance(value, list) else value
     options = from_sources(given, os.environ)
+    for warning in unknown_variables(os.environ):
+        print(f"nb2svc: warning: {warning}", file=sys.stderr)
     _check_writable(options.outdir)
     return options
 

@@ -1,5 +1,5 @@
 """The peers a build talks to, passed into nb2svc.pipeline: the image builder, the base
-images, the verifier and the state folder (docs/architecture.md, "Who owns which tool").
+images, the verifier and the state folder (docs/architecture.md, "Boundaries: one owner each").
 
 `Tools.real` gives the real ones (buildah, podman, `~/.cache/nb2svc`); the orchestration's
 unit tests give a scripted builder in their place, as a test of a resolver gives it a
