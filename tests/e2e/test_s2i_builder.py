@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from nb2svc import labels
 from nb2svc.engine.buildah import Buildah
+from nb2svc.engine.errors import BuildahError
 from nb2svc.engine.podman import Podman
 from nb2svc.options import BuildOptions
 from nb2svc.pipeline import build
@@ -38,6 +39,8 @@ APP_INCREMENTAL = f"localhost/nb2svc-test/churn-s2i:{RUN_ID}-incremental"
 API = f"localhost/nb2svc-test/churn-s2i:{RUN_ID}-api"
 API_INCREMENTAL = f"localhost/nb2svc-test/churn-s2i:{RUN_ID}-api-incremental"
 REFERENCE = f"localhost/nb2svc-test/churn-ref:{RUN_ID}"
+COLAB = f"localhost/nb2svc-test/colab-s2i:{RUN_ID}"
+CASES = ROOT / "tests" / "corpus" / "cases"  # the corpus' notebooks (tests/corpus/cases.toml)
 CA_VOLUMES = local.ca_volume(HOST_CA_BUNDLE)
 
 
@@ -64,7 +67,7 @@ def images(buildah: Buildah) -> Iterator[dict[str, Any]]:
         made["as_dockerfile"] = timed(lambda log: as_dockerfile_build(buildah, made, APP, log))
         yield made
     finally:
-        for ref in (API_INCREMENTAL, API, APP_INCREMENTAL, APP, REFERENCE, BUILDER):
+        for ref in (COLAB, API_INCREMENTAL, API, APP_INCREMENTAL, APP, REFERENCE, BUILDER):
             if buildah.image_exists(ref):
                 buildah.rmi(ref, force=True)
 
@@ -77,12 +80,17 @@ def timed(action: Callable[[list[str]], str]) -> Built:
 
 
 def as_dockerfile_build(
-    buildah: Buildah, made: dict[str, Any], tag: str, log: list[str], previous: str | None = None
+    buildah: Buildah,
+    made: dict[str, Any],
+    tag: str,
+    log: list[str],
+    previous: str | None = None,
+    source: Path = CHURN,
 ) -> str:
     """`s2i build --as-dockerfile` + `buildah build`, then the image metadata labels."""
     with tempfile.TemporaryDirectory(prefix="nb2svc-s2i-e2e-") as ctx:
         containerfile = local.write_dockerfile_context(
-            BUILDER, CHURN, Path(ctx), labels=local.build_labels(BUILDER, CHURN),
+            BUILDER, source, Path(ctx), labels=local.build_labels(BUILDER, source),
             incremental_from=previous,
         )  # fmt: skip
         made.setdefault("dockerfile", containerfile.read_text())
@@ -248,3 +256,40 @@ def test_docker_api_incremental_build_skips_downloads(
     ]
     instances = sample_inputs(podman, APP)
     assert predict(podman, API_INCREMENTAL, instances)[0] == predict(podman, APP, instances)[0]
+
+
+def test_a_colab_path_notebook_is_built_and_served_as_nb2svc_build_does(
+    images: dict[str, Any], buildah: Buildah, podman: Podman
+) -> None:
+    """`/content/churn.csv` with churn.csv in the repository: assemble links it for training
+    (the plan's data link, under the builder's /content), then removes the link."""
+    log: list[str] = []
+    as_dockerfile_build(buildah, images, COLAB, log, source=CASES / "colab-content")
+    name = buildah.image_labels(COLAB)[labels.NB2SVC_MODEL_NAME]
+    with podman.running(COLAB, port_container=8080, read_only=True) as container:
+        podman.wait_http_ready(f"{container.url}/readyz", timeout=90, container=container)
+        body = json.dumps({"instances": [{"tenure": 3, "monthly": 70.0, "is_monthly": 1}]})
+        request = urllib.request.Request(
+            f"{container.url}/v1/models/{name}:predict", data=body.encode(),
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert json.loads(response.read())["predictions"] == ["Yes"]
+    assert output_of(podman, COLAB, ["ls", "-A", "/content"]).split() == []
+
+
+def test_a_notebook_that_downloads_is_refused_naming_the_cell_as_nb2svc_build_does(
+    images: dict[str, Any], buildah: Buildah
+) -> None:
+    log: list[str] = []
+    before = {c["id"] for c in buildah.containers()}
+    with pytest.raises(BuildahError):
+        as_dockerfile_build(buildah, images, "localhost/nb2svc-test/never", log,
+                            source=CASES / "download-urlretrieve")  # fmt: skip
+    text = "\n".join(log)
+    assert "cell 2 (In [1]) needs the network" in text
+    assert "urlretrieve" in text
+    assert "--allow-network" in text
+    assert "lock:" not in text  # refused before anything was resolved or installed
+    assert not buildah.image_exists("localhost/nb2svc-test/never")
+    assert {c["id"] for c in buildah.containers()} == before
