@@ -114,3 +114,20 @@ def test_startup_budget_is_unchanged_by_local_rendering() -> None:
     probe = deployment["spec"]["template"]["spec"]["containers"][0]["startupProbe"]
     budget = startup_budget(30.0)
     assert probe["failureThreshold"] == budget.failure_threshold
+
+
+@pytest.mark.containers
+def test_a_play_that_fails_leaves_no_pod_behind(tmp_path: Path) -> None:
+    """An image that is not there: kube play makes the pod, then fails to start it; the
+    pod is taken down, so the next play of the same name is not refused."""
+    from nb2svc.engine.podman import Podman, free_port
+
+    podman = Podman()
+    docs = tiny_server_docs(8080)
+    docs[1]["spec"]["template"]["spec"]["containers"][0]["image"] = "localhost/nb2svc-absent:1"
+    for _ in range(2):  # the second play would find "pod already exists" if one was left
+        with pytest.raises(DeployError) as info:
+            play(docs, podman, tmp_path, host_port=free_port(), ready_path="/")
+        assert "already exists" not in info.value.render()
+    pods = podman._run("pod", "ps", "--format", "{{.Name}}")
+    assert "nb2svc-k8s-smoke" not in pods

@@ -8,6 +8,8 @@ for all of that; `play`/`down` go through the `Podman` engine class, the only po
 
 from __future__ import annotations
 
+import contextlib
+
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -116,6 +118,10 @@ def play(
     try:
         podman.kube_play(manifest)
     except Nb2svcError as exc:
+        # kube play may have made the pod before a container failed (an image that is not
+        # there, a port in use): take it down, or the next play finds its name taken
+        with contextlib.suppress(Nb2svcError):
+            podman.kube_down(manifest)
         raise DeployError(f"podman kube play failed: {exc.message}", details=exc.details) from exc
     url = f"http://127.0.0.1:{server_port(local)}"
     try:
