@@ -9,7 +9,6 @@ for all of that; `play`/`down` go through the `Podman` engine class, the only po
 from __future__ import annotations
 
 import contextlib
-
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
