@@ -1,16 +1,17 @@
 """The nb2svc HTTP surface mounted into the BentoML server.
 
 The prediction, metadata and documentation routes are the default runtime's own handlers
-(`nb2svc_runtime.server`), so request and response bodies are the same byte for byte.
+(`nb2svc_runtime.serve.server`, `nb2svc_runtime.serve.observe`), so request and response
+bodies are the same byte for byte.
 BentoML answers /livez, /readyz, /healthz and /metrics itself; everything else that no
 route matches gets the contract's JSON 404/405 instead of BentoML's plain-text ones.
 """
 
 from __future__ import annotations
 
-from nb2svc_runtime import server
-from nb2svc_runtime.errors import ApiError
-from nb2svc_runtime.service import ModelService
+from nb2svc_runtime.serve import observe, server
+from nb2svc_runtime.serve.errors import ApiError
+from nb2svc_runtime.serve.service import ModelService
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -47,11 +48,11 @@ def build_app(service: ModelService) -> Starlette:
     app = Starlette(
         routes=[*routes, _fallback(routes)],
         exception_handlers={
-            ApiError: server.on_api_error,
-            HTTPException: server.on_http_error,
-            Exception: server.on_unexpected,
+            ApiError: observe.on_api_error,
+            HTTPException: observe.on_http_error,
+            Exception: observe.on_unexpected,
         },
     )
     app.state.service = service
-    app.add_middleware(server.Observe, service=service, access_log=service.settings.access_log)
+    app.add_middleware(observe.Observe, service=service, access_log=service.settings.access_log)
     return app

@@ -12,10 +12,10 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from nb2svc_runtime.adapters import Adapter, Columns, make_adapter
-from nb2svc_runtime.artifact import load_artifact
-from nb2svc_runtime.batching import Result
-from nb2svc_runtime.service import ModelService
+from nb2svc_runtime.artifact.format import load_artifact
+from nb2svc_runtime.serve.adapters import Adapter, Columns, make_adapter
+from nb2svc_runtime.serve.batching import Result
+from nb2svc_runtime.serve.service import ModelService
 
 log = logging.getLogger("nb2svc.bentoml")
 

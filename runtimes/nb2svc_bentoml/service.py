@@ -8,7 +8,7 @@ nb2svc_runtime; the same variables apply). Each BentoML worker loads the model o
 from __future__ import annotations
 
 import bentoml
-from nb2svc_runtime.config import Settings
+from nb2svc_runtime.serve.config import Settings
 
 from .app import build_app
 from .model import BentoModel

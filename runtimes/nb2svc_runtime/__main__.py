@@ -9,7 +9,7 @@ USAGE_FILE = Path(__file__).with_name("USAGE.md")
 
 
 def _settings() -> object:
-    from .config import ConfigError, Settings
+    from .serve.config import ConfigError, Settings
 
     try:
         return Settings.from_env()
@@ -27,25 +27,25 @@ def main(argv: list[str] | None = None) -> int:
     if command not in ("serve", "_worker", "check"):
         print(f"nb2svc-runtime: unknown command {command!r}; try `usage`", file=sys.stderr)
         return 2
-    from .config import Settings
-    from .jsonlog import setup_logging
+    from .serve.config import Settings
+    from .serve.jsonlog import setup_logging
 
     settings = _settings()
     assert isinstance(settings, Settings)
     setup_logging(settings.log_level)
     if command == "check":
         return _check(settings)
-    from .process import serve, worker_from_env
+    from .serve.process import serve, worker_from_env
 
     return worker_from_env(settings) if command == "_worker" else serve(settings)
 
 
 def _check(settings: object) -> int:
     """Load the artifact and predict the sample once; exit 0 when the outputs match."""
-    from .adapters import make_adapter
-    from .artifact import ArtifactError, load_artifact
-    from .config import Settings
-    from .schema import validator_for
+    from .artifact.format import ArtifactError, load_artifact
+    from .serve.adapters import make_adapter
+    from .serve.config import Settings
+    from .serve.schema import validator_for
 
     assert isinstance(settings, Settings)
     try:

@@ -12,7 +12,7 @@ of either stays:
   `numpy._core.tests._natype`): found by reading the import lines of every module
   outside the test folders;
 - the model's pickle references a class in one: the train stage lists such modules in
-  KEEP_FILE (one dotted name per line, see capture.py).
+  KEEP_FILE (one dotted name per line, see train/capture.py).
 Only folders inside a package are pruned, never a top-level distribution.
 Standard library only, Python 3.9+.
 """

@@ -31,7 +31,7 @@ from .server import RUNTIME_NAMES, RUNTIMES, ServerProcess
 if str(RUNTIMES) not in sys.path:
     sys.path.insert(0, str(RUNTIMES))
 
-from nb2svc_runtime.capture import save_model
+from nb2svc_runtime.train.capture import save_model
 
 
 def model_fixtures(name: str, make: Callable[[], dict[str, Any]]) -> tuple[object, object]:

@@ -114,7 +114,7 @@ import time
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from nb2svc_runtime.capture import save_model
+from nb2svc_runtime.train.capture import save_model
 from tests.runtime.models import churn_namespace
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
-from nb2svc_runtime.capture import save_model
+from nb2svc_runtime.train.capture import save_model
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer

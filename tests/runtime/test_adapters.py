@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from nb2svc_runtime.adapters import make_adapter
-from nb2svc_runtime.artifact import load_artifact
-from nb2svc_runtime.capture import save_model
+from nb2svc_runtime.artifact.format import load_artifact
+from nb2svc_runtime.serve.adapters import make_adapter
+from nb2svc_runtime.train.capture import save_model
 from sklearn.ensemble import BaggingClassifier, ExtraTreesClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from nb2svc_runtime.artifact import load_artifact
-from nb2svc_runtime.capture import save_model
-from nb2svc_runtime.deps import pickle_globals
+from nb2svc_runtime.artifact.format import load_artifact
+from nb2svc_runtime.train.capture import save_model
+from nb2svc_runtime.train.deps import pickle_globals
 from sklearn.linear_model import LogisticRegression
 
 from .server import RUNTIMES
@@ -140,7 +140,7 @@ import numpy as np, pandas as pd
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.linear_model import LinearRegression
-from nb2svc_runtime.capture import save_model
+from nb2svc_runtime.train.capture import save_model
 
 def add_square(frame):
     return frame.assign(x2=frame["x"] ** 2)
@@ -168,7 +168,7 @@ def test_function_defined_in_the_notebook_is_stored_by_value(tmp_path: Path) -> 
 
 
 REBOUND = """\
-from nb2svc_runtime import train_support as _nb2svc
+from nb2svc_runtime.train import support as _nb2svc
 _nb2svc.begin_notebook("train.ipynb")
 _nb2svc.cell(1, 1)
 import pandas as pd

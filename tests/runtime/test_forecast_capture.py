@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from nb2svc_runtime.artifact import load_artifact
-from nb2svc_runtime.capture import save_model
+from nb2svc_runtime.artifact.format import load_artifact
+from nb2svc_runtime.train.capture import save_model
 
 from .models import monthly_sales
 

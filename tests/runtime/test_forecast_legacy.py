@@ -19,7 +19,7 @@ import sys, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
 from statsmodels.tsa.arima_model import ARIMA
-from nb2svc_runtime.capture import save_model
+from nb2svc_runtime.train.capture import save_model
 
 warnings.simplefilter("ignore")
 months = pd.date_range("2018-01-01", periods=48, freq="MS")

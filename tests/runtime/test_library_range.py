@@ -167,8 +167,8 @@ def test_the_oldest_environment_pins_the_floors_of_the_servers_requirements() ->
 def test_a_datetime_feature_is_built_in_the_unit_the_model_was_trained_on() -> None:
     """pandas 3 parses ISO strings into microseconds; a column trained in nanoseconds (pandas
     1.x, or `astype`) stays nanoseconds, or a model using the dates as numbers is off 1000x."""
-    from nb2svc_runtime.adapters import column_builder
-    from nb2svc_runtime.artifact import Feature
+    from nb2svc_runtime.artifact.format import Feature
+    from nb2svc_runtime.serve.adapters import column_builder
 
     values = ["2019-02-03", "2022-11-30T08:15:00.250000", None]
     for unit in ("ns", "us", "s"):

@@ -79,7 +79,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.linear_model import LinearRegression
 from shop.tests.helpers import double
-from nb2svc_runtime.capture import save_model
+from nb2svc_runtime.train.capture import save_model
 
 X = pd.DataFrame({"x": np.arange(20.0)})
 model = make_pipeline(FunctionTransformer(double), LinearRegression()).fit(X, X["x"] * 3)

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from nb2svc_runtime.artifact import parse_signature
-from nb2svc_runtime.errors import ApiError
-from nb2svc_runtime.openapi import ISO_DATE_TIME
-from nb2svc_runtime.schema import Validator
-from nb2svc_runtime.v2 import v2_rows
+from nb2svc_runtime.artifact.format import parse_signature
+from nb2svc_runtime.serve.errors import ApiError
+from nb2svc_runtime.serve.openapi_schemas import ISO_DATE_TIME
+from nb2svc_runtime.serve.schema import Validator
+from nb2svc_runtime.serve.v2 import v2_rows
 
 SIGNATURE: dict[str, Any] = {
     "name": "m", "input_kind": "dataframe", "task": "classification",

@@ -20,7 +20,7 @@ RUNTIMES = Path(__file__).resolve().parents[2] / "runtimes"
 def run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     script = textwrap.dedent(
         """
-        from nb2svc_runtime import train_guard
+        from nb2svc_runtime.train import guard as train_guard
         position = lambda: ("train.ipynb", 4, 2)
         def hook(etype, value, tb):
             print("HOOK", etype.__name__, value, flush=True)

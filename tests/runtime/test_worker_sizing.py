@@ -14,8 +14,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from nb2svc_runtime.config import Settings, WorkerSizing, cgroup_cpu_limit, cgroup_memory_limit
-from nb2svc_runtime.process import log_worker_count
+from nb2svc_runtime.serve.config import (
+    Settings,
+    WorkerSizing,
+    cgroup_cpu_limit,
+    cgroup_memory_limit,
+)
+from nb2svc_runtime.serve.process import log_worker_count
 
 from .server import ServerProcess
 

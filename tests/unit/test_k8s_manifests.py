@@ -17,8 +17,8 @@ from nb2svc.k8s import spec as s
 from nb2svc.k8s.manifests import load_yaml, render_deployment, to_yaml
 from nb2svc.k8s.spec import memory_for, worker_count
 from nb2svc.k8s.validate import default_versions, schema_findings, validate_documents
-from nb2svc_runtime import config as runtime_config
 from nb2svc_runtime import contract
+from nb2svc_runtime.serve import config as runtime_config
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "k8s"
 DIGEST = "sha256:" + "3b" * 32

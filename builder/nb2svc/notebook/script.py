@@ -116,7 +116,7 @@ def _header(notebooks: Sequence[Notebook], futures: set[str]) -> list[str]:
     lines += [f"from __future__ import {name}" for name in sorted(futures)]
     return [
         *lines,
-        "from nb2svc_runtime import train_support as _nb2svc",
+        "from nb2svc_runtime.train import support as _nb2svc",
         "",
         "get_ipython, display = _nb2svc.get_ipython, _nb2svc.display",
     ]

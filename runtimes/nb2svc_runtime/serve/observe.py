@@ -1,0 +1,119 @@
+"""Serve side: what wraps every request: the error handlers' JSON answers, request metrics
+and JSON-line access logs (the ASGI middleware `Observe`)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .bodies import JSON, error_response
+from .errors import ApiError
+from .jsonlog import access_line
+from .service import ModelService
+
+log = logging.getLogger("nb2svc.server")
+
+
+async def on_api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc)
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    messages = {
+        404: f"not found: {request.url.path}",
+        405: f"method {request.method} not allowed on {request.url.path}",
+    }
+    message = messages.get(exc.status_code, str(exc.detail))
+    return JSON({"error": message, "details": []}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error", exc_info=exc)
+    return JSON({"error": "internal server error", "details": []}, status_code=500)
+
+
+MAX_REQUEST_ID = 128
+
+
+def client_request_id(scope: Scope) -> str | None:
+    """The client's X-Request-Id, if it is short printable ASCII (else it is not logged)."""
+    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+    for name, value in headers:
+        if name == b"x-request-id":
+            if 0 < len(value) <= MAX_REQUEST_ID and all(0x21 <= b <= 0x7E for b in value):
+                return value.decode("ascii")
+            return None
+    return None
+
+
+INTERNAL_ERROR_BODY = {"error": "internal server error", "details": []}
+
+
+class Observe:
+    """ASGI middleware: request metrics, JSON-line access logs (with the client's
+    X-Request-Id, echoed in the response), and the last word on errors: an exception no
+    handler answered becomes a JSON 500 on a connection that stays open (Starlette's
+    outermost handler re-raises, and uvicorn then closes the connection)."""
+
+    def __init__(self, app: ASGIApp, service: ModelService, access_log: bool) -> None:
+        self.app = app
+        self.service = service
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+        started = False
+        rid = client_request_id(scope)
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                started = True
+                if rid is not None:
+                    headers = [*message.get("headers", ()), (b"x-request-id", rid.encode())]
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            if started:
+                raise
+            log.error("unhandled error", exc_info=exc)
+            await JSON(INTERNAL_ERROR_BODY, status_code=500)(scope, receive, send_wrapper)
+        finally:
+            self._record(scope, status, time.perf_counter() - start, rid)
+
+    def _record(self, scope: Scope, status: int, elapsed: float, rid: str | None) -> None:
+        route = scope.get("route")
+        label = getattr(route, "path", None) or "unmatched"
+        metrics = self.service.metrics
+        metrics.requests.labels(label, scope["method"], str(status)).inc()
+        metrics.latency.labels(label).observe(elapsed)
+        if self.access_log:
+            client = scope.get("client") or ("", 0)
+            line = access_line(
+                {
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "client": client[0],
+                    **({"request_id": rid} if rid is not None else {}),
+                }
+            )
+            sys.stdout.buffer.write(line)
+            sys.stdout.buffer.flush()
