@@ -62,6 +62,11 @@ def step_kind(instruction: str) -> StepKind | None:
     return None
 
 
+# What the train stage copies of nb2svc_runtime: the top-level modules train.py imports and
+# the train side's packages, never serve/, so a change to the server does not retrain the
+# model (docs/architecture.md, "The model server"). The runtime stage copies all of it.
+TRAIN_RUNTIME_FILES = ("__init__.py", "contract.py", "prune.py")
+TRAIN_RUNTIME_PACKAGES = ("artifact", "frameworks", "train")
 UV_BIN = "/usr/local/bin/uv"
 WHEELS = "/opt/nb2svc/wheels"
 
@@ -128,7 +133,7 @@ def _deps_stage(plan: BuildPlan) -> list[str]:
 def _train_stage(plan: BuildPlan) -> list[str]:
     """train.py runs with the data links made first; network and time limits as planned.
 
-    The limits are environment variables read by nb2svc_runtime.train_guard (buildah 1.28
+    The limits are environment variables read by nb2svc_runtime.train.guard (buildah 1.28
     has no `RUN --network`, so the guard is in-process; the analysis catches `!wget`).
     """
     secrets = plan.all_secrets if plan.allow_network else plan.secrets  # + the CA to download
@@ -144,7 +149,7 @@ def _train_stage(plan: BuildPlan) -> list[str]:
     links = link_commands(plan.data_links, plan.write_folders)
     return [
         "FROM deps AS train",
-        f"COPY nb2svc_runtime {LIB_DIR}/nb2svc_runtime",
+        *_train_runtime_copies(),
         f"COPY src {SRC_DIR}",
         f"COPY train.py {BUILD_DIR}/train.py",
         f"WORKDIR {SRC_DIR}",
@@ -157,6 +162,16 @@ def _train_stage(plan: BuildPlan) -> list[str]:
             else []
         ),
         " ".join(p for p in ("RUN", mounts, run_env, TRAIN_COMMAND) if p),
+    ]
+
+
+def _train_runtime_copies() -> list[str]:
+    """The COPY lines of the runtime's train side (TRAIN_RUNTIME_FILES and _PACKAGES)."""
+    lib = f"{LIB_DIR}/nb2svc_runtime"
+    files = " ".join(f"nb2svc_runtime/{name}" for name in TRAIN_RUNTIME_FILES)
+    return [
+        f"COPY {files} {lib}/",
+        *(f"COPY nb2svc_runtime/{name} {lib}/{name}" for name in TRAIN_RUNTIME_PACKAGES),
     ]
 
 

@@ -1,7 +1,8 @@
 """Write the build context for a plan: a self-contained folder any OCI builder can build.
 
 Layout:  Containerfile, requirements.lock, runtime-requirements.txt, train.py,
-         nb2svc_runtime/ (the server and training support), src/ (the repo's files);
+         nb2svc_runtime/ (the server and training support; the train stage copies only its
+         train side, containerfile.TRAIN_RUNTIME_FILES), src/ (the repo's files);
          with `--runtime bentoml` also bentoml-requirements.txt and nb2svc_bentoml/.
 File metadata is preserved so unchanged inputs hit the layer cache.
 """
