@@ -6,7 +6,7 @@ a case mismatch, a wrong sub-folder, a path relative to the repository root). Th
 module turns those matches into symbolic links that the train stage creates before
 train.py runs: `link` (where the notebook looks) -> `target` (the committed file).
 
-Why links and not a path-remapping shim in train_support: a link works for every
+Why links and not a path-remapping shim in nb2svc_runtime.train.support: a link works for every
 reader, including the ones that never go through Python's `open` (pyarrow, h5py,
 OpenCV, `!unzip`, subprocesses), it is visible in the Containerfile, and it lives
 only in the throwaway train stage, never in the served image.

@@ -7,7 +7,7 @@ printed, after the training output. Such a step is "suspended" (the next STEP li
 came from another stage before it printed anything); a cache line that cannot belong
 to the latest step (which printed output, so it ran) belongs to the latest suspended one.
 The training step prints one `NB2SVC-ERROR {json}` line when a notebook cell raises (see
-nb2svc_runtime.train_support).
+nb2svc_runtime.train.support).
 """
 
 from __future__ import annotations

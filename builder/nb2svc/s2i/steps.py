@@ -3,7 +3,7 @@
 Each step streams the program's output to the build log. Only `uv` sees the CA bundle
 (as `SSL_CERT_FILE`, a path); the training process gets no CA variable unless the build
 lets it use the network (the plan's `allow_network`: `NB2SVC_ALLOW_NETWORK=1`, read by
-nb2svc_runtime.train_guard), as in `nb2svc build` (docs/s2i.md, "CA bundle and secrets").
+nb2svc_runtime.train.guard), as in `nb2svc build` (docs/s2i.md, "CA bundle and secrets").
 """
 
 from __future__ import annotations
@@ -223,7 +223,7 @@ CA_VARIABLES = ("NB2SVC_CA_FILE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_C
 
 def training_env(environ: Mapping[str, str], layout: Layout, plan: BuildPlan) -> dict[str, str]:
     """The environment the notebook's code runs in: the build's, with the plan's limits
-    (read by nb2svc_runtime.train_guard, as in the Containerfile's train step), and without
+    (read by nb2svc_runtime.train.guard, as in the Containerfile's train step), and without
     the CA bundle's path (an install-only input) unless the plan lets training download."""
     online = plan.allow_network
     env = {k: v for k, v in environ.items() if online or k not in CA_VARIABLES}
