@@ -10,7 +10,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nb2svc.analysis.data_files import DataFileRef, RepoFiles, classify, find_data_files
+from nb2svc.analysis.data_files import DataFileRef, find_data_files
+from nb2svc.analysis.repo_files import RepoFiles, classify
 from nb2svc.notebook.load import load_notebook
 from nb2svc.notebook.transform import transform_cell
 from nbformat import v4

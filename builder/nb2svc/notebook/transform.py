@@ -20,6 +20,7 @@ from typing import Literal
 from IPython.core.inputtransformer2 import TransformerManager, make_tokens_by_line
 
 from nb2svc.notebook.load import Cell
+from nb2svc.notebook.rewrite import compile_error, python_rewrites
 
 ShellKind = Literal["shell", "pip", "conda", "apt", "magic", "cell-magic"]
 
@@ -81,7 +82,6 @@ AUTOMAGICS = frozenset(
 )  # fmt: skip
 BARE_AUTOMAGICS = frozenset({"pwd", "ls", "who", "whos", "lsmagic"})
 VALUE_OPTIONS = {"timeit": "nrpo", "prun": "lrsTD", "memit": "rti"}  # options taking a value
-DISPLAY_NAMES = ("display", "clear_output", "HTML", "Markdown", "Image", "Math", "Latex", "JSON")
 _CALL = re.compile(
     r"^(?P<prefix>.*?)get_ipython\(\)\.(?P<method>run_line_magic|system|getoutput)\((?P<args>.*)\)$"
 )
@@ -328,8 +328,8 @@ def _finish(out: _Out) -> TransformedCell:
     code = "\n".join(out.lines) + "\n"
     futures: list[str] = []
     if out.error is None:
-        code, futures = _python_rewrites(code, out.notes)
-        out.error = _compile_error(code)
+        code, futures = python_rewrites(code, out.notes)
+        out.error = compile_error(code)
     return TransformedCell(
         code=code,
         shell=tuple(out.shell),
@@ -339,66 +339,6 @@ def _finish(out: _Out) -> TransformedCell:
         notes=tuple(out.notes),
         future_imports=tuple(futures),
     )
-
-
-def _python_rewrites(code: str, notes: list[str]) -> tuple[str, list[str]]:
-    """Replace `IPython` imports by shims and take out `__future__` imports, line for line."""
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return code, []
-    lines = code.split("\n")
-    futures: list[str] = []
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Import | ast.ImportFrom):
-            continue
-        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
-            futures += [alias.name for alias in node.names]
-            _replace(lines, node, "pass  # nb2svc: `from __future__` import moved to the top")
-        elif (text := _ipython_import(node)) and _replace(lines, node, text):
-            notes.append(f"line {node.lineno}: IPython import replaced by nb2svc shims")
-    return "\n".join(lines), futures
-
-
-def _ipython_import(node: ast.Import | ast.ImportFrom) -> str | None:
-    def is_ipython(module: str | None) -> bool:
-        return module is not None and (module == "IPython" or module.startswith("IPython."))
-
-    if isinstance(node, ast.ImportFrom):
-        if node.level or not is_ipython(node.module):
-            return None
-        names = [a.name for a in node.names if a.name != "*"] or list(DISPLAY_NAMES)
-        bound = [a.asname or a.name for a in node.names if a.name != "*"] or names
-        quoted = ", ".join(repr(n) for n in names)
-        return f"{', '.join(bound)} = get_ipython().shim_import({node.module!r}, {quoted})"
-    if not all(is_ipython(a.name) for a in node.names) or len(node.names) != 1:
-        return None
-    alias = node.names[0]
-    module = alias.name if alias.asname else "IPython"
-    return f"{alias.asname or 'IPython'} = get_ipython().shim_import({module!r})"
-
-
-def _replace(lines: list[str], node: ast.stmt, text: str) -> bool:
-    """Put `text` where `node` is, if the statement has its lines to itself."""
-    first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
-    head = lines[first].encode()[: node.col_offset].decode(errors="replace")
-    tail = lines[last].encode()[node.end_col_offset or 0 :].decode(errors="replace").strip()
-    if head.strip() or (tail and not tail.startswith("#")):
-        return False
-    lines[first] = head + text
-    for row in range(first + 1, last + 1):
-        lines[row] = ""
-    return True
-
-
-def _compile_error(code: str) -> SyntaxError | None:
-    try:
-        compile(code, "<cell>", "exec", dont_inherit=True)
-    except SyntaxError as exc:
-        return exc
-    except ValueError as exc:  # e.g. a NUL byte in the source
-        return SyntaxError(str(exc), ("<cell>", 1, 1, None))
-    return None
 
 
 Transforms = Mapping[int, TransformedCell]  # a notebook's code cells, by index, transformed
