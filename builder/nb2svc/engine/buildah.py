@@ -12,13 +12,16 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Unpack
+from typing import Any, Unpack
 
-from nb2svc.engine import pipes, preflight
+from nb2svc.engine import preflight
+from nb2svc.engine.build_request import BuildRequest as BuildRequest
+from nb2svc.engine.build_request import BuildResult as BuildResult
+from nb2svc.engine.build_request import VolumeBuildRequest, bare_id
+from nb2svc.engine.buildah_containers import BuildahContainers, LineHook
 from nb2svc.engine.errors import (
     BuildahError,
     BuildahMissingError,
@@ -27,102 +30,14 @@ from nb2svc.engine.errors import (
 )
 from nb2svc.engine.process import run_streaming
 from nb2svc.engine.progress import Progress
-from nb2svc.engine.tool import Tool, ToolOptions
-from nb2svc.errors import UsageError
+from nb2svc.engine.tool import ToolOptions
 
 MIN_VERSION = (1, 28, 0)
 INSTALL_HINT = "install it with `apt-get install buildah` (Debian/Ubuntu) or `dnf install buildah`"
-# Build-arg names that look like credentials: build args end up in the image history.
-_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|API_?KEY|CREDENTIAL|PRIVATE", re.IGNORECASE)
-_SECRET_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
-
-LineHook = Callable[[str], None]
 _CHECKED: dict[str, tuple[int, int, int]] = {}  # executable -> version, once per process
 
 
-@dataclass(frozen=True)
-class BuildResult:
-    """A successful `buildah build`: the image ID (untagged unless `tag` was given)."""
-
-    image_id: str
-    seconds: float
-    steps: int
-    tag: str | None
-    output_tail: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class BuildRequest:
-    """Everything `buildah build` is told, as a value (so argv building is testable)."""
-
-    containerfile: Path
-    context: Path
-    iidfile: Path
-    target: str | None = None
-    build_args: Mapping[str, str] | None = None
-    secrets: Sequence[tuple[str, Path | str]] = ()
-    labels: Mapping[str, str] | None = None
-    layers: bool = True
-    no_cache: bool = False
-    isolation: str = "chroot"
-    pull: str = "missing"
-
-    def argv(self) -> list[str]:
-        args = ["build", f"--isolation={self.isolation}", f"--layers={str(self.layers).lower()}"]
-        args += ["--rm", "--force-rm", f"--pull={self.pull}", "--iidfile", str(self.iidfile)]
-        # One stage at a time: output lines then belong to the step printed before them
-        # (so cache hits are attributable); the stages here depend on each other anyway.
-        args.append("--jobs=1")
-        args += ["-f", str(self.containerfile)]
-        if self.no_cache:
-            args.append("--no-cache")
-        if self.target:
-            args += ["--target", self.target]
-        for key, value in (self.build_args or {}).items():
-            args += ["--build-arg", f"{key}={value}"]
-        for secret_id, src in self.secrets:
-            args += ["--secret", f"id={secret_id},src={src}"]
-        for key, value in (self.labels or {}).items():
-            args += ["--label", f"{key}={value}"]
-        return [*args, str(self.context)]
-
-    def validate(self) -> None:
-        """Refuse, before running anything, what would fail late or leak a secret."""
-        if not self.containerfile.is_file():
-            raise UsageError(f"Containerfile not found: {self.containerfile}")
-        if not self.context.is_dir():
-            raise UsageError(f"build context is not a directory: {self.context}")
-        for name in self.build_args or {}:
-            if _SECRET_NAME.search(name):
-                msg = f"build arg {name!r} looks like a credential; build args stay in the history"
-                raise UsageError(
-                    msg, fix=f"pass it as a build secret: --secret id={name.lower()},src=FILE"
-                )
-        for secret_id, src in self.secrets:
-            if not _SECRET_ID.match(secret_id):
-                raise UsageError(
-                    f"invalid secret id {secret_id!r}", fix="use letters, digits, . _ -"
-                )
-            if not Path(src).is_file():
-                raise UsageError(f"secret {secret_id!r}: file not found: {src}")
-
-
-@dataclass(frozen=True)
-class VolumeBuildRequest(BuildRequest):
-    """A `BuildRequest` with bind mounts for every RUN (`buildah build -v SRC:DEST[:OPTS]`).
-
-    Used where the Containerfile must stay as another tool wrote it (S2I
-    `--as-dockerfile`): a CA bundle mounted this way is never part of a layer.
-    """
-
-    volumes: Sequence[str] = ()
-
-    def argv(self) -> list[str]:
-        args = super().argv()
-        return [*args[:-1], *(f"--volume={v}" for v in self.volumes), args[-1]]
-
-
-class Buildah(Tool):
+class Buildah(BuildahContainers):
     """Owns every `buildah` invocation. `check()` first; every failure is a `BuildahError`.
     `progress=False` leaves out the build progress display."""
 
@@ -136,17 +51,6 @@ class Buildah(Tool):
     ) -> None:
         super().__init__(binary, **options)
         self.progress = progress
-
-    # -- plumbing ---------------------------------------------------------------------
-    def _run(self, *args: str, timeout: float | None = None) -> str:
-        result = self._call(*args, timeout=timeout)
-        if result.returncode != 0:
-            raise classify_buildah_failure(result.argv, result.returncode, result.tail())
-        return result.stdout
-
-    def _json(self, *args: str) -> Any:
-        out = self._run(*args).strip()
-        return json.loads(out) if out else None
 
     # -- preflight --------------------------------------------------------------------
     def version(self) -> tuple[int, int, int]:
@@ -229,7 +133,7 @@ class Buildah(Tool):
             # runc/buildah could not seal its memfd copy (EBUSY, a kernel race): nothing of
             # the build's own failed; once more, with the layers built so far cached.
             steps, tail = self._build_streamed(request, on_line, quiet)
-        image_id = _bare_id(request.iidfile.read_text())
+        image_id = bare_id(request.iidfile.read_text())
         if tag:
             self.tag(image_id, tag)
         return BuildResult(image_id, time.monotonic() - start, steps, tag, tail)
@@ -334,73 +238,6 @@ class Buildah(Tool):
         """Push to a transport destination, e.g. `oci-archive:/tmp/x.tar` or `docker://...`."""
         self._run("push", "--quiet", ref, dest, timeout=max(self.timeout, 600))
 
-    # -- working containers -----------------------------------------------------------
-    def from_image(self, image: str, *, name: str | None = None, pull: str = "missing") -> str:
-        args = ["from", f"--pull={pull}", *(["--name", name] if name else []), image]
-        return self._run(*args).strip().splitlines()[-1]
-
-    def rm(self, *containers: str) -> None:
-        self._run("rm", *containers)
-
-    @contextmanager
-    def working_container(self, image: str, *, name: str | None = None) -> Iterator[str]:
-        """`buildah from IMAGE`; the container is removed on exit, whatever happens.
-
-        Set NB2SVC_KEEP_CONTAINER=1 to keep it for debugging.
-        """
-        container = self.from_image(image, name=name)
-        try:
-            yield container
-        finally:
-            if os.environ.get("NB2SVC_KEEP_CONTAINER") != "1":
-                self._call("rm", container, timeout=120)
-
-    def copy(
-        self, container: str, src: Sequence[Path | str], dest: str, *, chown: str | None = None
-    ) -> None:
-        self._run("copy", *(["--chown", chown] if chown else []), container, *map(str, src), dest)
-
-    def add(self, container: str, src: Path | str, dest: str) -> None:
-        """`buildah add`: like copy, but unpacks local tar archives."""
-        self._run("add", container, str(src), dest, timeout=max(self.timeout, 600))
-
-    def config(
-        self,
-        container: str,
-        *,
-        env: Mapping[str, str] | None = None,
-        labels: Mapping[str, str] | None = None,
-        entrypoint: Sequence[str] | None = None,
-        cmd: Sequence[str] | None = None,
-        user: str | None = None,
-        workdir: str | None = None,
-        ports: Sequence[int] = (),
-    ) -> None:
-        args = [f"--env={k}={v}" for k, v in (env or {}).items()]
-        args += [f"--label={k}={v}" for k, v in (labels or {}).items()]
-        args += [f"--port={p}" for p in ports]
-        if entrypoint is not None:
-            args.append(f"--entrypoint={json.dumps(list(entrypoint))}")
-        if cmd is not None:
-            args.append(f"--cmd={json.dumps(list(cmd))}")
-        args += [f"--user={user}"] if user else []
-        args += [f"--workingdir={workdir}"] if workdir else []
-        self._run("config", *args, container)
-
-    def commit(self, container: str, ref: str | None = None, *, squash: bool = False) -> str:
-        """Commit to an image; returns its ID (tagged `ref` when given)."""
-        with tempfile.TemporaryDirectory(prefix="nb2svc-commit-") as tmp:
-            iid = Path(tmp) / "iid"
-            args = ["commit", "--quiet", "--iidfile", str(iid), *(["--squash"] if squash else [])]
-            self._run(*args, container, *([ref] if ref else []), timeout=max(self.timeout, 600))
-            return _bare_id(iid.read_text())
-
-    def mount(self, container: str) -> Path:
-        return Path(self._run("mount", container).strip())
-
-    def umount(self, container: str) -> None:
-        self._run("umount", container)
-
     # -- additions for S2I-style builds -------------------------------------------------
     def build_with_volumes(
         self,
@@ -419,84 +256,8 @@ class Buildah(Tool):
             )
             return self._build(request, tag, on_line)
 
-    def run(
-        self,
-        container: str,
-        argv: Sequence[str],
-        *,
-        user: str | None = None,
-        env: Mapping[str, str] | None = None,
-        volumes: Sequence[str] = (),
-        workdir: str | None = None,
-        on_line: LineHook | None = None,
-        isolation: str = "chroot",
-    ) -> int:
-        """`buildah run` in a working container; output lines go to `on_line` (else the stream).
-
-        Returns 0; a non-zero exit raises `BuildahError` whose `returncode` is the command's.
-        """
-        full = self._run_argv(container, argv, user, env, volumes, workdir, isolation)
-        hook = on_line or self._write_line
-        result = run_streaming(full, hook, env=self.env)
-        if result.returncode != 0:
-            raise BuildahError(full, result.returncode, result.tail)
-        return 0
-
-    def run_feeding(
-        self,
-        container: str,
-        argv: Sequence[str],
-        write: Callable[[IO[bytes]], None],
-        *,
-        user: str | None = None,
-        env: Mapping[str, str] | None = None,
-        volumes: Sequence[str] = (),
-        on_line: LineHook | None = None,
-    ) -> None:
-        """`buildah run` with `write` filling the command's stdin (e.g. a tar to unpack)."""
-        full = self._run_argv(container, argv, user, env, volumes, None, "chroot")
-        pipes.feed_stdin(full, self.env, write, on_line or self._write_line)
-
-    def run_reading(
-        self,
-        container: str,
-        argv: Sequence[str],
-        read: Callable[[IO[bytes]], object],
-        *,
-        user: str | None = None,
-    ) -> None:
-        """`buildah run` with `read` consuming the command's stdout (e.g. a tar it writes)."""
-        full = self._run_argv(container, argv, user, None, (), None, "chroot")
-        pipes.read_stdout(full, self.env, read)
-
-    def _run_argv(
-        self,
-        container: str,
-        argv: Sequence[str],
-        user: str | None,
-        env: Mapping[str, str] | None,
-        volumes: Sequence[str],
-        workdir: str | None,
-        isolation: str,
-    ) -> list[str]:
-        args = ["run", f"--isolation={isolation}", *([f"--user={user}"] if user else [])]
-        args += [f"--env={k}={v}" for k, v in (env or {}).items()]
-        args += [f"--volume={v}" for v in volumes]
-        args += [f"--workingdir={workdir}"] if workdir else []
-        return self._argv(*args, container, "--", *argv)
-
-    def _write_line(self, line: str) -> None:
-        if self.stream is not None:
-            self.stream.write(line + "\n")
-            self.stream.flush()
-
 
 _TRANSIENT = re.compile(r"sealing memfd copy: Device or resource busy")
-
-
-def _bare_id(text: str) -> str:
-    """`sha256:abc...` (iidfile) as the bare hex ID `buildah images` and inspect use."""
-    return text.strip().removeprefix("sha256:")
 
 
 @contextmanager
