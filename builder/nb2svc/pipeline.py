@@ -35,6 +35,7 @@ from nb2svc.plan import BuildPlan, HostFacts, NotebookRef, SourceFacts, check_bu
 from nb2svc.realworld import extra_report
 from nb2svc.report import build_report, train_report, write_manifests, write_report
 from nb2svc.source import Source, list_source_files, open_source, select_notebooks
+from nb2svc.state import StateDir
 from nb2svc.tools import Tools
 from nb2svc.wheelhouse import Wheelhouse
 
@@ -194,7 +195,7 @@ def lock_source(options: BuildOptions, *, check: bool = False, out: TextIO | Non
             _say(out, f"{path.relative_to(source.root)} is current")
             return path
         wheels = Wheelhouse.scan(options.find_links)
-        lock = build_lock(analysis, python, options, Tools.real(out).state.locks, wheels)
+        lock = build_lock(analysis, python, options, StateDir.default().locks, wheels)
         _say(out, f"versions: {'; '.join(lock.notes)}")
         written = write_lockfile(analysis, lock)
         _say(out, f"{'wrote' if written else 'unchanged:'} {path} ({len(lock.packages)} packages)")
