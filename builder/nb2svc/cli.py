@@ -200,6 +200,17 @@ def _add_deploy(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--rollback", action="store_true", help="on a failed rollout, roll back")
     p.add_argument("--local", action="store_true", help="play it with podman instead")
     p.add_argument("--timeout", type=float)
+    p.add_argument(
+        "--force-conflicts",
+        action="store_true",
+        help="take over fields another field manager owns (default: refuse, naming them)",
+    )
+    p.add_argument(
+        "--hpa",
+        metavar="MIN:MAX[:CPU%]",
+        help="add a HorizontalPodAutoscaler (the Deployment then has no replicas)",
+    )
+    p.add_argument("--pdb", action="store_true", help="add a PodDisruptionBudget")
     p.set_defaults(handler=_deploy)
 
 
@@ -307,7 +318,7 @@ def _manifests(args: argparse.Namespace) -> int:
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    from nb2svc.k8s.commands import deploy_command
+    from nb2svc.k8s.commands import deploy_command, parse_hpa
 
     return deploy_command(
         report=args.report,
@@ -319,6 +330,9 @@ def _deploy(args: argparse.Namespace) -> int:
         rollback=args.rollback,
         local=args.local,
         timeout=args.timeout,
+        force_conflicts=args.force_conflicts,
+        hpa=parse_hpa(args.hpa) if args.hpa else None,
+        pdb=args.pdb,
     )
 
 

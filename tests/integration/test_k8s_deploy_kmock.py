@@ -197,7 +197,7 @@ def test_server_side_apply_request_contract(api: KmockServer, cluster: Cluster) 
     for request, doc in zip(applies, docs, strict=True):
         assert request.headers["Content-Type"] == APPLY
         assert request.params["fieldManager"] == "nb2svc"
-        assert request.params["force"] == "true"
+        assert request.params["force"] == "false"  # conflicts are refused, not taken over
         assert request.data == doc
     assert "replicas" not in api.obj(DEPLOYMENT)["spec"]  # the HPA owns it
 

@@ -15,8 +15,8 @@ from typing import Any, TextIO, cast
 
 from nb2svc.errors import DeployError, UsageError
 from nb2svc.k8s.local import KubePlayer, play
-from nb2svc.k8s.manifests import render_manifests
-from nb2svc.k8s.spec import ManifestSpec, dns_label
+from nb2svc.k8s.manifests import render_manifests, with_scaling
+from nb2svc.k8s.spec import HpaSpec, ManifestSpec, dns_label
 from nb2svc.k8s.validate import load_manifest_file, validate_file
 
 LOCAL_WORKDIR = Path("nb2svc-out") / "local"
@@ -70,13 +70,21 @@ def deploy_command(
     rollback: bool = False,
     local: bool = False,
     timeout: float | None = None,
+    force_conflicts: bool = False,
+    hpa: HpaSpec | None = None,
+    pdb: bool = False,
     out: TextIO = sys.stdout,
 ) -> int:
-    """`nb2svc deploy (--report FILE | -f MANIFESTS) [...]`; `rollback` implies `wait`."""
+    """`nb2svc deploy (--report FILE | -f MANIFESTS) [...]`; `rollback` implies `wait`.
+
+    `hpa`/`pdb` add a HorizontalPodAutoscaler / PodDisruptionBudget for the Deployment
+    (which then carries no `replicas`); `force_conflicts` lets nb2svc take over fields that
+    another field manager owns instead of refusing.
+    """
     if (report is None) == (manifests is None):
         raise UsageError("pass exactly one of --report FILE or -f MANIFESTS")
     path = manifests if manifests is not None else manifests_from_report(cast(Path, report))
-    docs = load_manifest_file(path)
+    docs = with_scaling(load_manifest_file(path), hpa, pdb)
     if local:
         service = play(docs, podman_engine(), LOCAL_WORKDIR, timeout=timeout or 120.0)
         print(f"{service.name} is ready at {service.url}", file=out)
@@ -84,7 +92,7 @@ def deploy_command(
         return 0
     from nb2svc.k8s.deploy import Deployer, connect  # the kubernetes client, only when needed
 
-    deployer = Deployer(connect(context=context, kubeconfig=kubeconfig))
+    deployer = Deployer(connect(context=context, kubeconfig=kubeconfig), force=force_conflicts)
     deployer.deploy(docs, namespace=namespace, wait=wait, timeout=timeout, rollback=rollback)
     return 0
 
@@ -117,3 +125,19 @@ def run_command(
     print(service.url, file=out)
     print(f"stop it with: podman kube down {service.manifest}", file=out)
     return 0
+
+
+def parse_hpa(text: str) -> HpaSpec:
+    """`--hpa MIN:MAX[:CPU%]` -> HpaSpec (`2:5:70`; the CPU target defaults to 70 %)."""
+    parts = text.split(":")
+    try:
+        numbers = [int(p) for p in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) not in (2, 3) or not 1 <= numbers[0] <= numbers[1]:
+        msg = f"--hpa {text!r}: expected MIN:MAX or MIN:MAX:CPU_PERCENT with 1 <= MIN <= MAX"
+        raise UsageError(msg, fix="e.g. --hpa 2:5 or --hpa 2:10:60")
+    cpu = numbers[2] if len(numbers) == 3 else HpaSpec().cpu_utilization
+    if not 1 <= cpu <= 100:
+        raise UsageError(f"--hpa {text!r}: the CPU target must be 1 to 100 (%)")
+    return HpaSpec(min_replicas=numbers[0], max_replicas=numbers[1], cpu_utilization=cpu)

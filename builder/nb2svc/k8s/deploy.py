@@ -3,8 +3,13 @@
 - Config: `--kubeconfig`/`--context`, else in-cluster when `KUBERNETES_SERVICE_HOST` is set,
   else `$KUBECONFIG` / `~/.kube/config`. An explicit `ApiClient`, never global state.
 - Apply: server-side apply through the dynamic client (the one SSA path that works on
-  kubernetes 33.x to 37.x): `PATCH ...?fieldManager=nb2svc&force=true`,
-  `Content-Type: application/apply-patch+yaml`.
+  kubernetes 33.x to 37.x): `PATCH ...?fieldManager=nb2svc`,
+  `Content-Type: application/apply-patch+yaml`. A field another manager owns is a
+  conflict the user sees (`apistatus.conflict_error`); `force=true` only with
+  `--force-conflicts`.
+- Admission first: each Deployment's pod template is sent as a dry-run Pod before anything
+  is applied, so Pod Security admission refuses a weakened template with its own message
+  and nothing is half-applied.
 - Wait: `rollout.rollout_state` (kubectl's logic) polled until done, failed or timed out.
 - Rollback: the Deployment manifest that last rolled out is kept on the Deployment itself,
   in the `nb2svc.io/last-good-manifest` annotation (see docs/deploying.md for why).
@@ -31,7 +36,7 @@ from kubernetes.config.config_exception import ConfigException
 from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
 
 from nb2svc.errors import DeployError
-from nb2svc.k8s import lastgood
+from nb2svc.k8s import apistatus, lastgood
 from nb2svc.k8s import spec as s
 from nb2svc.k8s.findings import dig
 from nb2svc.k8s.rollout import pod_failure_reason, rollout_state
@@ -107,17 +112,41 @@ class Cluster:
     def namespaced(self, doc: Mapping[str, Any]) -> bool:
         return bool(self._resource(doc["apiVersion"], doc["kind"]).namespaced)
 
-    def apply(self, doc: Mapping[str, Any], namespace: str | None) -> Manifest:
-        """Server-side apply with field manager `nb2svc`, taking over conflicting fields."""
+    def apply(
+        self, doc: Mapping[str, Any], namespace: str | None, *, force: bool = False
+    ) -> Manifest:
+        """Server-side apply with field manager `nb2svc`; with `force`, take over fields
+        other managers own, else a conflict is a `DeployError` naming each field."""
         res = self._resource(doc["apiVersion"], doc["kind"])
-        with api_errors(f"applying {doc['kind']}/{dig(doc, 'metadata', 'name')}"):
-            out = res.server_side_apply(
-                body=dict(doc),
-                namespace=namespace if res.namespaced else None,
-                field_manager=s.FIELD_MANAGER,
-                force_conflicts=True,
-            )
+        what = f"{doc['kind']}/{dig(doc, 'metadata', 'name')}"
+        try:
+            with api_errors(f"applying {what}"):
+                out = res.server_side_apply(
+                    body=dict(doc),
+                    namespace=namespace if res.namespaced else None,
+                    field_manager=s.FIELD_MANAGER,
+                    force_conflicts=force,
+                )
+        except DeployError as exc:
+            cause = exc.__cause__
+            found = apistatus.conflicts(apistatus.status_body(getattr(cause, "body", None)))
+            if found:
+                raise apistatus.conflict_error(what, found) from cause
+            raise
         return dict(out.to_dict())
+
+    def pod_admission_refusal(self, pod: Mapping[str, Any], namespace: str) -> str | None:
+        """Pod Security admission's refusal of `pod` in `namespace` (a dry-run create), or None.
+
+        Any other refusal (RBAC, a missing service account) is not this check's to report:
+        the apply and the rollout report it with more context.
+        """
+        res = self._resource("v1", "Pod")
+        try:
+            res.create(body=dict(pod), namespace=namespace, query_params=[("dryRun", "All")])
+        except ApiException as exc:
+            return apistatus.pod_security_refusal(apistatus.status_body(exc.body))
+        return None
 
     def get(self, api_version: str, kind: str, name: str, namespace: str) -> Manifest | None:
         res = self._resource(api_version, kind)
@@ -153,6 +182,7 @@ class Deployer:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     poll_seconds: float = 2.0
+    force: bool = False  # take over fields other managers own (`--force-conflicts`)
 
     def resolve_namespace(self, doc: Mapping[str, Any], namespace: str | None) -> str:
         own = dig(doc, "metadata", "namespace")
@@ -170,13 +200,19 @@ class Deployer:
         timeout: float | None = None,
         rollback: bool = False,
     ) -> None:
-        """Apply `docs` in order; with `wait`, wait for each Deployment and record it as good."""
+        """Apply `docs` in order; with `wait`, wait for each Deployment and record it as good.
+
+        Every Deployment's pods are checked against admission before anything is applied.
+        """
         own = [copy.deepcopy(dict(doc)) for doc in docs]
+        placed = [(doc, self.resolve_namespace(doc, namespace)) for doc in own]
+        for doc, ns in placed:
+            if doc["kind"] == "Deployment":
+                self._check_admission(doc, ns)
         pending: list[tuple[Manifest, str, int, str | None]] = []
-        for doc in own:
-            ns = self.resolve_namespace(doc, namespace)
+        for doc, ns in placed:
             previous = self._carry_last_good(doc, ns) if doc["kind"] == "Deployment" else None
-            applied = self.cluster.apply(doc, ns)
+            applied = self.cluster.apply(doc, ns, force=self.force)
             self.log(f"applied {doc['kind']}/{doc['metadata']['name']} in namespace {ns}")
             if doc["kind"] == "Deployment":
                 generation = int(dig(applied, "metadata", "generation") or 0)
@@ -185,6 +221,27 @@ class Deployer:
             return
         for doc, ns, generation, previous in pending:
             self._wait_or_roll_back(doc, ns, generation, previous, timeout, rollback=rollback)
+
+    def _check_admission(self, doc: Manifest, namespace: str) -> None:
+        name = doc["metadata"]["name"]
+        template = dig(doc, "spec", "template") or {}
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {**(template.get("metadata") or {}), "generateName": f"{name}-"},
+            "spec": template.get("spec") or {},
+        }
+        refusal = self.cluster.pod_admission_refusal(pod, namespace)
+        if refusal:
+            msg = f"namespace {namespace} does not admit the pods of Deployment/{name}"
+            raise DeployError(
+                msg,
+                details=[refusal],
+                fix=(
+                    "nothing was applied; restore the securityContext nb2svc renders "
+                    "(or deploy to a namespace whose Pod Security level allows it)"
+                ),
+            )
 
     def _carry_last_good(self, doc: Manifest, namespace: str) -> str | None:
         """Keep the live last-good annotation in what we apply (SSA would drop it otherwise)."""
@@ -234,7 +291,7 @@ class Deployer:
         """
         record = copy.deepcopy(dict(doc))
         record["metadata"].setdefault("annotations", {})[s.ANN_LAST_GOOD] = lastgood.record(doc)
-        self.cluster.apply(record, namespace)
+        self.cluster.apply(record, namespace, force=self.force)
 
     def rollback(self, name: str, namespace: str, *, timeout: float | None = None) -> None:
         """Re-apply the last Deployment manifest that rolled out, and wait for it.
@@ -247,7 +304,7 @@ class Deployer:
             msg = f"Deployment/{name} has no last good manifest to roll back to"
             raise DeployError(msg, fix="deploy with --wait once; a successful rollout is recorded")
         doc = lastgood.restorable(previous, live or {}, name, namespace)
-        applied = self.cluster.apply(doc, namespace)
+        applied = self.cluster.apply(doc, namespace, force=self.force)
         generation = int(dig(applied, "metadata", "generation") or 0)
         self.wait_for_rollout(name, namespace, min_generation=generation, timeout=timeout)
         self.log(f"rolled back Deployment/{name} to image {_image(doc)}")

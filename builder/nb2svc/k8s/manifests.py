@@ -7,6 +7,7 @@ See docs/deploying.md for why each field has its value.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,7 +15,7 @@ import yaml
 from nb2svc_runtime.contract import WORKER_RSS_ENV
 
 from nb2svc.k8s import spec as s
-from nb2svc.k8s.spec import ManifestSpec
+from nb2svc.k8s.spec import HpaSpec, ManifestSpec
 
 Manifest = dict[str, Any]
 
@@ -254,14 +255,22 @@ def render_container(spec: ManifestSpec) -> Manifest:
 
 
 def render_hpa(spec: ManifestSpec) -> Manifest:
-    hpa = spec.hpa
-    assert hpa is not None
+    assert spec.hpa is not None
+    return hpa_object(metadata(spec), spec.hpa)
+
+
+def render_pdb(spec: ManifestSpec) -> Manifest:
+    return pdb_object(metadata(spec), selector(spec))
+
+
+def hpa_object(meta: Manifest, hpa: HpaSpec) -> Manifest:
+    """The HPA scaling the Deployment named in `meta` (its metadata is the Deployment's)."""
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
-        "metadata": metadata(spec),
+        "metadata": meta,
         "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": spec.name},
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": meta["name"]},
             "minReplicas": hpa.min_replicas,
             "maxReplicas": hpa.max_replicas,
             "metrics": [
@@ -283,10 +292,39 @@ def render_hpa(spec: ManifestSpec) -> Manifest:
     }
 
 
-def render_pdb(spec: ManifestSpec) -> Manifest:
+def pdb_object(meta: Manifest, match_labels: dict[str, str]) -> Manifest:
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
-        "metadata": metadata(spec),
-        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(spec)}},
+        "metadata": meta,
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": match_labels}},
     }
+
+
+def with_scaling(docs: Iterable[Manifest], hpa: HpaSpec | None, pdb: bool) -> list[Manifest]:
+    """`docs` with an HPA and/or PDB for each Deployment, as `nb2svc deploy --hpa/--pdb` adds
+    them to a build's manifests: with an HPA the Deployment loses `replicas` (the HPA owns
+    it; docs/deploying.md). Objects of those kinds already in `docs` are replaced."""
+    wanted = {"HorizontalPodAutoscaler"} if hpa else set()
+    wanted |= {"PodDisruptionBudget"} if pdb else set()
+    out: list[Manifest] = []
+    added: list[Manifest] = []
+    for doc in docs:
+        if doc.get("kind") in wanted:
+            continue
+        doc = copy.deepcopy(doc)
+        out.append(doc)
+        if doc.get("kind") != "Deployment":
+            continue
+        meta = {
+            key: copy.deepcopy(doc["metadata"][key])
+            for key in ("name", "namespace", "labels")
+            if key in doc["metadata"]
+        }
+        if hpa is not None:
+            doc["spec"].pop("replicas", None)
+            added.append(hpa_object(copy.deepcopy(meta), hpa))
+        if pdb:
+            match = dict(doc["spec"]["selector"]["matchLabels"])
+            added.append(pdb_object(copy.deepcopy(meta), match))
+    return out + added

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from nb2svc.k8s.apistatus import POD_SECURITY_MARK
 from nb2svc.k8s.findings import dig
 
 DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
@@ -48,6 +49,12 @@ def rollout_state(deployment: Mapping[str, Any], min_generation: int = 0) -> Rol
     if observed < max(generation, min_generation):
         return _waiting(f"waiting for deployment {name!r} spec update to be observed")
     for condition in status.get("conditions") or []:
+        if _admission_refused(condition):
+            return RolloutState(
+                False,
+                True,
+                f"deployment {name!r} cannot create its pods: {condition.get('message') or ''}",
+            )
         if condition.get("type") == "Progressing" and condition.get("reason") == DEADLINE_EXCEEDED:
             message = condition.get("message") or ""
             return RolloutState(
@@ -65,6 +72,16 @@ def rollout_state(deployment: Mapping[str, Any], min_generation: int = 0) -> Rol
     if available < updated:
         return _waiting(f"{available} of {updated} updated replicas are available")
     return RolloutState(True, False, f"deployment {name!r} successfully rolled out")
+
+
+def _admission_refused(condition: Mapping[str, Any]) -> bool:
+    """A ReplicaFailure that no retry will cure: Pod Security admission refusing the pods
+    (a quota refusal, by contrast, may clear by itself, so it is waited out)."""
+    return (
+        condition.get("type") == "ReplicaFailure"
+        and condition.get("status") == "True"
+        and POD_SECURITY_MARK in str(condition.get("message") or "")
+    )
 
 
 def _waiting(message: str) -> RolloutState:
