@@ -57,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(metavar="COMMAND")
     _add_analyze(sub)
     _add_build(sub)
+    _add_push(sub)
     _add_lock(sub)
     _add_base(sub)
     _add_run(sub)
@@ -141,7 +142,42 @@ def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="resolve versions as of DATE (default for unpinned notebooks: their last commit "
         "date); `none` for today's versions",
     )
+    p.add_argument(
+        "--push",
+        action="store_true",
+        help="after verification, push the image to the registry -t names; the manifests "
+        "then run it by digest (repo@sha256:...)",
+    )
+    _add_registry_options(p)
     p.set_defaults(handler=_build)
+
+
+def _add_registry_options(p: argparse.ArgumentParser) -> None:
+    """How `build --push` and `push` reach the registry (nb2svc.engine.registry)."""
+    p.add_argument(
+        "--authfile",
+        type=Path,
+        help="containers-auth.json with the registry's credentials, as `buildah login` writes "
+        "it (default: $REGISTRY_AUTH_FILE, else buildah's own default)",
+    )
+    p.add_argument(
+        "--tls-verify",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="verify the registry's TLS certificate (default: yes)",
+    )
+    p.add_argument(
+        "--cert-dir", type=Path, metavar="DIR", help="folder with a private registry's CA (ca.crt)"
+    )
+
+
+def _add_push(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "push", help="push a build's verified image; pin its manifests to the pushed digest"
+    )
+    p.add_argument("--report", type=Path, required=True, help="report.json of a build")
+    _add_registry_options(p)
+    p.set_defaults(handler=_push)
 
 
 def _add_lock(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -243,7 +279,8 @@ def _build_options(args: argparse.Namespace) -> BuildOptions:
     given: dict[str, Any] = {}
     for name in (f.name for f in fields(BuildOptions) if hasattr(args, f.name)):
         value = getattr(args, name)
-        if value is None or value is False or value == []:
+        switch_unset = value is False and name not in _YES_NO_OPTIONS
+        if value is None or switch_unset or value == []:
             continue
         given[name] = tuple(value) if isinstance(value, list) else value
     options = from_sources(given, os.environ)
@@ -251,6 +288,9 @@ def _build_options(args: argparse.Namespace) -> BuildOptions:
         print(f"nb2svc: warning: {warning}", file=sys.stderr)
     _check_writable(options.outdir)
     return options
+
+
+_YES_NO_OPTIONS = frozenset({"tls_verify"})  # --x/--no-x: None when not given, False is a choice
 
 
 def _check_writable(folder: Path) -> None:
@@ -283,10 +323,25 @@ def _build(args: argparse.Namespace) -> int:
 
     report = build(_build_options(args))
     if report:
-        keys = (
-            ("train_image_id", "model") if args.train_only else ("image", "image_id", "manifests")
-        )
+        keys: tuple[str, ...] = ("image", "image_id", "manifests")
+        if args.train_only:
+            keys = ("train_image_id", "model")
+        elif args.push:
+            keys = ("image", "image_id", "image_digest", "image_pushed", "manifests")
         print(json.dumps({k: report[k] for k in keys}, indent=2))
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    from nb2svc.engine.buildah import Buildah
+    from nb2svc.engine.registry import RegistryAccess
+    from nb2svc.push import push_report
+
+    tls_verify = args.tls_verify is not False
+    access = RegistryAccess.given(args.authfile, tls_verify, args.cert_dir)
+    report = push_report(args.report, access, Buildah(stream=sys.stderr))
+    keys = ("image", "image_id", "image_digest", "image_pushed", "manifests")
+    print(json.dumps({k: report.get(k) for k in keys}, indent=2))
     return 0
 
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-# Exit codes (documented in README and ARCHITECTURE): 0 success, 2 usage/config.
+# Exit codes (documented in README and docs/architecture.md): 0 success, 2 usage/config.
 EXIT_USAGE = 2
 EXIT_NOTEBOOK = 3
 EXIT_DEPENDENCIES = 4
@@ -19,6 +19,7 @@ EXIT_TRAINING = 6
 EXIT_VERIFICATION = 7
 EXIT_DEPLOY = 8
 EXIT_TRIGGER = 9
+EXIT_PUSH = 10
 
 
 @dataclass(frozen=True)
@@ -144,3 +145,9 @@ class DeployError(Nb2svcError, stage="deploy", exit_code=EXIT_DEPLOY):
 
 class TriggerError(Nb2svcError, stage="trigger", exit_code=EXIT_TRIGGER):
     """A build trigger (git hook, webhook) that cannot be set up, or cannot check out."""
+
+
+class PushError(Nb2svcError, stage="push", exit_code=EXIT_PUSH):
+    """Pushing the verified image to its registry failed (credentials refused, a certificate
+    not trusted, the registry unreachable). The local tag stays; `nb2svc push --report`
+    pushes it again."""

@@ -61,6 +61,13 @@ class BuildOptions:
     """Directories of local wheels (nb2svc.wheelhouse)."""
     train_only: bool = False
     """Stop after the train stage: the notebook trained in the image, nothing served."""
+    push: bool = False
+    """Push the verified image to the registry `image` names (nb2svc.push)."""
+    authfile: Path | None = None
+    """containers-auth.json for the push (None: REGISTRY_AUTH_FILE, else buildah's default)."""
+    tls_verify: bool = True
+    cert_dir: Path | None = None
+    """A folder with the CA certificate (ca.crt) of a private registry."""
 
 
 PARAM_PREFIX = "NB2SVC_PARAM_"
@@ -178,6 +185,15 @@ def check_values(given: Mapping[str, Any]) -> None:
         raise UsageError(
             f"runtime {runtime!r} is not one of nb2svc's model servers",
             fix=f"use one of {', '.join(RUNTIMES)}",
+        )
+    if given.get("push") and (given.get("train_only") or given.get("dry_run")):
+        made = (
+            "--train-only tags no runtime image"
+            if given.get("train_only")
+            else "--dry-run builds nothing"
+        )
+        raise UsageError(
+            f"--push pushes the verified image, and {made}", fix="leave out one of the two"
         )
     unknown = set(given) - {f.name for f in fields(BuildOptions)}
     if unknown:

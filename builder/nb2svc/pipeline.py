@@ -21,7 +21,8 @@ from typing import Any, TextIO
 from nb2svc.analyze import Analysis, analyze
 from nb2svc.config import load_config
 from nb2svc.engine.errors import BuildahError
-from nb2svc.errors import DependencyError, TrainingError, UsageError
+from nb2svc.engine.registry import RegistryAccess
+from nb2svc.errors import DependencyError, PushError, TrainingError, UsageError
 from nb2svc.failures import explain_build_failure
 from nb2svc.hazards import retry_inputs
 from nb2svc.image.context import context_key, runtime_requirements, write_context
@@ -32,6 +33,7 @@ from nb2svc.lock import LockInput, parse_lock
 from nb2svc.lockfile import build_lock, lockfile_key, lockfile_path, read_lockfile, write_lockfile
 from nb2svc.options import BuildOptions, check_image_ref, choose_python, configured, parse_secret
 from nb2svc.plan import BuildPlan, HostFacts, NotebookRef, SourceFacts, check_buildable, make_plan
+from nb2svc.push import Pushed, again_later, check_pushable, push_image
 from nb2svc.realworld import extra_report
 from nb2svc.report import build_report, train_report, write_manifests, write_report
 from nb2svc.source import Source, list_source_files, open_source, select_notebooks
@@ -61,6 +63,7 @@ def build(
     tools = tools or Tools.real(out)
     if options.image:
         check_image_ref(options.image)
+    access = _registry_access(options)
     with open_source(options.source) as source:
         with timer.step("analyze"):
             analysis = _analyze(source, options)
@@ -74,7 +77,9 @@ def build(
             out.write((context / "Containerfile").read_text())
             return {}
         try:
-            return _build_and_verify(plan, analysis, source.root, options, tools, timer, out)
+            return _build_and_verify(
+                plan, analysis, source.root, options, tools, timer, out, access
+            )
         except TrainingError as exc:
             if exc.retry is None:
                 raise
@@ -82,7 +87,16 @@ def build(
             _say(out, f"{exc.message}; building once more with {retry.plan}")
         again = replace(options, exclude_newer=retry.as_of)
         plan = _plan(source, facts, analysis, again, tools, timer, out, retry_inputs(retry))
-        return _build_and_verify(plan, analysis, source.root, again, tools, timer, out)
+        return _build_and_verify(plan, analysis, source.root, again, tools, timer, out, access)
+
+
+def _registry_access(options: BuildOptions) -> RegistryAccess | None:
+    """With --push: how to reach the registry, every part of it checked before the build
+    (a registry -t does not name, an auth file or CA folder that is not there)."""
+    if not options.push:
+        return None
+    check_pushable(options.image or "localhost/")
+    return RegistryAccess.given(options.authfile, options.tls_verify, options.cert_dir)
 
 
 def plan_build(
@@ -220,6 +234,7 @@ def _build_and_verify(
     tools: Tools,
     timer: Timer,
     out: TextIO,
+    access: RegistryAccess | None = None,
 ) -> dict[str, Any]:
     context = _write_inputs(plan, root, options.outdir)
     builder, state = tools.builder, tools.state
@@ -258,7 +273,32 @@ def _build_and_verify(
         timings=timer.timings,
         manifests=manifests,
     )
-    return _written(report, plan, analysis, options)
+    report = _written(report, plan, analysis, options)
+    if access is None:
+        return report
+    with timer.step("push"):
+        pushed = _push(report["image_id"], plan, access, options, tools, out)
+    write_manifests(plan, image_id, verification, options.outdir, pushed.digest)
+    report.update(pushed.report_keys())
+    report["timings"]["push"] = timer.timings["push"]
+    write_report(report, options.outdir)
+    return report
+
+
+def _push(
+    image_id: str,
+    plan: BuildPlan,
+    access: RegistryAccess,
+    options: BuildOptions,
+    tools: Tools,
+    out: TextIO,
+) -> Pushed:
+    """Push the verified, tagged image. report.json and the manifests are written (unpinned)
+    before: a failed push leaves them, and the tag, for `nb2svc push --report`."""
+    try:
+        return push_image(tools.builder, image_id, plan.image, access, out)
+    except PushError as exc:
+        raise again_later(exc, options.outdir / "report.json") from None
 
 
 def _written(

@@ -37,6 +37,8 @@ def build_report(
     return {
         "image": plan.image,
         "image_id": image_id,
+        "image_digest": None,  # set with image_pushed once pushed (nb2svc.push)
+        "image_pushed": None,
         "runtime": plan.runtime,
         **_trained(plan, analysis, verification.signature, verification.sample),
         "timings": {**timings, **_stage_timings(observer)},
@@ -151,11 +153,17 @@ def _cache(
 
 
 def write_manifests(
-    plan: BuildPlan, image_id: str, verification: Verification, outdir: Path
+    plan: BuildPlan,
+    image_id: str,
+    verification: Verification,
+    outdir: Path,
+    digest: str | None = None,
 ) -> Path:
+    """manifests.yaml of the build; with the pushed `digest`, pinned to `repo@digest`."""
     spec = ManifestSpec(
         name=plan.name,
         image=plan.image,
+        image_digest=digest,
         version=plan.notebooks[-1].sha256[:12],
         port=plan.port,
         uid=plan.uid,
@@ -176,7 +184,11 @@ def write_manifests(
 
 
 def write_report(report: dict[str, Any], outdir: Path) -> Path:
-    path = outdir / "report.json"
+    return write_report_file(report, outdir / "report.json")
+
+
+def write_report_file(report: dict[str, Any], path: Path) -> Path:
+    """Write `report` to `path` whole or not at all (a temporary file renamed over it)."""
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n")
     tmp.replace(path)

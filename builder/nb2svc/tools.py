@@ -16,6 +16,7 @@ from typing import Any, Protocol, TextIO
 
 from nb2svc.engine.buildah import Buildah, BuildResult
 from nb2svc.engine.podman import Podman
+from nb2svc.engine.registry import RegistryAccess
 from nb2svc.image.base import select_base_images
 from nb2svc.image.verify import Verification, read_trained, verify_image
 from nb2svc.state import StateDir
@@ -44,6 +45,8 @@ class ImageBuilder(Protocol):
     def image_size(self, ref: str) -> int: ...
 
     def tag(self, image: str, *refs: str) -> None: ...
+
+    def push_to_registry(self, image: str, dest: str, access: RegistryAccess) -> str: ...
 
 
 @dataclass(frozen=True)

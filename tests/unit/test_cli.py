@@ -77,6 +77,28 @@ EVERY_BUILD_OPTION = [
             id="build-passes-every-option",
         ),
         pytest.param(
+            [
+                *("build", "-t", "r.example.com/m:1", "--push", "--authfile", "/a.json"),
+                *("--no-tls-verify", "--cert-dir", "/certs"),
+            ],
+            (
+                BuildOptions(
+                    image="r.example.com/m:1",
+                    push=True,
+                    authfile=Path("/a.json"),
+                    tls_verify=False,
+                    cert_dir=Path("/certs"),
+                ),
+                {},
+            ),
+            id="build-passes-the-push-options-and-no-tls-verify-is-a-choice",
+        ),
+        pytest.param(
+            ["build", "--push", "--tls-verify"],
+            (BuildOptions(push=True, tls_verify=True), {}),
+            id="tls-verify-can-be-said-too",
+        ),
+        pytest.param(
             ["lock"],
             (BuildOptions(), {"check": False}),
             id="lock-without-options-takes-the-defaults",
@@ -116,6 +138,8 @@ def test_command_line_becomes_build_options(
         (["--train-timeout", "nan"], "is not a positive number of seconds"),
         (["--base-image", "localhost/x:1\nRUN id"], "--base-image"),
         (["-o", "/proc/nb2svc-out"], "cannot write the output folder /proc/nb2svc-out"),
+        (["--push", "--train-only"], "--train-only tags no runtime image"),
+        (["--push", "--dry-run"], "--dry-run builds nothing"),
     ],
 )
 def test_a_bad_build_value_is_a_usage_error_before_anything_runs(

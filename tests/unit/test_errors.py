@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 from nb2svc.engine.errors import BuildahError, PodmanMissingError
+from nb2svc.engine.registry import RegistryAuthError
 from nb2svc.errors import (
     BuildError,
     DependencyError,
     DeployError,
     Nb2svcError,
     NotebookError,
+    PushError,
     TrainingError,
     TriggerError,
     UsageError,
@@ -28,6 +30,8 @@ from nb2svc.errors import (
         pytest.param(VerificationError, "verify", 7, id="verification-exits-7"),
         pytest.param(DeployError, "deploy", 8, id="deploy-exits-8"),
         pytest.param(TriggerError, "trigger", 9, id="trigger-exits-9"),
+        pytest.param(PushError, "push", 10, id="push-exits-10"),
+        pytest.param(RegistryAuthError, "push", 10, id="a-refused-push-too"),
         pytest.param(BuildahError, "build", 5, id="a-subclass-keeps-its-parents-stage"),
         pytest.param(PodmanMissingError, "verify", 7, id="and-so-does-its-subclass"),
     ],

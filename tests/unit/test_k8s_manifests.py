@@ -14,7 +14,7 @@ import kubernetes_validate
 import pytest
 from nb2svc.k8s import RUNTIME_ENDPOINTS, HpaSpec, ManifestSpec, Provenance, render_manifests
 from nb2svc.k8s import spec as s
-from nb2svc.k8s.manifests import load_yaml, render_deployment, to_yaml
+from nb2svc.k8s.manifests import load_yaml, pin_image, render_deployment, to_yaml
 from nb2svc.k8s.spec import memory_for, worker_count
 from nb2svc.k8s.validate import default_versions, schema_findings, validate_documents
 from nb2svc_runtime import contract
@@ -134,8 +134,8 @@ def test_startup_budget_from_measured_load_time(
         assert budget.seconds >= measured * 3
 
 
-def test_image_pinned_by_digest_once() -> None:
-    assert base_spec().image_ref == f"registry.example.com/ds/churn:3f2a9c1d0b7e@{DIGEST}"
+def test_image_pinned_by_digest_once_without_the_tag() -> None:
+    assert base_spec().image_ref == f"registry.example.com/ds/churn@{DIGEST}"
     pinned = base_spec(image=f"r.example.com/churn@{DIGEST}", image_digest=None)
     assert pinned.image_ref == f"r.example.com/churn@{DIGEST}"
     annotations = docs_by_kind(pinned)["Deployment"]["metadata"]["annotations"]  # type: ignore[index]
@@ -200,3 +200,20 @@ def test_the_memory_rendered_lets_the_server_run_every_worker_it_is_told() -> No
             memory = memory_for(workers, rss_mib * 2**20)
             limit_mib = int(memory.removesuffix("Mi"))
             assert runtime_config.MEMORY_SHARE * limit_mib / rss_mib >= workers, memory
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_pinning_rendered_manifests_gives_what_rendering_with_the_digest_gives(
+    variant: str,
+) -> None:
+    pinned_spec = VARIANTS[variant]
+    unpinned = render_manifests(ManifestSpec(**{**vars(pinned_spec), "image_digest": None}))
+    tag = pinned_spec.image
+    assert to_yaml(pin_image(unpinned, tag, DIGEST)) == to_yaml(render_manifests(pinned_spec))
+    again = pin_image(pin_image(unpinned, tag, "sha256:" + "77" * 32), tag, DIGEST)
+    assert to_yaml(again) == to_yaml(render_manifests(pinned_spec))  # a second push re-pins
+
+
+def test_pinning_manifests_that_run_another_image_is_refused() -> None:
+    with pytest.raises(ValueError, match="no container of these manifests runs"):
+        pin_image(render_manifests(base_spec(image_digest=None)), "r.example.com/other:1", DIGEST)

@@ -23,7 +23,8 @@ from nb2svc.analyze import analyze
 from nb2svc.config import load_config
 from nb2svc.engine.buildah import BuildResult
 from nb2svc.engine.errors import BuildahError
-from nb2svc.errors import DependencyError, TrainingError
+from nb2svc.engine.registry import RegistryAccess, RegistryAuthError, classify_push_failure
+from nb2svc.errors import DependencyError, TrainingError, UsageError
 from nb2svc.image.containerfile import StepKind, step_kind
 from nb2svc.image.verify import Verification
 from nb2svc.lock import Lock
@@ -36,6 +37,12 @@ from nb2svc.tools import Tools
 from nb2svc_runtime.contract import ERROR_MARKER
 
 BASE = "localhost/test/base:1"
+PUSHED_DIGEST = "sha256:" + "d" * 64
+REFUSED = (
+    'Error: pushing image "x" to "docker://registry.example.com/ml/mean:1": trying to reuse '
+    "blob sha256:dac4 at destination: checking whether a blob sha256:dac4 exists in "
+    "registry.example.com/ml/mean: unauthorized: authentication required"
+)  # what buildah 1.28.2 said to a wrong password (tests/integration/test_push.py)
 CELLS = (
     "import statistics",
     "class Mean:\n    def predict(self, rows):\n        return [statistics.mean(r) for r in rows]",
@@ -53,6 +60,8 @@ class ScriptedBuildah:
     builds: list[str | None] = field(default_factory=list)  # the target of each build
     tags: list[tuple[str, str]] = field(default_factory=list)
     made: set[str] = field(default_factory=set)
+    pushes: list[tuple[str, str]] = field(default_factory=list)  # (image, destination)
+    push_refused: str | None = None  # buildah's error line when the registry refuses
 
     def check(self) -> tuple[int, int, int]:
         return (1, 28, 2)
@@ -96,6 +105,14 @@ class ScriptedBuildah:
 
     def tag(self, image: str, *refs: str) -> None:
         self.tags += [(image, ref) for ref in refs]
+
+    def push_to_registry(self, image: str, dest: str, access: RegistryAccess) -> str:
+        """What `buildah push` answers: the digest, or the refusal `push_refused` holds."""
+        self.pushes.append((image, dest))
+        if self.push_refused:
+            argv = ["buildah", "push", image, f"docker://{dest}"]
+            raise classify_push_failure(dest, access, argv, 125, [self.push_refused])
+        return PUSHED_DIGEST
 
 
 def _stages(containerfile: str) -> list[list[str]]:
@@ -242,3 +259,48 @@ def test_a_dry_run_builds_nothing(harness: Harness) -> None:
     assert harness.run(dry_run=True) == {}
     assert harness.builder.builds == []
     assert (harness.out / "context" / "Containerfile").is_file()
+
+
+def test_push_sends_the_verified_image_and_pins_the_manifests_to_its_digest(
+    harness: Harness,
+) -> None:
+    report = harness.run(image="registry.example.com/ml/mean:1", push=True)
+    assert harness.builder.pushes == [(report["image_id"], "registry.example.com/ml/mean:1")]
+    assert report["image_digest"] == PUSHED_DIGEST
+    assert report["image_pushed"] == f"registry.example.com/ml/mean@{PUSHED_DIGEST}"
+    assert json.loads((harness.out / "report.json").read_text()) == report
+    manifests = (harness.out / "manifests.yaml").read_text()
+    assert f"image: registry.example.com/ml/mean@{PUSHED_DIGEST}" in manifests
+    assert "mean:1" not in manifests
+    assert "push" in report["timings"]
+
+
+def test_a_build_without_push_records_no_digest(harness: Harness) -> None:
+    report = harness.run(image="registry.example.com/ml/mean:1")
+    assert harness.builder.pushes == []
+    assert (report["image_digest"], report["image_pushed"]) == (None, None)
+    assert "image: registry.example.com/ml/mean:1" in (harness.out / "manifests.yaml").read_text()
+
+
+def test_a_refused_push_keeps_the_tag_and_the_report_and_says_how_to_push_again(
+    harness: Harness,
+) -> None:
+    harness.builder.push_refused = REFUSED
+    with pytest.raises(RegistryAuthError) as info:
+        harness.run(image="registry.example.com/ml/mean:1", push=True)
+    assert info.value.exit_code == 10
+    assert "registry registry.example.com refused the credentials" in info.value.message
+    assert f"nb2svc push --report {harness.out / 'report.json'}" in str(info.value.fix)
+    written = json.loads((harness.out / "report.json").read_text())
+    assert harness.builder.tags == [(written["image_id"], "registry.example.com/ml/mean:1")]
+    assert written["image_pushed"] is None
+    assert "image: registry.example.com/ml/mean:1" in (harness.out / "manifests.yaml").read_text()
+
+
+@pytest.mark.parametrize("image", [None, "localhost/mean:1", "mean:1"])
+def test_push_to_local_storage_is_refused_before_anything_is_built(
+    harness: Harness, image: str | None
+) -> None:
+    with pytest.raises(UsageError, match="names local container storage"):
+        harness.run(image=image, push=True)
+    assert harness.builder.builds == []

@@ -30,7 +30,9 @@ from nb2svc.engine.errors import (
 )
 from nb2svc.engine.process import run_streaming
 from nb2svc.engine.progress import Progress
+from nb2svc.engine.registry import RegistryAccess, classify_push_failure
 from nb2svc.engine.tool import ToolOptions
+from nb2svc.image.refs import is_digest
 
 MIN_VERSION = (1, 28, 0)
 INSTALL_HINT = "install it with `apt-get install buildah` (Debian/Ubuntu) or `dnf install buildah`"
@@ -237,6 +239,30 @@ class Buildah(BuildahContainers):
     def push(self, ref: str, dest: str) -> None:
         """Push to a transport destination, e.g. `oci-archive:/tmp/x.tar` or `docker://...`."""
         self._run("push", "--quiet", ref, dest, timeout=max(self.timeout, 600))
+
+    def push_to_registry(self, image: str, dest: str, access: RegistryAccess) -> str:
+        """Push `image` (an ID or tag in local storage) to the registry reference `dest`;
+        return the digest of the manifest the registry now holds (`sha256:...`, from
+        `--digestfile`). A failure is a `PushError` (nb2svc.engine.registry); local
+        storage and its tags are left as they were.
+
+        buildah retries a failed push itself (3 times, 2 s apart); buildah 1.28.2 ignores
+        `--retry`/`--retry-delay` on push (measured), so they are not passed.
+        """
+        with tempfile.TemporaryDirectory(prefix="nb2svc-push-") as tmp:
+            digestfile = Path(tmp) / "digest"
+            args = ["push", "--quiet", f"--digestfile={digestfile}", *access.argv()]
+            result = self._call(*args, image, f"docker://{dest}", timeout=max(self.timeout, 3600))
+            if result.returncode != 0:
+                raise classify_push_failure(
+                    dest, access, result.argv, result.returncode, result.tail()
+                )
+            digest = digestfile.read_text().strip() if digestfile.is_file() else ""
+        if not is_digest(digest):
+            raise classify_push_failure(
+                dest, access, result.argv, 0, [f"buildah push wrote no digest ({digest!r})"]
+            )
+        return digest
 
     # -- additions for S2I-style builds -------------------------------------------------
     def build_with_volumes(

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from nb2svc_runtime.contract import WORKER_RSS_ENV
 
+from nb2svc.image.refs import by_digest, repository_of
 from nb2svc.k8s import spec as s
 from nb2svc.k8s.spec import HpaSpec, ManifestSpec
 
@@ -328,3 +329,45 @@ def with_scaling(docs: Iterable[Manifest], hpa: HpaSpec | None, pdb: bool) -> li
             match = dict(doc["spec"]["selector"]["matchLabels"])
             added.append(pdb_object(copy.deepcopy(meta), match))
     return out + added
+
+
+def pin_image(docs: Iterable[Manifest], image: str, digest: str) -> list[Manifest]:
+    """`docs` with each container that runs `image` (its tag, or an earlier digest of its
+    repository) pinned to `repo@digest`, and the digest annotation on each Deployment and
+    its pod template: what rendering with `ManifestSpec.image_digest` gives (`nb2svc push
+    --report` pins a build's manifests this way). ValueError when no container runs it."""
+    pinned = by_digest(image, digest)
+    out = [copy.deepcopy(doc) for doc in docs]
+    found = 0
+    for doc in out:
+        if doc.get("kind") != "Deployment":
+            continue
+        template = doc["spec"]["template"]
+        runs = [c for c in template["spec"].get("containers", []) if _runs(c, image)]
+        for container in runs:
+            container["image"] = pinned
+        if runs:
+            found += len(runs)
+            for meta in (doc["metadata"], template.setdefault("metadata", {})):
+                meta["annotations"] = _with_digest(meta.get("annotations") or {}, digest)
+    if not found:
+        raise ValueError(f"no container of these manifests runs {image}")
+    return out
+
+
+def _runs(container: Manifest, image: str) -> bool:
+    ref = str(container.get("image", ""))
+    return ref == image or ("@" in ref and repository_of(ref) == repository_of(image))
+
+
+def _with_digest(annotations: dict[str, str], digest: str) -> dict[str, str]:
+    """The annotations with `nb2svc.io/image-digest` where rendering puts it (before
+    `nb2svc.io/nb2svc-version`), so a pinned file reads as a freshly rendered one."""
+    out: dict[str, str] = {}
+    for key, value in annotations.items():
+        if key == s.ANN_NB2SVC_VERSION:
+            out[s.ANN_IMAGE_DIGEST] = digest
+        if key != s.ANN_IMAGE_DIGEST:
+            out[key] = value
+    out.setdefault(s.ANN_IMAGE_DIGEST, digest)
+    return out

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from nb2svc import __version__
+from nb2svc.image.refs import by_digest
 
 # The runtime's GET endpoints (docs/architecture.md, "Contracts").
 # Probe paths must be in this list; the runtime owner cross-checks it against the server.
@@ -226,9 +227,10 @@ class ManifestSpec:
 
     @property
     def image_ref(self) -> str:
-        """The image pinned by digest when the digest is known (`repo:tag@sha256:...`)."""
+        """The image pinned by digest when the digest is known: `repo@sha256:...`, without
+        the tag, which a digest makes meaningless (nb2svc.image.refs.by_digest says why)."""
         if self.image_digest and "@" not in self.image:
-            return f"{self.image}@{self.image_digest}"
+            return by_digest(self.image, self.image_digest)
         return self.image
 
     @property
