@@ -8,6 +8,7 @@
 //	kube scheduler [flags]           kube-scheduler
 //	kube etcd [flags]                etcd
 //	kube kubectl [args]              kubectl
+//	kube kwok [flags]                kwok (nodes and kubelets stood in)
 //	kube version                     the versions built in
 //
 // Invoked through a link named after a part (kubectl, kube-apiserver, etcd,
@@ -22,6 +23,7 @@ import (
 	_ "time/tzdata" // for timeZone support in CronJob
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.etcd.io/etcd/api/v3/version"
 	"go.etcd.io/etcd/server/v3/etcdmain"
 	"k8s.io/component-base/cli"
@@ -35,6 +37,10 @@ import (
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	kwokconfig "sigs.k8s.io/kwok/pkg/config"
+	kwokcmd "sigs.k8s.io/kwok/pkg/kwok/cmd"
+	kwoklog "sigs.k8s.io/kwok/pkg/log"
+	kwoksignals "sigs.k8s.io/kwok/pkg/utils/signals"
 )
 
 var aliases = map[string]string{
@@ -44,7 +50,7 @@ var aliases = map[string]string{
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: kube {apiserver|controller-manager|scheduler|etcd|kubectl|version} [args...]")
+	fmt.Fprintln(os.Stderr, "usage: kube {apiserver|controller-manager|scheduler|etcd|kubectl|kwok|version} [args...]")
 }
 
 func main() {
@@ -90,6 +96,8 @@ func run(name string, args []string) int {
 			kubectlutil.CheckErr(err)
 		}
 		return 0
+	case "kwok":
+		return runKwok(args)
 	case "version", "--version":
 		fmt.Printf("kubernetes %s\netcd %s\n", kubeversion.Get().GitVersion, version.Version)
 		return 0
@@ -98,4 +106,29 @@ func run(name string, args []string) int {
 		usage()
 		return 2
 	}
+}
+
+// runKwok does what kwok's own main does: global flags (logging, --config)
+// first, then the kwok command with them attached.
+func runKwok(args []string) int {
+	flagset := pflag.NewFlagSet("global", pflag.ContinueOnError)
+	flagset.ParseErrorsAllowlist.UnknownFlags = true
+	flagset.Usage = func() {}
+	os.Args = append([]string{"kwok"}, args...)
+	ctx := kwoksignals.SetupSignalContext()
+	ctx, logger := kwoklog.InitFlags(ctx, flagset)
+	ctx, err := kwokconfig.InitFlags(ctx, flagset)
+	if err != nil {
+		fmt.Fprint(os.Stderr, flagset.FlagUsages())
+		logger.Error("kwok: reading its config flags", "err", err)
+		return 1
+	}
+	command := kwokcmd.NewCommand(ctx)
+	command.PersistentFlags().AddFlagSet(flagset)
+	command.SetArgs(args)
+	if err := command.ExecuteContext(ctx); err != nil {
+		logger.Error("kwok: exited", "err", err)
+		return 1
+	}
+	return 0
 }
