@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(buildah podman runc debootstrap wrk git python3 python3-venv ca-certificates uidmap fuse-overlayfs)
+APT_PACKAGES=(buildah podman runc debootstrap wrk git python3 python3-venv ca-certificates uidmap fuse-overlayfs
+  docker-registry apache2-utils openssl)  # the last three: the tests' own registry (tests/registry_support.py)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -14,6 +15,12 @@ if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# docker-registry (CNCF distribution, /usr/bin/docker-registry) starts a registry on :5000 of
+# its own where systemd runs; the tests start theirs on 127.0.0.1 with TLS and htpasswd.
+if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+  systemctl disable --now docker-registry >/dev/null 2>&1 || true
 fi
 
 # uv and pip talk to PyPI through the host's CA bundle.

@@ -9,6 +9,7 @@ removes it after the test, passed or failed.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -18,6 +19,7 @@ from nb2svc.engine.buildah import Buildah
 from nb2svc.engine.podman import Podman
 from nb2svc.errors import Nb2svcError
 from nb2svc.image.base import BaseImages, ensure_base_image
+from registry_support import Registry, missing_tools, running_registry
 
 BASE_PYTHON = os.environ.get("NB2SVC_TEST_PYTHON", "3.11")
 
@@ -116,3 +118,15 @@ def test_image(buildah: Buildah, request: pytest.FixtureRequest) -> Iterator[str
     yield ref
     if buildah.image_exists(ref):
         buildah.rmi(ref, force=True)
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """A real registry on 127.0.0.1 (TLS from a CA of its own, htpasswd), once per session;
+    stopped, and checked to listen no more, at the end (tests/registry_support.py)."""
+    missing = missing_tools()
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed (scripts/setup.sh installs them)")
+    with running_registry(tmp_path_factory.mktemp("registry")) as running:
+        print(f"\nregistry {running.host} up in {running.started_seconds:.2f} s", file=sys.stderr)
+        yield running
