@@ -45,6 +45,15 @@ def _add_hook(sub: SubParsers) -> None:
     p.add_argument("--image", help="image name without tag (default localhost/<repo name>)")
     p.add_argument("--wait", action="store_true", help="the push waits for the build")
     p.add_argument("--deploy", action="store_true", help="nb2svc deploy after a good build")
+    p.add_argument(
+        "--push",
+        action="store_true",
+        help="push each verified build to the registry --image names (needed by --deploy "
+        "of a registry image)",
+    )
+    p.add_argument("--authfile", type=Path, help="containers-auth.json for --push")
+    p.add_argument("--no-tls-verify", action="store_true", help="for --push: skip TLS checks")
+    p.add_argument("--cert-dir", type=Path, help="for --push: a private registry's CA folder")
     p.add_argument("--namespace", help="namespace for --deploy")
     p.add_argument("--context", dest="kube_context", help="kube context for --deploy")
     p.add_argument("--state-dir", type=Path, help="history, logs, locks (default BARE/nb2svc)")
@@ -87,6 +96,8 @@ def hook_install_command(args: argparse.Namespace) -> int:
     bare = args.bare_repo.resolve()
     if args.deploy is False and (args.namespace or args.kube_context):
         raise UsageError("--namespace and --context only apply with --deploy")
+    if not args.push and (args.authfile or args.no_tls_verify or args.cert_dir):
+        raise UsageError("--authfile, --no-tls-verify and --cert-dir only apply with --push")
     deploy: dict[str, Any] | None = None
     if args.deploy:
         deploy = {"namespace": args.namespace, "context": args.kube_context}
@@ -101,6 +112,10 @@ def hook_install_command(args: argparse.Namespace) -> int:
         deploy=deploy,
         build_command=shlex.split(args.build_command) if args.build_command else None,
         timeout=args.timeout,
+        push=args.push,
+        authfile=str(args.authfile.resolve()) if args.authfile else None,
+        tls_verify=not args.no_tls_verify,
+        cert_dir=str(args.cert_dir.resolve()) if args.cert_dir else None,
     )
     path = hook.install(config, force=args.force)
     print(f"installed {path}: builds {', '.join(config.branches)} as {config.image}:<sha12>")

@@ -18,6 +18,9 @@ variable, never written in the config itself. Relative paths are relative to the
     notebooks = ["churn.ipynb"]
     image = "localhost/churn"     # tagged :<sha12>
     timeout = 3600                # seconds a build may take; git_timeout: one git command
+    push = true                   # push to the registry `image` names (needed for deploy)
+    authfile = "/run/secrets/registry-auth.json"  # containers-auth.json; tls_verify, cert_dir
+    deploy = { namespace = "ml" } # nb2svc deploy after a good build
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from nb2svc.errors import UsageError
+from nb2svc.image.refs import is_local, registry_of
 from nb2svc.triggers.httpguard import DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_TIMEOUT
 from nb2svc.triggers.refs import branch_of
 from nb2svc.triggers.signatures import FORGES
@@ -44,7 +48,8 @@ _TOP = {
 }  # fmt: skip
 _REPO = {
     "forge", "name", "clone_url", "branches", "secret_file", "secret_env", "notebooks",
-    "image", "build_command", "timeout", "git_timeout", "deploy",
+    "image", "build_command", "timeout", "git_timeout", "deploy", "push", "authfile",
+    "tls_verify", "cert_dir",
 }  # fmt: skip
 
 
@@ -63,6 +68,10 @@ class RepoConfig:
     git_timeout: float | None = None  # seconds for one git command (default 600)
     deploy: dict[str, Any] | None = None
     secret_env: str | None = None  # the variable the secret came from, kept from builds
+    push: bool = False
+    authfile: Path | None = None  # its path only: nb2svc never reads credentials
+    tls_verify: bool = True
+    cert_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,9 @@ def _repo(
         if not isinstance(spec.get(key), str) or not spec[key]:
             raise UsageError(f"{where}: {key} is required")
     repo_command = spec.get("build_command", command)
+    image = spec.get("image") or f"localhost/{spec['name'].rsplit('/', 1)[-1].lower()}"
+    push, tls_verify = _switch(spec, "push", False, where), _switch(spec, "tls_verify", True, where)
+    check_push_settings(image, push, spec.get("deploy"), where)
     return RepoConfig(
         id=rid,
         forge=forge,
@@ -132,14 +144,42 @@ def _repo(
         clone_url=spec["clone_url"],
         branches=_branches(spec.get("branches", ["main"]), where),
         secret=_secret(spec, base, where) if secrets else b"",
-        image=spec.get("image") or f"localhost/{spec['name'].rsplit('/', 1)[-1].lower()}",
+        image=image,
         notebooks=tuple(spec.get("notebooks", ())),
         build_command=tuple(repo_command) if repo_command else None,
         timeout=_seconds(spec, "timeout", where),
         git_timeout=_seconds(spec, "git_timeout", where),
         deploy=spec.get("deploy"),
         secret_env=str(spec["secret_env"]) if "secret_env" in spec else None,
+        push=push,
+        authfile=base / str(spec["authfile"]) if "authfile" in spec else None,
+        tls_verify=tls_verify,
+        cert_dir=base / str(spec["cert_dir"]) if "cert_dir" in spec else None,
     )
+
+
+def check_push_settings(image: str, push: bool, deploy: object, where: str) -> None:
+    """A trigger that deploys an image no cluster can pull is refused when its config is
+    read, not after a build: `deploy` of a registry image needs `push` (the cluster pulls
+    from the registry), and `push` needs an image that names a registry."""
+    if push and is_local(image):
+        raise UsageError(
+            f"{where}: push = true, but image {image!r} names local storage, not a registry",
+            fix='set image to the registry and repository, e.g. "registry.example.com/ml/churn"',
+        )
+    if deploy and not push and not is_local(image):
+        raise UsageError(
+            f"{where}: deploy without push: the cluster would pull {image}:<sha12> from "
+            f"{registry_of(image)}, where nothing pushes it",
+            fix="set push = true (with authfile for the registry's credentials), or drop deploy",
+        )
+
+
+def _switch(spec: dict[str, Any], key: str, default: bool, where: str) -> bool:
+    value = spec.get(key, default)
+    if not isinstance(value, bool):
+        raise UsageError(f"{where}: {key} must be true or false")
+    return value
 
 
 def _port(value: Any, where: str) -> int:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from nb2svc.errors import TriggerError
+from nb2svc.triggers.config import check_push_settings
 from nb2svc.triggers.history import History
 from nb2svc.triggers.private import append_private
 from nb2svc.triggers.queue import drain
@@ -43,6 +44,13 @@ class HookConfig:
     build_command: list[str] | None = None
     timeout: float | None = None
     git_timeout: float | None = None
+    push: bool = False  # push to the registry `image` names (deploy of one needs it)
+    authfile: str | None = None  # containers-auth.json's path, never its content
+    tls_verify: bool = True
+    cert_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        check_push_settings(self.image, self.push, self.deploy, "hook settings")
 
     @classmethod
     def load(cls, path: Path) -> HookConfig:
@@ -153,7 +161,8 @@ def _queue(config: HookConfig, runner: Runner, update: RefUpdate, out: TextIO) -
         "repo": config.repo, "source": config.repo, "ref": update.ref, "sha": sha,
         "image": f"{config.image}:{sha[:12]}", "notebooks": config.notebooks,
         "build_command": config.build_command, "deploy": config.deploy,
-        "timeout": config.timeout, "git_timeout": config.git_timeout,
+        "timeout": config.timeout, "git_timeout": config.git_timeout, "push": config.push,
+        "authfile": config.authfile, "tls_verify": config.tls_verify, "cert_dir": config.cert_dir,
     }  # fmt: skip
     queued = runner.history.enqueue(spec)
     log = Path(config.state_dir) / "builds" / str(queued.build_id) / "build.log"

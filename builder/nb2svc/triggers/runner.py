@@ -48,6 +48,11 @@ def build_argv(spec: dict[str, Any], checkout: Path, outdir: Path) -> list[str]:
     argv = [*(spec.get("build_command") or DEFAULT_BUILD_COMMAND), str(checkout)]
     argv += [f"--tag={spec['image']}", f"--outdir={outdir}"]
     argv += [f"--notebook={n}" for n in spec.get("notebooks", [])]
+    if spec.get("push"):
+        argv.append("--push")
+        argv += [f"--authfile={spec['authfile']}"] if spec.get("authfile") else []
+        argv += [] if spec.get("tls_verify", True) else ["--no-tls-verify"]
+        argv += [f"--cert-dir={spec['cert_dir']}"] if spec.get("cert_dir") else []
     return argv
 
 

@@ -120,7 +120,7 @@ class Service:
             "sha": push.after, "git_timeout": repo.git_timeout,
             "image": f"{repo.image}:{push.after[:12]}", "notebooks": list(repo.notebooks),
             "build_command": list(repo.build_command) if repo.build_command else None,
-            "deploy": repo.deploy, "timeout": repo.timeout,
+            "deploy": repo.deploy, "timeout": repo.timeout, **push_settings(repo),
         }  # fmt: skip
         queued = self.history.enqueue(spec, delivery=verified.delivery, mac=verified.mac)
         self.kick(repo.id)
@@ -135,6 +135,14 @@ class Service:
         if owner is not None:
             raise Rejected(403, "this signed body was already delivered under another ID (replay)")
         return None
+
+
+def push_settings(repo: RepoConfig) -> dict[str, Any]:
+    """The queued build's push keys (paths as text: the history stores JSON)."""
+    return {
+        "push": repo.push, "authfile": str(repo.authfile) if repo.authfile else None,
+        "tls_verify": repo.tls_verify, "cert_dir": str(repo.cert_dir) if repo.cert_dir else None,
+    }  # fmt: skip
 
 
 def _ignore_reason(repo: RepoConfig, name: str, ref: str, deleted: bool) -> str | None:
