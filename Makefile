@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export CONTAINERS_CONF := $(CURDIR)/containers/containers.conf
 export UV_SYSTEM_CERTS := 1
 
-.PHONY: setup lint typecheck test test-fast demo base bench clean s2i-builder
+.PHONY: setup lint typecheck test test-fast demo base bench clean s2i-builder cluster
 
 setup:
 	@bash scripts/setup.sh
@@ -36,6 +36,10 @@ demo: setup
 # The S2I builder image (localhost/nb2svc/s2i-python:3.11), built with buildah; see docs/s2i.md.
 s2i-builder: setup
 	$(PY) -m nb2svc.s2i.image
+
+# A real control plane on 127.0.0.1 (tests/cluster_support.py): prints KUBECONFIG; Ctrl-C stops it.
+cluster: setup
+	$(PY) tests/cluster_support.py
 
 bench: setup
 	$(PY) benchmarks/deps/bench_deps.py

@@ -8,13 +8,20 @@ removes it after the test, passed or failed.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+import cluster_support
 import pytest
+from cluster_support import KubeCluster, running_cluster
 from nb2svc.engine.buildah import Buildah
 from nb2svc.engine.podman import Podman
 from nb2svc.errors import Nb2svcError
@@ -130,3 +137,68 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     with running_registry(tmp_path_factory.mktemp("registry")) as running:
         print(f"\nregistry {running.host} up in {running.started_seconds:.2f} s", file=sys.stderr)
         yield running
+
+
+# The control plane (tests/cluster_support.py). Its binary takes ~15 min to build on a fresh
+# machine, so when any collected test needs the cluster, the build starts in the background
+# at collection time, at nice 19, overlapping the image builds that run first.
+_CLUSTER_COST: dict[str, str] = {}
+_PREFETCH: list[subprocess.Popen[bytes]] = []
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if any("kube_cluster" in getattr(item, "fixturenames", ()) for item in session.items):
+        proc = cluster_support.start_binary_build()
+        if proc is not None:
+            _PREFETCH.append(proc)
+            _CLUSTER_COST["started"] = str(time.monotonic())
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    for proc in _PREFETCH:
+        if proc.poll() is None:  # an interrupted run: stop the build and its compilers
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for line in _CLUSTER_COST.values():
+        if not line[0].isdigit():
+            terminalreporter.write_line(line)
+
+
+def _wait_for_prefetch() -> None:
+    for proc in _PREFETCH:
+        out, _ = proc.communicate()
+        seconds = time.monotonic() - float(_CLUSTER_COST.pop("started"))
+        if proc.returncode != 0:
+            text = out.decode(errors="replace")[-3000:]
+            pytest.fail(f"building the control-plane binary (tools/kube) failed:\n{text}")
+        _CLUSTER_COST["build"] = (
+            f"control plane: tools/kube binary built in {seconds:.0f} s "
+            "(first run; in the background at nice 19, alongside the tests before it)"
+        )
+    _PREFETCH.clear()
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
+    """kube-apiserver, controller manager, scheduler, etcd and kwok on 127.0.0.1, once per
+    session; every process stopped, and checked gone, at the end."""
+    if shutil.which("go") is None and cluster_support.cached_binary() is None:
+        if os.environ.get("CI"):
+            pytest.fail("Go is needed to build the control plane (tools/kube); install it")
+        pytest.skip("Go is not installed: the control plane (tools/kube) cannot be built")
+    _wait_for_prefetch()
+    with running_cluster(tmp_path_factory.mktemp("cluster")) as cluster:
+        if cluster.built_seconds is not None:
+            _CLUSTER_COST["build"] = (
+                f"control plane: tools/kube binary built in {cluster.built_seconds:.0f} s"
+            )
+        _CLUSTER_COST["start"] = (
+            f"control plane: started in {cluster.started_seconds:.1f} s "
+            f"(etcd, kube-apiserver, controller manager, scheduler, kwok; {cluster.server})"
+        )
+        print(f"\n{_CLUSTER_COST['start']}", file=sys.stderr)
+        yield cluster

@@ -124,6 +124,9 @@ func runKwok(args []string) int {
 		return 1
 	}
 	command := kwokcmd.NewCommand(ctx)
+	// In one binary with the Kubernetes components, `--version` is component-base's
+	// version-typed flag, which cobra's own bool --version handling cannot read.
+	command.Version = ""
 	command.PersistentFlags().AddFlagSet(flagset)
 	command.SetArgs(args)
 	if err := command.ExecuteContext(ctx); err != nil {
