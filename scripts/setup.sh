@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(buildah podman runc debootstrap wrk git python3 python3-venv ca-certificates uidmap fuse-overlayfs
-  docker-registry apache2-utils openssl)  # the last three: the tests' own registry (tests/registry_support.py)
+  docker-registry apache2-utils openssl  # the tests' own registry (tests/registry_support.py)
+  shellcheck)  # actionlint checks the GitHub action's scripts with it (tests/integration)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -6,9 +6,9 @@ kubelets: one fake node, every scheduled pod Running and Ready, except a pod who
 carries the annotation `nb2svc.test/kwok-fail: <Reason>`, which kwok leaves waiting with that
 reason (ImagePullBackOff, CrashLoopBackOff, ...) and not Ready.
 
-- The binary is cached by the hash of what it is built from, under
-  `$NB2SVC_TOOLS_CACHE` (default `~/.cache/nb2svc/tools`); the first build takes about 15 min
-  on 2 cores, so `start_binary_build` lets a test session start it early (tests/conftest.py).
+- The binary is cached by the hash of what it is built from (tests/go_tools.py, `KUBE`); the
+  first build takes about 15 min on 2 cores, so a test session starts it early
+  (tests/conftest.py).
 - Certificates (a CA, the API server's serving cert, a client cert per component) and the
   service-account key are made with openssl in the cluster's folder, valid for two days.
 - `running_cluster` stops every process it started, by pid, and checks that none is left.
@@ -17,11 +17,7 @@ reason (ImagePullBackOff, CrashLoopBackOff, ...) and not Ready.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
 import json
-import os
-import shutil
 import signal
 import socket
 import ssl
@@ -33,77 +29,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import go_tools
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-SOURCE = REPO / "tools" / "kube"
-SOURCE_FILES = ("go.mod", "go.sum", "main.go", "build.sh")
 FAIL_ANNOTATION = "nb2svc.test/kwok-fail"
 NODE_NAME = "kwok-node-0"
 START_TIMEOUT = 90.0
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("NB2SVC_TOOLS_CACHE") or str(Path.home() / ".cache/nb2svc/tools")
-    digest = hashlib.sha256()
-    for name in SOURCE_FILES:
-        digest.update(name.encode() + b"\0" + (SOURCE / name).read_bytes())
-    return Path(root) / f"kube-{digest.hexdigest()[:16]}"
-
-
-def cached_binary() -> Path | None:
-    path = cache_dir() / "kube"
-    return path if path.is_file() else None
-
-
-def build_command(out: Path) -> list[str]:
-    return ["bash", str(SOURCE / "build.sh"), str(out)]
-
-
-def kube_binary(log: Path | None = None) -> tuple[Path, float | None]:
-    """The `kube` binary, and how long building it took (None when it was cached).
-
-    A file lock keeps two processes (a background prefetch and a fixture) from building at
-    once; the binary is written under a temporary name and renamed, so a killed build leaves
-    nothing that looks finished.
-    """
-    folder = cache_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "kube"
-    with (folder / "lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if path.is_file():
-            return path, None
-        if shutil.which("go") is None:
-            msg = "building tools/kube needs Go (the `go` command is not on PATH)"
-            raise RuntimeError(msg)
-        started = time.monotonic()
-        partial = folder / f"kube.partial-{os.getpid()}"
-        out = (log or folder / "build.log").open("w")
-        with out:
-            done = subprocess.run(build_command(partial), stdout=out, stderr=out, check=False)
-        if done.returncode != 0:
-            partial.unlink(missing_ok=True)
-            tail = (log or folder / "build.log").read_text(errors="replace")[-3000:]
-            msg = f"building tools/kube failed (exit {done.returncode}):\n{tail}"
-            raise RuntimeError(msg)
-        partial.replace(path)
-        return path, time.monotonic() - started
-
-
-def start_binary_build() -> subprocess.Popen[bytes] | None:
-    """Build the binary in a background process at the lowest priority, unless cached."""
-    if cached_binary() is not None or shutil.which("go") is None:
-        return None
-    code = "import cluster_support as c, sys; p, s = c.kube_binary(); print(s or 0)"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
-    return subprocess.Popen(
-        ["nice", "-n", "19", sys.executable, "-c", code],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
 
 
 def free_port() -> int:
@@ -435,7 +366,7 @@ def _start(cluster: KubeCluster, part: str, *args: str) -> None:
 def running_cluster(folder: Path) -> Iterator[KubeCluster]:
     """Start etcd, the API server, the controller manager, the scheduler and kwok; stop
     them all at the end and fail if any of them, or any port, is left."""
-    binary, built = kube_binary(folder / "kube-build.log")
+    binary, built = go_tools.binary(go_tools.KUBE, folder / "kube-build.log")
     started = time.monotonic()
     pki = folder / "pki"
     pki.mkdir(parents=True)

@@ -17,9 +17,10 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
-import cluster_support
+import go_tools
 import pytest
 from cluster_support import KubeCluster, running_cluster
 from nb2svc.engine.buildah import Buildah
@@ -139,66 +140,90 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
         yield running
 
 
-# The control plane (tests/cluster_support.py). Its binary takes ~15 min to build on a fresh
-# machine, so when any collected test needs the cluster, the build starts in the background
-# at collection time, at nice 19, overlapping the image builds that run first.
-_CLUSTER_COST: dict[str, str] = {}
+# The peers that are Go programs (tests/go_tools.py). The control plane's binary takes ~15 min
+# to build on a fresh machine, so when any collected test needs a Go tool, the missing ones
+# are built in the background from collection time on, at nice 19, overlapping the image
+# builds that run first. A fixture that needs one before it is done builds or waits for it.
+_SESSION_STARTED = time.time()
 _PREFETCH: list[subprocess.Popen[bytes]] = []
+_PEERS: dict[str, str] = {}  # what the summary prints: each real peer and its version
+GO_TOOL_FIXTURES = {
+    "kube_cluster": go_tools.KUBE,
+    "s2i_cli": go_tools.S2I,
+    "actionlint_cli": go_tools.ACTIONLINT,
+    "act_cli": go_tools.ACT,
+}
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    if any("kube_cluster" in getattr(item, "fixturenames", ()) for item in session.items):
-        proc = cluster_support.start_binary_build()
-        if proc is not None:
-            _PREFETCH.append(proc)
-            _CLUSTER_COST["started"] = str(time.monotonic())
+    wanted = {
+        tool.name
+        for item in session.items
+        for fixture, tool in GO_TOOL_FIXTURES.items()
+        if fixture in getattr(item, "fixturenames", ())
+    }
+    proc = go_tools.start_builds(t for t in go_tools.ALL.values() if t.name in wanted)
+    if proc is not None:
+        _PREFETCH.append(proc)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     for proc in _PREFETCH:
-        if proc.poll() is None:  # an interrupted run: stop the build and its compilers
+        if proc.poll() is None:  # an interrupted or finished run: stop the builds and compilers
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    for line in _CLUSTER_COST.values():
-        if not line[0].isdigit():
-            terminalreporter.write_line(line)
+    for name in sorted(_PEERS):
+        terminalreporter.write_line(f"peer {name}: {_PEERS[name]}")
 
 
-def _wait_for_prefetch() -> None:
-    for proc in _PREFETCH:
-        out, _ = proc.communicate()
-        seconds = time.monotonic() - float(_CLUSTER_COST.pop("started"))
-        if proc.returncode != 0:
-            text = out.decode(errors="replace")[-3000:]
-            pytest.fail(f"building the control-plane binary (tools/kube) failed:\n{text}")
-        _CLUSTER_COST["build"] = (
-            f"control plane: tools/kube binary built in {seconds:.0f} s "
-            "(first run; in the background at nice 19, alongside the tests before it)"
-        )
-    _PREFETCH.clear()
+def go_tool(tool: go_tools.GoTool) -> Path:
+    """The tool's binary (built now, or by the prefetch, when not cached), noted for the
+    summary with its version and what its build cost; fails under CI when Go is missing."""
+    if shutil.which("go") is None and tool.cached() is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"Go is needed to build {tool.about}; install it")
+        pytest.skip(f"Go is not installed: {tool.about} cannot be built")
+    path, _ = go_tools.binary(tool)
+    record = tool.build_record()
+    if record and record["finished"] >= _SESSION_STARTED:
+        cost = f"built in this run in {record['seconds']:.0f} s (cached for later runs)"
+    else:
+        cost = "cached" + (f" (its first build took {record['seconds']:.0f} s)" if record else "")
+    _PEERS[tool.name] = f"{tool.about}, {cost}"
+    return path
+
+
+@pytest.fixture(scope="session")
+def s2i_cli() -> Path:
+    """The real `s2i` CLI (openshift/source-to-image), built from the Go module proxy."""
+    return go_tool(go_tools.S2I)
+
+
+@pytest.fixture(scope="session")
+def actionlint_cli() -> Path:
+    """The real `actionlint` (rhysd/actionlint), built from the Go module proxy."""
+    return go_tool(go_tools.ACTIONLINT)
+
+
+@pytest.fixture(scope="session")
+def act_cli() -> Path:
+    """The real `act` (nektos/act), built from the Go module proxy."""
+    return go_tool(go_tools.ACT)
 
 
 @pytest.fixture(scope="session")
 def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
     """kube-apiserver, controller manager, scheduler, etcd and kwok on 127.0.0.1, once per
     session; every process stopped, and checked gone, at the end."""
-    if shutil.which("go") is None and cluster_support.cached_binary() is None:
-        if os.environ.get("CI"):
-            pytest.fail("Go is needed to build the control plane (tools/kube); install it")
-        pytest.skip("Go is not installed: the control plane (tools/kube) cannot be built")
-    _wait_for_prefetch()
+    go_tool(go_tools.KUBE)
     with running_cluster(tmp_path_factory.mktemp("cluster")) as cluster:
-        if cluster.built_seconds is not None:
-            _CLUSTER_COST["build"] = (
-                f"control plane: tools/kube binary built in {cluster.built_seconds:.0f} s"
-            )
-        _CLUSTER_COST["start"] = (
-            f"control plane: started in {cluster.started_seconds:.1f} s "
+        _PEERS["kube (start)"] = (
+            f"control plane started in {cluster.started_seconds:.1f} s "
             f"(etcd, kube-apiserver, controller manager, scheduler, kwok; {cluster.server})"
         )
-        print(f"\n{_CLUSTER_COST['start']}", file=sys.stderr)
+        print(f"\n{_PEERS['kube (start)']}", file=sys.stderr)
         yield cluster
