@@ -290,10 +290,11 @@ def test_action_shape_and_no_expressions_in_scripts() -> None:
         assert step is not None, name
         assert step[1] in ids, name
     for step in steps:
-        if "run" in step:
-            assert step["shell"] == "bash"
-            assert "${{" not in step["run"], f"{step.get('id')}: expression inside run:"
+        assert "uses" not in step, "the action uses no other action (act and offline runners)"
+        assert step["shell"] == "bash"
+        assert "${{" not in step["run"], f"{step.get('id')}: expression inside run:"
     assert all(i == i.lower() for i in inputs)
+    assert {"python", "cert-dir", "tls-verify"} <= set(inputs)
 
 
 def test_example_workflow() -> None:
@@ -303,7 +304,7 @@ def test_example_workflow() -> None:
     assert workflow["permissions"] == {"contents": "read", "packages": "write"}
     steps = workflow["jobs"]["build"]["steps"]
     uses = [s["uses"] for s in steps if "uses" in s]
-    assert "OWNER/nb2svc/ci/github@v1" in uses
+    assert uses == ["actions/checkout@v4", "actions/setup-python@v5", "OWNER/nb2svc/ci/github@v1"]
     for step in steps:
         assert "${{" not in step.get("run", "")
 
@@ -311,10 +312,11 @@ def test_example_workflow() -> None:
 def action_steps(
     tmp: Path, sample: Path, bindir: Path, inputs: dict[str, str], extra_env: dict[str, str]
 ) -> dict[str, dict[str, str]]:
-    """Run the action's `run:` steps (not setup-python/pip install) as the runner would."""
+    """Run the action's `run:` steps (not the pip install: `nb2svc` is the venv's) as the
+    runner would."""
     action = load(ACTION)
     values = {k: str(v.get("default", "")) for k, v in action["inputs"].items()} | inputs
-    outputs: dict[str, dict[str, str]] = {}
+    outputs: dict[str, dict[str, str]] = {"install": {"nb2svc": str(bindir / "nb2svc")}}
     runner_temp = tmp / "runner-temp"
     runner_temp.mkdir()
 
@@ -361,9 +363,29 @@ def test_action_scripts_run_against_the_churn_sample(
     assert outputs["push"] == {"image-digest": DIGEST}
     calls = [json.loads(line) for line in record.read_text().splitlines()]
     assert [c[0] for c in calls] == ["build", "login", "push"]
-    assert calls[1] == ["login", "--username", "bot", "--password-stdin", "ghcr.io"]
+    assert calls[1] == ["login", "--tls-verify=true", "--username", "bot", "--password-stdin",
+                        "ghcr.io"]  # fmt: skip
     assert calls[2][-2:] == [image, f"docker://{image}"]
     assert not list(tmp_path.rglob("pwned"))
+    assert not list(tmp_path.rglob("nb2svc-auth.json")), "the step's login is removed"
+
+
+def test_action_private_registry_settings_reach_build_login_and_push(
+    tmp_path: Path, sample: Path, fake_bin: Path
+) -> None:
+    record = tmp_path / "buildah.jsonl"
+    action_steps(
+        tmp_path, sample, fake_bin,
+        {"image": "registry.internal:5000/ml/churn", "notebooks": "churn.ipynb",
+         "base-image": BASE, "username": "bot", "password": "x",
+         "cert-dir": "/etc/nb2svc/registry-ca", "tls-verify": "false"},
+        fake_env(record, "build push login"),
+    )  # fmt: skip
+    calls = [json.loads(line) for line in record.read_text().splitlines()]
+    assert [c[0] for c in calls] == ["build", "login", "push"]
+    for call in calls:
+        assert call[1:3] == ["--tls-verify=false", "--cert-dir=/etc/nb2svc/registry-ca"]
+    assert calls[1][-1] == "registry.internal:5000"
 
 
 def test_action_with_hostile_notebook_input_runs_nothing(
