@@ -107,7 +107,7 @@ KUBE = local_module(
 )
 
 S2I_VERSION = "v1.6.3"
-S2I = go_install(
+_S2I_INSTALL = go_install(
     "github.com/openshift/source-to-image/cmd/s2i",
     S2I_VERSION,
     tags="exclude_graphdriver_btrfs",  # as upstream's Makefile builds it
@@ -121,6 +121,25 @@ S2I = go_install(
         )
     ),
 )
+
+
+def _s2i_command(folder: Path) -> list[str]:
+    """`go install` as above, with a one-line file:// proxy in front of the configured one.
+
+    `go install PKG@VERSION` reads the module's version list to check for a deprecation
+    notice; the module proxy reachable here answers that list with 403 ("This module
+    version is not available") while it serves v1.6.3 itself. The file:// proxy answers
+    the list with v1.6.3 only; everything else misses there and comes from the proxy."""
+    listing = folder / "proxy" / "github.com/openshift/source-to-image/@v/list"
+    script = (
+        'mkdir -p "${1%/*}" && echo "$2" > "$1" && '
+        'GOPROXY="file://$3,$(go env GOPROXY)" exec "${@:4}"'
+    )
+    return ["bash", "-c", script, "s2i-proxy", str(listing), S2I_VERSION,
+            str(folder / "proxy"), *_S2I_INSTALL.command(folder)]  # fmt: skip
+
+
+S2I = GoTool("s2i", S2I_VERSION, S2I_VERSION, _s2i_command, _S2I_INSTALL.about)
 
 ACTIONLINT = go_install("github.com/rhysd/actionlint/cmd/actionlint", "v1.7.12")
 

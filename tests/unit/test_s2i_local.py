@@ -1,122 +1,68 @@
-"""The Containerfile s2i --as-dockerfile would write, and the Docker-API upload."""
+"""`take_image_metadata`: the labels of an `--as-dockerfile` image's s2i metadata file.
+
+(What `s2i build --as-dockerfile` writes and s2i's Docker-API upload are no longer emulated
+here: tests/e2e/test_s2i_builder.py runs the real s2i CLI.)
+"""
 
 from __future__ import annotations
 
-import io
-import tarfile
 from pathlib import Path
 
 import pytest
-from nb2svc.errors import UsageError
-from nb2svc.s2i.local import dockerfile, upload_tar, write_dockerfile_context
-from nb2svc.s2i.safetar import UnsafeArchiveError
+from nb2svc.s2i import metadata
+from nb2svc.s2i.local import take_image_metadata
+from nb2svc.s2i.metadata import IMAGE_METADATA
 
 
-def test_as_dockerfile_shape() -> None:
-    text = dockerfile("builder:1", env={"NB2SVC_RUNTIME": "default"})
-    assert text.splitlines() == [
-        "FROM builder:1",
-        'ENV NB2SVC_RUNTIME="default"',
-        "COPY --chown=1001:0 upload/src /tmp/src",
-        "USER 1001",
-        "RUN /usr/libexec/s2i/assemble",
-        "CMD /usr/libexec/s2i/run",
-    ]
+class FakeMounts:
+    """A container whose root filesystem is a folder; records mount/umount calls."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.calls: list[str] = []
+
+    def mount(self, container: str) -> Path:
+        self.calls.append(f"mount {container}")
+        return self.root
+
+    def umount(self, container: str) -> None:
+        self.calls.append(f"umount {container}")
 
 
-def test_incremental_as_dockerfile_restores_artifacts_before_assemble() -> None:
-    lines = dockerfile("builder:1", incremental_from="app:latest").splitlines()
-    assert lines[0] == "FROM app:latest as cached"
-    assert "save-artifacts > /tmp/artifacts.tar" in lines[2]
-    copy = lines.index("COPY --from=cached --chown=1001:0 /tmp/artifacts.tar /tmp/artifacts.tar")
-    assert lines.index("RUN /usr/libexec/s2i/assemble") > copy
+def test_the_labels_are_read_and_the_metadata_folder_removed(tmp_path: Path) -> None:
+    path = tmp_path / IMAGE_METADATA.lstrip("/")
+    metadata.write(path, {"io.nb2svc.notebook": "churn.ipynb", "io.k8s.display-name": "churn"})
+    mounts = FakeMounts(tmp_path)
+    found = take_image_metadata(mounts, "ctr")
+    assert found == {"io.nb2svc.notebook": "churn.ipynb", "io.k8s.display-name": "churn"}
+    assert not path.parent.exists()
+    assert mounts.calls == ["mount ctr", "umount ctr"]
 
 
-def test_context_holds_the_source_without_git(tmp_path: Path) -> None:
-    (tmp_path / "repo" / ".git").mkdir(parents=True)
-    (tmp_path / "repo" / ".git" / "HEAD").write_text("ref")
-    (tmp_path / "repo" / "nb.ipynb").write_text("{}")
-    write_dockerfile_context("b", tmp_path / "repo", tmp_path / "ctx")
-    files = sorted(
-        p.relative_to(tmp_path / "ctx").as_posix() for p in (tmp_path / "ctx").rglob("*")
-    )
-    assert files == ["Dockerfile", "upload", "upload/src", "upload/src/nb.ipynb"]
+def test_no_metadata_file_means_no_labels(tmp_path: Path) -> None:
+    mounts = FakeMounts(tmp_path)
+    assert take_image_metadata(mounts, "ctr") == {}
+    assert mounts.calls == ["mount ctr", "umount ctr"]
 
 
-def test_upload_tar_has_src_and_artifacts(tmp_path: Path) -> None:
-    (tmp_path / "repo").mkdir()
-    (tmp_path / "repo" / "nb.ipynb").write_text("{}")
-    with (tmp_path / "u.tar").open("wb") as out:
-        upload_tar(tmp_path / "repo", out)
-    with tarfile.open(tmp_path / "u.tar") as tar:
-        assert sorted(tar.getnames()) == ["artifacts", "src/nb.ipynb"]
+def test_a_link_in_place_of_the_metadata_file_is_not_followed(tmp_path: Path) -> None:
+    """Inside the image the link would point elsewhere; here it would read a host file."""
+    outside = tmp_path / "host-file.json"
+    metadata.write(outside, {"k": "from the host"})
+    root = tmp_path / "root"
+    path = root / IMAGE_METADATA.lstrip("/")
+    path.parent.mkdir(parents=True)
+    path.symlink_to(outside)
+    assert take_image_metadata(FakeMounts(root), "ctr") == {}
+    assert outside.is_file()
+    assert path.is_symlink()
 
 
-def saved_stream(*members: tuple[str, bytes | None, bytes]) -> io.BytesIO:
-    stream = io.BytesIO()
-    with tarfile.open(fileobj=stream, mode="w") as tar:
-        for name, data, kind in members:
-            info = tarfile.TarInfo(name)
-            info.type, info.mode = kind, 0o4777
-            if kind == tarfile.SYMTYPE:
-                info.linkname = "/etc"
-            info.size = len(data or b"")
-            tar.addfile(info, io.BytesIO(data) if data is not None else None)
-    stream.seek(0)
-    return stream
-
-
-def test_a_save_artifacts_stream_is_relayed_under_artifacts_without_set_id_bits(
-    tmp_path: Path,
-) -> None:
-    (tmp_path / "repo").mkdir()
-    saved = saved_stream(("uv", None, tarfile.DIRTYPE), ("uv/f", b"data", tarfile.REGTYPE))
-    out = io.BytesIO()
-    upload_tar(tmp_path / "repo", out, saved)
-    out.seek(0)
-    with tarfile.open(fileobj=out) as tar:
-        assert tar.getnames() == ["artifacts", "artifacts/uv", "artifacts/uv/f"]
-        assert tar.getmember("artifacts/uv/f").mode == 0o755
-        assert tar.extractfile("artifacts/uv/f").read() == b"data"  # type: ignore[union-attr]
-
-
-@pytest.mark.parametrize(
-    "member",
-    [("uv/link", None, tarfile.SYMTYPE), ("../escape", b"x", tarfile.REGTYPE)],
-    ids=["link", "parent"],
-)
-def test_an_unsafe_save_artifacts_stream_stops_the_upload(
-    tmp_path: Path, member: tuple[str, bytes | None, bytes]
-) -> None:
-    (tmp_path / "repo").mkdir()
-    with pytest.raises(UnsafeArchiveError):
-        upload_tar(tmp_path / "repo", io.BytesIO(), saved_stream(member))
-
-
-@pytest.mark.parametrize(
-    "options",
-    [
-        {"env": {"A\nRUN touch /pwned": "x"}},
-        {"env": {"TOKEN": "x\nRUN touch /pwned"}},
-        {"env": {"TOKEN": "x\u2028y"}},
-        {"labels": {"k": "v\rRUN touch /pwned"}},
-        {"incremental_from": "app:latest\nRUN touch /pwned"},
-    ],
-    ids=["env name", "env value", "env line separator", "label", "incremental image"],
-)
-def test_values_that_would_break_a_dockerfile_line_are_refused(options: dict[str, object]) -> None:
-    with pytest.raises(UsageError, match="cannot be written into the Dockerfile"):
-        dockerfile("builder:1", **options)  # type: ignore[arg-type]
-
-
-def test_a_refused_environment_value_is_never_printed() -> None:
-    with pytest.raises(UsageError) as caught:
-        dockerfile("builder:1", env={"TOKEN": "hunter2\nsecret"})
-    assert "TOKEN" in caught.value.render()
-    assert "hunter2" not in caught.value.render()
-
-
-def test_env_and_label_values_are_quoted_so_the_builder_reads_them_as_they_are() -> None:
-    text = dockerfile("builder:1", env={"P": '${HOME} $(id) "q"'}, labels={"k": "données"})
-    assert 'ENV P="\\${HOME} \\$(id) \\"q\\""' in text
-    assert 'LABEL "k"="données"' in text
+def test_a_malformed_metadata_file_is_refused_and_the_container_unmounted(tmp_path: Path) -> None:
+    path = tmp_path / IMAGE_METADATA.lstrip("/")
+    path.parent.mkdir(parents=True)
+    path.write_text('{"labels": {"not": "a list"}}')
+    mounts = FakeMounts(tmp_path)
+    with pytest.raises(ValueError, match="image metadata must be"):
+        take_image_metadata(mounts, "ctr")
+    assert mounts.calls == ["mount ctr", "umount ctr"]
