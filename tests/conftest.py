@@ -22,6 +22,7 @@ from typing import TypeVar
 
 import go_tools
 import pytest
+import python_peers
 from cluster_support import KubeCluster, running_cluster
 from nb2svc.engine.buildah import Buildah
 from nb2svc.engine.podman import Podman
@@ -195,6 +196,15 @@ def go_tool(tool: go_tools.GoTool) -> Path:
         cost = "cached" + (f" (its first build took {record['seconds']:.0f} s)" if record else "")
     _PEERS[tool.name] = f"{tool.about}, {cost}"
     return path
+
+
+@pytest.fixture(scope="session")
+def client_python() -> Path:
+    """The Python of the protocol clients' own venv (tests/python_peers.py), pinned."""
+    python = python_peers.client_python()
+    for name, version in python_peers.versions(python).items():
+        _PEERS[name] = f"{version} (PyPI, tests/peers/clients.lock)"
+    return python
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """The HTTP contract suite (tests/runtime/test_contract*.py) against the built churn image,
-including schemathesis' run of the image's OpenAPI document with at least 1,000 cases.
+including schemathesis' run of the image's OpenAPI document with at least 1,000 cases and
+the real protocol clients (tritonclient, the KServe SDK, MLflow's scoring client).
 
 For each runtime the real `nb2svc build` makes the image (the layer cache makes a rebuild
 take seconds), podman runs it read-only, and the same contract tests that run against the
@@ -20,7 +21,11 @@ from nb2svc.engine.podman import Container, Podman
 from .e2e_support import REPO_ROOT, ChurnBuilds
 
 pytestmark = [pytest.mark.slow, pytest.mark.containers]
-CONTRACT = ["tests/runtime/test_contract.py", "tests/runtime/test_contract_openapi.py"]
+CONTRACT = [
+    "tests/runtime/test_contract.py",
+    "tests/runtime/test_contract_openapi.py",
+    "tests/runtime/test_contract_clients.py",  # tritonclient, the KServe SDK, MLflow's client
+]
 ARTIFACT_FILES = ("model.joblib", "signature.json", "sample.json", "requirements.txt")
 
 

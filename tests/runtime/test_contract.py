@@ -9,6 +9,7 @@ nullable numeric, categorical and boolean features.
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Iterator
 from typing import Any
 
@@ -200,6 +201,88 @@ def test_v2_infer_wrong_datatype_and_missing_tensor(
     body = v2_body(signature, sample["inputs"][:1])
     dropped = body["inputs"].pop()
     assert_error(client.post(f"/v2/models/{name}/infer", json=body), 422, dropped["name"])
+
+
+def binary_request(body: dict[str, Any], string_name: str, tail: bytes = b"") -> bytes:
+    """`body` with the BYTES input `string_name` moved to binary data (v2 binary extension)."""
+    tensor = next(t for t in body["inputs"] if t["name"] == string_name)
+    data = b"".join(len(v.encode()).to_bytes(4, "little") + v.encode() for v in tensor.pop("data"))
+    tensor["parameters"] = {"binary_data_size": len(data)}
+    return json.dumps(body).encode() + data + tail
+
+
+def test_v2_binary_inputs_and_a_binary_output_on_request(
+    client: httpx.Client, name: str, signature: dict[str, Any], sample: dict[str, Any]
+) -> None:
+    body = v2_body(signature, sample["inputs"])
+    string_name = feature_of(signature, "string")
+    body["outputs"] = [{"name": "predict", "parameters": {"binary_data": True}}]
+    raw = binary_request(body, string_name)
+    header = str(len(json.dumps(body).encode()))
+    response = client.post(
+        f"/v2/models/{name}/infer", content=raw, headers={"Inference-Header-Content-Length": header}
+    )
+    assert response.status_code == 200, response.text
+    length = int(response.headers["inference-header-content-length"])
+    document = json.loads(response.content[:length])
+    (output,) = document["outputs"]
+    assert "data" not in output
+    data = response.content[length:]
+    assert len(data) == output["parameters"]["binary_data_size"]
+    assert binary_values(data, output["datatype"]) == sample["predictions"]
+
+
+def binary_values(data: bytes, datatype: str) -> list[Any]:
+    """A binary tensor's values: length-prefixed UTF-8 for BYTES, else little-endian."""
+    if datatype != "BYTES":
+        code = {"BOOL": "?", "INT64": "q", "INT32": "i", "FP64": "d", "FP32": "f"}[datatype]
+        return list(struct.unpack(f"<{len(data) // struct.calcsize(code)}{code}", data))
+    values = []
+    while data:
+        count = int.from_bytes(data[:4], "little")
+        values.append(data[4 : 4 + count].decode())
+        data = data[4 + count :]
+    return values
+
+
+@pytest.mark.parametrize(
+    ("header", "tail", "words"),
+    [
+        ("0", b"", ["Inference-Header-Content-Length"]),
+        ("not-a-number", b"", ["Inference-Header-Content-Length"]),
+        ("9999999", b"", ["between 1 and the body"]),
+        (None, b"\x00\x01", ["2 bytes of binary data"]),
+    ],
+)
+def test_v2_binary_data_that_does_not_add_up_is_400(
+    client: httpx.Client, name: str, signature: dict[str, Any], sample: dict[str, Any],
+    header: str | None, tail: bytes, words: list[str],
+) -> None:  # fmt: skip
+    body = v2_body(signature, sample["inputs"][:1])
+    raw = binary_request(body, feature_of(signature, "string"), tail)
+    length = header if header is not None else str(len(json.dumps(body).encode()))
+    response = client.post(
+        f"/v2/models/{name}/infer", content=raw, headers={"Inference-Header-Content-Length": length}
+    )
+    assert_error(response, 400, *words)
+
+
+def test_v2_a_binary_size_past_the_end_and_non_utf8_text_are_400(
+    client: httpx.Client, name: str, signature: dict[str, Any], sample: dict[str, Any]
+) -> None:
+    string_name = feature_of(signature, "string")
+    for data, word in ((b"\x05\x00\x00\x00ab", "runs past"), (b"\x01\x00\x00\x00\xff", "UTF-8")):
+        body = v2_body(signature, sample["inputs"][:1])
+        tensor = next(t for t in body["inputs"] if t["name"] == string_name)
+        del tensor["data"]
+        tensor["parameters"] = {"binary_data_size": len(data) + (3 if word == "runs past" else 0)}
+        text = json.dumps(body).encode()
+        response = client.post(
+            f"/v2/models/{name}/infer",
+            content=text + data,
+            headers={"Inference-Header-Content-Length": str(len(text))},
+        )
+        assert_error(response, 400, string_name, word)
 
 
 @pytest.mark.parametrize(

@@ -99,7 +99,14 @@ def _metadata_paths(signature: Signature) -> dict[str, Any]:
     not_ready = _json({**ERROR_SCHEMA}, "Not ready (loading, or shutting down)")
     model_status = _status("name", "ready", name={"const": name}, ready=boolean)
     return {
-        "/": _get("Where to start", _json(_status("name", "ready", name=string, ready=boolean))),
+        "/": _get(
+            "Where to start (and KServe's root liveness: status alive)",
+            _json(
+                _status(
+                    "status", "name", "ready", status={"const": "alive"}, name=string, ready=boolean
+                )
+            ),
+        ),
         "/livez": _probe("Process is up", ready=False),
         "/readyz": _probe("Model loaded and warmed in every worker", ready=True),
         "/healthz": _probe("Alias of /readyz", ready=True),

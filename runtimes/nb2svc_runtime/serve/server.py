@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from . import protocols, v2
+from . import protocols, v2, v2_binary
 from .bodies import JSON, arriving, csv_rows, json_body, named_service, service_of
 from .config import Settings
 from .docs_page import docs_page
@@ -23,6 +23,9 @@ from .metrics import exposition
 from .observe import Observe, on_api_error, on_http_error, on_unexpected
 from .openapi import openapi_document
 from .service import ModelService, all_workers_ready
+
+# With the binary tensor data extension, the body is not JSON alone (serve/v2_binary.py).
+V2_BINARY_TYPES = ("application/json", "application/octet-stream")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -109,7 +112,8 @@ async def invocations(request: Request) -> Response:
 async def v2_server(request: Request) -> Response:
     from .. import __version__
 
-    return JSON({"name": "nb2svc", "version": __version__, "extensions": []})
+    extensions = [v2_binary.EXTENSION]
+    return JSON({"name": "nb2svc", "version": __version__, "extensions": extensions})
 
 
 async def v2_live(request: Request) -> Response:
@@ -147,17 +151,26 @@ async def v2_model_ready(request: Request) -> Response:
 async def v2_infer(request: Request) -> Response:
     service = named_service(request, ready=True)
     with arriving(service):
-        _, raw = await json_body(request)
-        body = protocols.parse_json(raw)
+        header_length = request.headers.get(v2_binary.HEADER)
+        allowed = V2_BINARY_TYPES if header_length is not None else ("application/json",)
+        _, raw = await json_body(request, allowed)
+        text, binary = v2_binary.split_body(raw, header_length)
+        body = protocols.parse_json(text)
+        v2_binary.attach_inputs(body, binary)
         rows = v2.v2_rows(body, service.signature)
         outputs = v2.requested_outputs(body, service.signature)
     result = await service.predict(rows, want_proba="predict_proba" in outputs)
     request_id = protocols.new_request_id(body)
-    return JSON(
-        v2.v2_response(
-            service.signature, request_id, outputs, result.predictions, result.probabilities
-        )
+    document = v2.v2_response(
+        service.signature, request_id, outputs, result.predictions, result.probabilities
     )
+    content, json_length = v2_binary.encode_response(
+        document, v2_binary.binary_outputs(body, [t["name"] for t in document["outputs"]])
+    )
+    if json_length is None:
+        return Response(content, media_type="application/json")
+    headers = {v2_binary.HEADER: str(json_length)}
+    return Response(content, media_type="application/octet-stream", headers=headers)
 
 
 # --- documentation ----------------------------------------------------------------------
@@ -182,6 +195,7 @@ async def index(request: Request) -> Response:
     name = service.name
     return JSON(
         {
+            "status": "alive",  # KServe's model server answers its root so (its SDK reads it)
             "name": name,
             "ready": service.ready,
             "docs": "/docs",

@@ -1,0 +1,78 @@
+"""The real protocol clients, in a virtualenv of their own, pinned and cached.
+
+`tests/peers/clients.txt` names the clients (tritonclient, the KServe SDK, MLflow's scoring
+client) at exact versions and `tests/peers/clients.lock` pins everything they bring; they
+cannot share nb2svc's dev venv (the KServe SDK needs an older python-dateutil). The venv is
+made once per lock, with uv from PyPI, in `$NB2SVC_TOOLS_CACHE/py-clients-<hash>` (default
+`~/.cache/nb2svc/tools`), under a file lock and renamed into place when complete.
+`tests/peers/protocol_clients.py` runs in it and talks to a served model.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+PEERS = Path(__file__).resolve().parent / "peers"
+REQUIREMENTS = PEERS / "clients.txt"
+LOCK = PEERS / "clients.lock"
+SCRIPT = PEERS / "protocol_clients.py"
+UV = Path(sys.executable).parent / "uv"
+
+
+def venv_dir() -> Path:
+    root = os.environ.get("NB2SVC_TOOLS_CACHE") or str(Path.home() / ".cache/nb2svc/tools")
+    digest = hashlib.sha256(REQUIREMENTS.read_bytes() + b"\0" + LOCK.read_bytes())
+    return Path(root) / f"py-clients-{digest.hexdigest()[:16]}"
+
+
+def client_python() -> Path:
+    """The Python of the clients' venv, made first when it is not there."""
+    folder = venv_dir()
+    python = folder / "bin" / "python"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with (folder.parent / f"{folder.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if python.is_file():
+            return python
+        scratch = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
+        shutil.rmtree(scratch, ignore_errors=True)
+        env = {**os.environ, "UV_SYSTEM_CERTS": "1"}
+        steps = [
+            [str(UV), "venv", "-q", "--python", sys.executable, str(scratch)],
+            [str(UV), "pip", "install", "-q", "--python", str(scratch / "bin" / "python"),
+             "-r", str(REQUIREMENTS), "-c", str(LOCK)],
+        ]  # fmt: skip
+        for step in steps:
+            done = subprocess.run(step, env=env, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                shutil.rmtree(scratch, ignore_errors=True)
+                msg = f"making the clients' venv failed: {' '.join(step)}\n{done.stderr[-3000:]}"
+                raise RuntimeError(msg)
+        # A venv's scripts name its folder; the interpreter link does not, so it moves safely.
+        scratch.replace(folder)
+        return python
+
+
+def versions(python: Path) -> dict[str, str]:
+    """The installed version of each client named in clients.txt."""
+    names = [
+        line.split("==")[0].split("[")[0]
+        for line in REQUIREMENTS.read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    code = (
+        "import importlib.metadata as m, json, sys; "
+        "print(json.dumps({n: m.version(n) for n in sys.argv[1:]}))"
+    )
+    done = subprocess.run(
+        [str(python), "-c", code, *names], capture_output=True, text=True, check=True
+    )
+    found: dict[str, str] = json.loads(done.stdout)
+    return found

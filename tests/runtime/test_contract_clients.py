@@ -1,0 +1,125 @@
+"""The served model as the real clients of its protocols see it.
+
+Each client runs in its own pinned venv (tests/python_peers.py) and parses every answer
+itself (tests/peers/protocol_clients.py): tritonclient's HTTP client (Open Inference
+Protocol v2, with its default binary tensor extension and with JSON tensors), the KServe
+SDK's REST client (v1 predict, v2 infer), MLflow's scoring-server client (`/invocations` in
+each JSON form, and CSV). Their predictions must be the model's, as `sample.json` records
+them. `/metrics` is read by prometheus_client's own text parser. Like every contract test,
+these run against both runtimes, and against a built image via NB2SVC_SERVER_URL
+(tests/e2e/test_image_contract.py).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import python_peers
+from prometheus_client.parser import text_string_to_metric_families
+
+pytestmark = pytest.mark.peers
+
+
+@pytest.fixture(scope="module")
+def metadata(server_url: str, signature: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = httpx.get(f"{server_url}/v2/models/{signature['name']}").json()
+    return found
+
+
+def run_client(
+    python: Path, client: str, url: str, model: str, rows: list[Any], tensors: list[Any], tmp: Path
+) -> dict[str, Any]:
+    given = tmp / f"{client}.json"
+    given.write_text(json.dumps({"rows": rows, "tensors": tensors}))
+    argv = [str(python), str(python_peers.SCRIPT), client, url, model, str(given)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 0, f"{client} failed:\n{done.stderr[-4000:]}"
+    answer: dict[str, Any] = json.loads(done.stdout)
+    return answer
+
+
+def close(got: list[list[float]], want: list[list[float]]) -> bool:
+    """Probabilities as [n, k] arrays (the clients shape the v2 tensor), equal to 1e-9."""
+    pairs = [(a, b) for g, w in zip(got, want, strict=True) for a, b in zip(g, w, strict=True)]
+    return len(got) == len(want) and all(abs(a - b) < 1e-9 for a, b in pairs)
+
+
+def test_tritonclient_reads_health_metadata_and_predictions(
+    client_python: Path, server_url: str, signature: dict[str, Any], sample: dict[str, Any],
+    metadata: dict[str, Any], tmp_path: Path,
+) -> None:  # fmt: skip
+    name = signature["name"]
+    got = run_client(
+        client_python, "triton", server_url, name, sample["inputs"], metadata["inputs"], tmp_path
+    )
+    assert (got["server_live"], got["server_ready"], got["model_ready"]) == (True, True, True)
+    assert "binary_tensor_data" in got["server_metadata"]["extensions"]
+    assert got["model_metadata"]["name"] == name
+    assert [t["name"] for t in got["model_metadata"]["inputs"]] == [
+        f["name"] for f in signature["inputs"]
+    ]
+    for way in ("infer_binary", "infer_json"):
+        answer = got[way]
+        assert answer["model_name"] == name
+        assert answer["id"] == ("binary-True" if way == "infer_binary" else "binary-False")
+        assert answer["outputs"]["predict"] == sample["predictions"], way
+        assert close(answer["outputs"]["predict_proba"], sample["probabilities"]), way
+    assert got["infer_defaults"]["predict"] == sample["predictions"]
+
+
+def test_the_kserve_sdk_predicts_over_v1_and_v2(
+    client_python: Path, server_url: str, signature: dict[str, Any], sample: dict[str, Any],
+    metadata: dict[str, Any], tmp_path: Path,
+) -> None:  # fmt: skip
+    name = signature["name"]
+    got = run_client(
+        client_python, "kserve", server_url, name, sample["inputs"], metadata["inputs"], tmp_path
+    )
+    assert (got["v1_server_live"], got["v1_model_ready"]) == (True, True)
+    assert got["v1_predict"]["predictions"] == sample["predictions"]
+    assert (got["v2_server_ready"], got["v2_server_live"], got["v2_model_ready"]) == (
+        True,
+        True,
+        True,
+    )
+    answer = got["v2_infer"]
+    assert (answer["id"], answer["model_name"]) == ("kserve-v2", name)
+    assert answer["outputs"]["predict"] == sample["predictions"]
+    assert close(answer["outputs"]["predict_proba"], sample["probabilities"])
+
+
+def test_the_mlflow_scoring_client_gets_the_predictions_in_every_form(
+    client_python: Path, server_url: str, signature: dict[str, Any], sample: dict[str, Any],
+    metadata: dict[str, Any], tmp_path: Path,
+) -> None:  # fmt: skip
+    got = run_client(
+        client_python, "mlflow", server_url, signature["name"], sample["inputs"],
+        metadata["inputs"], tmp_path,
+    )  # fmt: skip
+    assert set(got) == {"dataframe_split", "dataframe_records", "instances", "inputs", "csv"}
+    for form, predictions in got.items():
+        assert predictions == sample["predictions"], form
+
+
+def test_prometheus_parses_the_metrics(
+    server_url: str, signature: dict[str, Any], sample: dict[str, Any]
+) -> None:
+    httpx.post(
+        f"{server_url}/v1/models/{signature['name']}:predict",
+        json={"instances": sample["inputs"]},
+        timeout=30,
+    )
+    text = httpx.get(f"{server_url}/metrics", timeout=30).text
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    assert families["nb2svc_requests"].type == "counter"
+    assert families["nb2svc_request_duration_seconds"].type == "histogram"
+    counted = {s.labels.get("class") for s in families["nb2svc_predictions"].samples}
+    assert {str(p) for p in sample["predictions"]} <= counted
+    for family in families.values():
+        for point in family.samples:
+            assert isinstance(point.value, float)
