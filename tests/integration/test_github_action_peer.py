@@ -12,14 +12,28 @@ actionlint then runs shellcheck on every script and checks every expression in t
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import os
+import re
 import shutil
+import signal
+import ssl
 import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+from nb2svc.image.base import BaseImages
+from registry_support import Registry
+
+if TYPE_CHECKING:
+    from conftest import Created
 
 ROOT = Path(__file__).resolve().parents[2]
 ACTION_DIR = ROOT / "ci" / "github"
@@ -205,3 +219,129 @@ def test_actionlint_reports_a_broken_copy(
         ".github/workflows/nb2svc.yml", ".github/workflows/nb2svc-action-steps.yml",
     )  # fmt: skip
     assert any(e["kind"] == kind and message in e["message"] for e in errors), shown(errors)
+
+
+# --- act: the action run end to end ---------------------------------------------------------
+
+
+def vendor_nb2svc(repo: Path) -> None:
+    """nb2svc's source at repo/nb2svc, laid out as `uses: OWNER/nb2svc/ci/github@v1` clones
+    it, so the action's default `$GITHUB_ACTION_PATH/../..` is what pip installs."""
+    junk = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc")
+    for folder in ("builder", "runtimes"):
+        shutil.copytree(ROOT / folder, repo / "nb2svc" / folder, ignore=junk)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, repo / "nb2svc" / name)
+
+
+# A wheel of nb2svc lacks the model server's requirements: runtimes/requirements*.txt are
+# outside the packages, so the action's `pip install` (not editable) gives an nb2svc whose
+# `build` fails (FileNotFoundError: .../site-packages/nb2svc_runtime/requirements.txt). Fixed
+# once the package holds the file (the fix tried: symlinks to ../requirements*.txt and
+# `requirements*.txt` in its package-data).
+PACKAGING_BUG = not (ROOT / "runtimes" / "nb2svc_runtime" / "requirements.txt").exists()
+
+
+def run_act(argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> str:
+    """act in its own session; the whole group is killed if it outlives `timeout`.
+
+    While PACKAGING_BUG stands, a run failing in the action's generate step is an expected
+    failure naming it; any other failure fails the test. (act's host mode returns from a
+    failed step without waiting for its pty, so a failed script's last lines, the
+    traceback's, may be missing from act's output: the step's name is what is matched.)"""
+    with subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdin=subprocess.DEVNULL, start_new_session=True,
+    ) as proc:  # fmt: skip
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
+            pytest.fail(f"act ran longer than {timeout} s:\n{out[-5000:]}")
+    if (
+        proc.returncode != 0
+        and PACKAGING_BUG
+        and "Failure - Main Generate the Containerfile" in out
+    ):
+        pytest.xfail(
+            "packaging bug: the action's `pip install` of nb2svc gives no "
+            "nb2svc_runtime/requirements.txt, so `nb2svc build` fails in the generate step"
+        )
+    assert proc.returncode == 0, f"act exited {proc.returncode}:\n{out[-8000:]}"
+    return out
+
+
+MANIFEST_TYPES = (
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+
+
+def registry_manifest(registry: Registry, name: str, reference: str) -> tuple[str, bytes]:
+    """`GET /v2/<name>/manifests/<reference>` with the registry's credentials and CA: the
+    digest the registry gives and the manifest's bytes."""
+    token = base64.b64encode(f"{registry.user}:{registry.password}".encode()).decode()
+    request = urllib.request.Request(
+        f"https://{registry.host}/v2/{name}/manifests/{reference}",
+        headers={"Authorization": f"Basic {token}", "Accept": ", ".join(MANIFEST_TYPES)},
+    )
+    context = ssl.create_default_context(cafile=str(registry.ca))
+    with urllib.request.urlopen(request, context=context, timeout=30) as answer:
+        return str(answer.headers["Docker-Content-Digest"]), bytes(answer.read())
+
+
+@pytest.mark.slow
+def test_act_runs_the_action_from_a_workflow_and_pushes_the_churn_image(
+    act_cli: Path, registry: Registry, base_images: BaseImages, created: Created, tmp_path: Path
+) -> None:
+    """nektos/act runs LOCAL_WORKFLOW on this host (`-P ubuntu-latest=-self-hosted`): the
+    action pip-installs the vendored nb2svc into its venv, builds sample-notebooks/churn with
+    the real buildah, logs in and pushes to the test registry (its own CA via `cert-dir`).
+    The registry then serves the image by the digest the action output."""
+    repo = notebook_repo(tmp_path)
+    (repo / ".github" / "workflows" / "nb2svc-action-steps.yml").unlink()  # actionlint's only
+    vendor_nb2svc(repo)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "churn")
+    sha = git(repo, "rev-parse", "HEAD")
+    image = f"{registry.host}/nb2svc-act/churn"
+    created.image(f"{image}:{sha}")
+    # The runner's Python: a fresh venv first on PATH (the machine's Python is not touched).
+    runner_python = tmp_path / "runner-python"
+    subprocess.run([sys.executable, "-m", "venv", str(runner_python)], check=True)
+    secrets = tmp_path / "act.secrets"
+    secrets.write_text(f"REGISTRY_PASSWORD={registry.password}\n")
+    secrets.chmod(0o600)
+    ca_bundle = "/etc/ssl/certs/ca-certificates.crt"
+    env = os.environ | {
+        "PATH": f"{runner_python / 'bin'}:{os.environ['PATH']}",
+        "PIP_CERT": ca_bundle,  # pip trusts the machine's CAs (PyPI may be behind a TLS proxy)
+        "SSL_CERT_FILE": ca_bundle,
+        "BUILDAH_ISOLATION": "chroot",  # this host has no netavark for RUN steps
+        "CONTAINERS_CONF": os.environ.get(
+            "CONTAINERS_CONF", str(ROOT / "containers/containers.conf")
+        ),
+    }
+    env.pop("VIRTUAL_ENV", None)
+    started = time.monotonic()
+    out = run_act(
+        [str(act_cli), "push", "-P", "ubuntu-latest=-self-hosted",
+         "-W", ".github/workflows/nb2svc.yml", "--secret-file", str(secrets),
+         "--var", f"REGISTRY={registry.host}", "--var", f"REGISTRY_USER={registry.user}",
+         "--var", f"REGISTRY_CERT_DIR={registry.cert_dir}",
+         "--action-cache-path", str(tmp_path / "act-cache"), "--no-cache-server"],
+        cwd=repo, env=env, timeout=1800,
+    )  # fmt: skip
+    seconds = time.monotonic() - started
+    print(f"\nact ran the workflow in {seconds:.1f} s", file=sys.stderr)
+    assert "Job succeeded" in out, out[-8000:]
+    assert registry.password not in out
+    outputs = dict(re.findall(r"nb2svc-output (image-url|image-digest)=(\S*)", out))
+    assert outputs["image-url"] == f"{image}:{sha}"
+    digest = outputs["image-digest"]
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), out[-8000:]
+    served, manifest = registry_manifest(registry, "nb2svc-act/churn", digest)
+    assert served == digest
+    assert "sha256:" + hashlib.sha256(manifest).hexdigest() == digest
+    assert registry_manifest(registry, "nb2svc-act/churn", sha)[0] == digest
