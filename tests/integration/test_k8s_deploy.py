@@ -88,7 +88,9 @@ def test_a_build_rolls_out_in_a_restricted_namespace_and_kubectl_agrees(
 
     status = kube_cluster.kubectl("rollout", "status", "deployment/churn", "-n", namespace)
     assert "successfully rolled out" in status.stdout
-    got = live(kube_cluster, namespace, "deployment", "churn")
+    shown = kube_cluster.kubectl("get", "deploy", "churn", "-n", namespace, "-o", "yaml")
+    got = yaml.safe_load(shown.stdout)
+    assert got["metadata"]["annotations"][s.ANN_LAST_GOOD]  # what nb2svc recorded as rolled out
     container = got["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == f"127.0.0.1:5000/models/churn@{DIGEST_V1}"
     assert got["status"]["readyReplicas"] == got["spec"]["replicas"] == 2
@@ -97,8 +99,8 @@ def test_a_build_rolls_out_in_a_restricted_namespace_and_kubectl_agrees(
     pods = live(kube_cluster, namespace, "pods")["items"]
     assert len(pods) == 2
     assert all(p["spec"]["nodeName"] for p in pods)  # bound by the real scheduler
-    assert s.ANN_LAST_GOOD in got["metadata"]["annotations"]
-    managers = {m["manager"] for m in got["metadata"]["managedFields"]}
+    managed = live(kube_cluster, namespace, "deployment", "churn")["metadata"]["managedFields"]
+    managers = {m["manager"] for m in managed}
     assert s.FIELD_MANAGER in managers
 
 
