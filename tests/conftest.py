@@ -151,6 +151,7 @@ _PEERS: dict[str, str] = {}  # what the summary prints: each real peer and its v
 GO_TOOL_FIXTURES = {
     "kube_cluster": go_tools.KUBE,
     "s2i_cli": go_tools.S2I,
+    "tekton_check_cli": go_tools.TEKTON_CHECK,
     "actionlint_cli": go_tools.ACTIONLINT,
     "act_cli": go_tools.ACT,
 }
@@ -211,6 +212,13 @@ def client_python() -> Path:
 def s2i_cli() -> Path:
     """The real `s2i` CLI (openshift/source-to-image), built from the Go module proxy."""
     return go_tool(go_tools.S2I)
+
+
+@pytest.fixture(scope="session")
+def tekton_check_cli() -> Path:
+    """`tekton-check` (tools/tekton-check): Tekton Pipelines' own v1 types, defaulting and
+    validation, built from the Go module proxy."""
+    return go_tool(go_tools.TEKTON_CHECK)
 
 
 @pytest.fixture(scope="session")

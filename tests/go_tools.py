@@ -145,7 +145,14 @@ ACTIONLINT = go_install("github.com/rhysd/actionlint/cmd/actionlint", "v1.7.12")
 
 ACT = go_install("github.com/nektos/act", "v0.2.89")
 
-ALL: dict[str, GoTool] = {tool.name: tool for tool in (KUBE, S2I, ACTIONLINT, ACT)}
+TEKTON_CHECK = local_module(
+    "tekton-check",
+    ("go.mod", "go.sum", "main.go", "build.sh"),
+    _module_version(TOOLS / "tekton-check" / "go.mod", "github.com/tektoncd/pipeline"),
+    "Tekton Pipelines' v1 decoding, SetDefaults, Validate and cross-checks (tools/tekton-check)",
+)
+
+ALL: dict[str, GoTool] = {tool.name: tool for tool in (KUBE, S2I, ACTIONLINT, ACT, TEKTON_CHECK)}
 
 
 def binary(tool: GoTool, log: Path | None = None) -> tuple[Path, float | None]:
