@@ -97,9 +97,9 @@ def lock_inputs(analysis: Analysis) -> list[LockInput]:
 
 
 def server_inputs() -> list[LockInput]:
-    """The model server's own requirements (runtimes/requirements.txt), as lock inputs."""
+    """The model server's own requirements (nb2svc_runtime/requirements.txt), as lock inputs."""
     lines = [line.strip() for line in runtime_requirements().splitlines()]
-    origin = "the model server (runtimes/requirements.txt)"
+    origin = "the model server (nb2svc_runtime/requirements.txt)"
     return [LockInput(line, origin) for line in lines if line and not line.startswith("#")]
 
 

@@ -234,21 +234,11 @@ def vendor_nb2svc(repo: Path) -> None:
         shutil.copy(ROOT / name, repo / "nb2svc" / name)
 
 
-# A wheel of nb2svc lacks the model server's requirements: runtimes/requirements*.txt are
-# outside the packages, so the action's `pip install` (not editable) gives an nb2svc whose
-# `build` fails (FileNotFoundError: .../site-packages/nb2svc_runtime/requirements.txt). Fixed
-# once the package holds the file (the fix tried: symlinks to ../requirements*.txt and
-# `requirements*.txt` in its package-data).
-PACKAGING_BUG = not (ROOT / "runtimes" / "nb2svc_runtime" / "requirements.txt").exists()
-
-
 def run_act(argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> str:
     """act in its own session; the whole group is killed if it outlives `timeout`.
 
-    While PACKAGING_BUG stands, a run failing in the action's generate step is an expected
-    failure naming it; any other failure fails the test. (act's host mode returns from a
-    failed step without waiting for its pty, so a failed script's last lines, the
-    traceback's, may be missing from act's output: the step's name is what is matched.)"""
+    (act's host mode returns from a failed step without waiting for its pty, so a failed
+    script's last lines, the traceback's, may be missing from act's output.)"""
     with subprocess.Popen(
         argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         stdin=subprocess.DEVNULL, start_new_session=True,
@@ -259,15 +249,6 @@ def run_act(argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float) 
             os.killpg(proc.pid, signal.SIGKILL)
             out, _ = proc.communicate()
             pytest.fail(f"act ran longer than {timeout} s:\n{out[-5000:]}")
-    if (
-        proc.returncode != 0
-        and PACKAGING_BUG
-        and "Failure - Main Generate the Containerfile" in out
-    ):
-        pytest.xfail(
-            "packaging bug: the action's `pip install` of nb2svc gives no "
-            "nb2svc_runtime/requirements.txt, so `nb2svc build` fails in the generate step"
-        )
     assert proc.returncode == 0, f"act exited {proc.returncode}:\n{out[-8000:]}"
     return out
 

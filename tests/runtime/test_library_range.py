@@ -2,7 +2,7 @@
 
 A notebook's pins are the model's libraries, so the server (runtimes/nb2svc_runtime)
 runs with whatever versions the notebook asked for. For each end of the range (see the
-comment atop runtimes/requirements.txt) a real venv is made with uv from exact pins, a
+comment atop runtimes/nb2svc_runtime/requirements.txt) a real venv is made with uv from exact pins, a
 churn model is trained and captured in it (range_model.py), `python -m nb2svc_runtime`
 serves it from that venv, and every protocol must answer what the model predicts there.
 
@@ -154,9 +154,9 @@ def test_server_serves_a_model_trained_with(env: Environment, tmp_path: Path) ->
 
 
 def test_the_oldest_environment_pins_the_floors_of_the_servers_requirements() -> None:
-    """runtimes/requirements.txt promises no floor the oldest environment does not test,
+    """nb2svc_runtime/requirements.txt promises no floor the oldest environment does not test,
     and the newest environment is inside its upper bounds."""
-    text = (RUNTIMES / "requirements.txt").read_text()
+    text = (RUNTIMES / "nb2svc_runtime" / "requirements.txt").read_text()
     required = [Requirement(line) for line in text.splitlines() if line and line[0] != "#"]
     for requirement in required:
         floors = [Version(s.version) for s in requirement.specifier if s.operator == ">="]

@@ -137,5 +137,5 @@ def test_a_lock_file_reads_back_as_written(tmp_path: Path) -> None:
 
 
 def test_the_committed_sample_lock_matches_its_inputs() -> None:
-    """Changing runtimes/requirements.txt or the sample means `nb2svc lock` and a commit."""
+    """Changing nb2svc_runtime/requirements.txt or the sample means `nb2svc lock` and a commit."""
     assert main(["lock", "--check", str(CHURN)]) == 0

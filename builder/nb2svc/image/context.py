@@ -41,10 +41,7 @@ BENTOML_REQUIREMENTS = "bentoml-requirements.txt"
 def runtime_requirements(runtime: str = "default") -> str:
     """The server's requirements; for `bentoml`, what it adds on top of the default ones."""
     name = RUNTIME_FILES.get(runtime, RUNTIME_FILES["default"])
-    path = runtime_package_dir().parent / name
-    if not path.exists():
-        path = runtime_package_dir() / name
-    return path.read_text()
+    return (runtime_package_dir() / name).read_text()
 
 
 def write_context(plan: BuildPlan, source_root: Path, context: Path) -> Path:
@@ -73,7 +70,7 @@ def write_context(plan: BuildPlan, source_root: Path, context: Path) -> Path:
 
 def _copy_package(src: Path, dest: Path) -> None:
     shutil.copytree(
-        src, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt")
+        src, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "requirements*.txt")
     )
 
 

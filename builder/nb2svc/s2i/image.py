@@ -1,7 +1,7 @@
 """Build the S2I builder image with buildah: `python -m nb2svc.s2i.image [--tag REF]`.
 
 The context is staged in a temporary folder from this checkout: `s2i/Containerfile`,
-`s2i/bin/*`, the `nb2svc` and `nb2svc_runtime` packages, the server's requirements, and
+`s2i/bin/*`, the `nb2svc` and `nb2svc_runtime` packages (the server's requirements in it), and
 the subset of nb2svc's dependencies that assemble imports (`tool-requirements.txt`,
 taken from pyproject.toml so versions never drift).
 """
@@ -52,7 +52,6 @@ def stage_context(root: Path, context: Path) -> Path:
     shutil.copytree(
         root / "runtimes" / "nb2svc_runtime", context / "nb2svc_runtime", ignore=_IGNORE
     )
-    shutil.copy2(root / "runtimes" / "requirements.txt", context / "runtime-requirements.txt")
     (context / "tool-requirements.txt").write_text(tool_requirements(root / "pyproject.toml"))
     return context / "Containerfile"
 
