@@ -195,7 +195,7 @@ def go_tool(tool: go_tools.GoTool) -> Path:
         cost = f"built in this run in {record['seconds']:.0f} s (cached for later runs)"
     else:
         cost = "cached" + (f" (its first build took {record['seconds']:.0f} s)" if record else "")
-    _PEERS[tool.name] = f"{tool.about}, {cost}"
+    _PEERS[tool.name] = f"{tool.version}, {tool.about}, {cost}"
     return path
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,22 +26,28 @@ from prometheus_client.parser import text_string_to_metric_families
 pytestmark = pytest.mark.peers
 
 
-@pytest.fixture(scope="module")
-def metadata(server_url: str, signature: dict[str, Any]) -> dict[str, Any]:
-    found: dict[str, Any] = httpx.get(f"{server_url}/v2/models/{signature['name']}").json()
-    return found
+Ask = Callable[[str], dict[str, Any]]
 
 
-def run_client(
-    python: Path, client: str, url: str, model: str, rows: list[Any], tensors: list[Any], tmp: Path
-) -> dict[str, Any]:
-    given = tmp / f"{client}.json"
-    given.write_text(json.dumps({"rows": rows, "tensors": tensors}))
-    argv = [str(python), str(python_peers.SCRIPT), client, url, model, str(given)]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=180, check=False)
-    assert done.returncode == 0, f"{client} failed:\n{done.stderr[-4000:]}"
-    answer: dict[str, Any] = json.loads(done.stdout)
-    return answer
+@pytest.fixture
+def ask(
+    client_python: Path, server_url: str, signature: dict[str, Any], sample: dict[str, Any],
+    tmp_path: Path,
+) -> Ask:  # fmt: skip
+    """`ask(client)`: run that client against the server on the sample's rows; its answers."""
+    model = str(signature["name"])
+    metadata = httpx.get(f"{server_url}/v2/models/{model}", timeout=30).json()
+
+    def run(client: str) -> dict[str, Any]:
+        given = tmp_path / f"{client}.json"
+        given.write_text(json.dumps({"rows": sample["inputs"], "tensors": metadata["inputs"]}))
+        argv = [str(client_python), str(python_peers.SCRIPT), client, server_url, model, str(given)]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=180, check=False)
+        assert done.returncode == 0, f"{client} failed:\n{done.stderr[-4000:]}"
+        answer: dict[str, Any] = json.loads(done.stdout)
+        return answer
+
+    return run
 
 
 def close(got: list[list[float]], want: list[list[float]]) -> bool:
@@ -50,13 +57,10 @@ def close(got: list[list[float]], want: list[list[float]]) -> bool:
 
 
 def test_tritonclient_reads_health_metadata_and_predictions(
-    client_python: Path, server_url: str, signature: dict[str, Any], sample: dict[str, Any],
-    metadata: dict[str, Any], tmp_path: Path,
-) -> None:  # fmt: skip
+    ask: Ask, signature: dict[str, Any], sample: dict[str, Any]
+) -> None:
+    got = ask("triton")
     name = signature["name"]
-    got = run_client(
-        client_python, "triton", server_url, name, sample["inputs"], metadata["inputs"], tmp_path
-    )
     assert (got["server_live"], got["server_ready"], got["model_ready"]) == (True, True, True)
     assert "binary_tensor_data" in got["server_metadata"]["extensions"]
     assert got["model_metadata"]["name"] == name
@@ -73,34 +77,23 @@ def test_tritonclient_reads_health_metadata_and_predictions(
 
 
 def test_the_kserve_sdk_predicts_over_v1_and_v2(
-    client_python: Path, server_url: str, signature: dict[str, Any], sample: dict[str, Any],
-    metadata: dict[str, Any], tmp_path: Path,
-) -> None:  # fmt: skip
-    name = signature["name"]
-    got = run_client(
-        client_python, "kserve", server_url, name, sample["inputs"], metadata["inputs"], tmp_path
-    )
+    ask: Ask, signature: dict[str, Any], sample: dict[str, Any]
+) -> None:
+    got = ask("kserve")
     assert (got["v1_server_live"], got["v1_model_ready"]) == (True, True)
     assert got["v1_predict"]["predictions"] == sample["predictions"]
-    assert (got["v2_server_ready"], got["v2_server_live"], got["v2_model_ready"]) == (
-        True,
-        True,
-        True,
-    )
+    ready = (got["v2_server_ready"], got["v2_server_live"], got["v2_model_ready"])
+    assert ready == (True, True, True)
     answer = got["v2_infer"]
-    assert (answer["id"], answer["model_name"]) == ("kserve-v2", name)
+    assert (answer["id"], answer["model_name"]) == ("kserve-v2", signature["name"])
     assert answer["outputs"]["predict"] == sample["predictions"]
     assert close(answer["outputs"]["predict_proba"], sample["probabilities"])
 
 
 def test_the_mlflow_scoring_client_gets_the_predictions_in_every_form(
-    client_python: Path, server_url: str, signature: dict[str, Any], sample: dict[str, Any],
-    metadata: dict[str, Any], tmp_path: Path,
-) -> None:  # fmt: skip
-    got = run_client(
-        client_python, "mlflow", server_url, signature["name"], sample["inputs"],
-        metadata["inputs"], tmp_path,
-    )  # fmt: skip
+    ask: Ask, sample: dict[str, Any]
+) -> None:
+    got = ask("mlflow")
     assert set(got) == {"dataframe_split", "dataframe_records", "instances", "inputs", "csv"}
     for form, predictions in got.items():
         assert predictions == sample["predictions"], form
