@@ -2,7 +2,7 @@
 
 A notebook's pins are the model's libraries, so the server (runtimes/nb2svc_runtime)
 runs with whatever versions the notebook asked for. For each end of the range (see the
-comment atop runtimes/nb2svc_runtime/requirements.txt) a real venv is made with uv from exact pins, a
+comment atop nb2svc_runtime/requirements.txt) a real venv is made with uv from exact pins, a
 churn model is trained and captured in it (range_model.py), `python -m nb2svc_runtime`
 serves it from that venv, and every protocol must answer what the model predicts there.
 
