@@ -19,6 +19,7 @@ from .config import READY_DIR_ENV, WORKERS_ENV, Settings
 from .errors import ApiError
 from .metrics import Metrics
 from .schema import validator_for
+from .threads import pin_threads
 
 log = logging.getLogger("nb2svc.service")
 MODEL_ERRORS = (ValueError, TypeError, KeyError, IndexError)
@@ -63,6 +64,9 @@ class ModelService:
         loop = asyncio.get_running_loop()
         try:
             artifact = await loop.run_in_executor(None, load_artifact, self.settings.model_dir)
+            pinned = pin_threads(artifact.model)
+            if pinned:
+                log.info("model threads pinned to one", extra={"fields": {"was": pinned}})
             self.adapter = make_adapter(artifact.model, self.signature)
             self.batcher = self.start_batcher(self.adapter)
             await self._warm_up()
