@@ -234,6 +234,17 @@ def vendor_nb2svc(repo: Path) -> None:
         shutil.copy(ROOT / name, repo / "nb2svc" / name)
 
 
+def pinned_dependencies(folder: Path) -> Path:
+    """nb2svc's dependencies at the versions CI proved (constraints-dev.txt), not whatever
+    PyPI serves today; without the packaging tools, since pip applies PIP_CONSTRAINT to the
+    isolated build of nb2svc too, whose setuptools must be newer than the venv's."""
+    tools = ("pip==", "setuptools==", "wheel==")
+    lines = (ROOT / "constraints-dev.txt").read_text().splitlines()
+    path = folder / "constraints.txt"
+    path.write_text("\n".join(line for line in lines if not line.startswith(tools)) + "\n")
+    return path
+
+
 def run_act(argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> str:
     """act in its own session; the whole group is killed if it outlives `timeout`.
 
@@ -298,6 +309,7 @@ def test_act_runs_the_action_from_a_workflow_and_pushes_the_churn_image(
     env = os.environ | {
         "PATH": f"{runner_python / 'bin'}:{os.environ['PATH']}",
         "PIP_CERT": ca_bundle,  # pip trusts the machine's CAs (PyPI may be behind a TLS proxy)
+        "PIP_CONSTRAINT": str(pinned_dependencies(tmp_path)),
         "SSL_CERT_FILE": ca_bundle,
         "BUILDAH_ISOLATION": "chroot",  # this host has no netavark for RUN steps
         "CONTAINERS_CONF": os.environ.get(
