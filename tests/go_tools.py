@@ -35,6 +35,12 @@ REPO = Path(__file__).resolve().parents[1]
 TOOLS = REPO / "tools"
 
 
+def cache_root() -> Path:
+    """Where the tests' peers are cached: `$NB2SVC_TOOLS_CACHE`, else ~/.cache/nb2svc/tools."""
+    root = os.environ.get("NB2SVC_TOOLS_CACHE") or str(Path.home() / ".cache/nb2svc/tools")
+    return Path(root)
+
+
 @dataclass(frozen=True)
 class GoTool:
     """A Go program the tests run: `command(folder)` builds it into `folder/<name>`."""
@@ -46,8 +52,7 @@ class GoTool:
     about: str
 
     def folder(self) -> Path:
-        root = os.environ.get("NB2SVC_TOOLS_CACHE") or str(Path.home() / ".cache/nb2svc/tools")
-        return Path(root) / f"{self.name}-{self.key}"
+        return cache_root() / f"{self.name}-{self.key}"
 
     def cached(self) -> Path | None:
         path = self.folder() / self.name

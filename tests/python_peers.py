@@ -19,6 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import go_tools
+
 PEERS = Path(__file__).resolve().parent / "peers"
 REQUIREMENTS = PEERS / "clients.txt"
 LOCK = PEERS / "clients.lock"
@@ -27,9 +29,8 @@ UV = Path(sys.executable).parent / "uv"
 
 
 def venv_dir() -> Path:
-    root = os.environ.get("NB2SVC_TOOLS_CACHE") or str(Path.home() / ".cache/nb2svc/tools")
     digest = hashlib.sha256(REQUIREMENTS.read_bytes() + b"\0" + LOCK.read_bytes())
-    return Path(root) / f"py-clients-{digest.hexdigest()[:16]}"
+    return go_tools.cache_root() / f"py-clients-{digest.hexdigest()[:16]}"
 
 
 def client_python() -> Path:

@@ -37,6 +37,19 @@ def column(rows: list[dict[str, Any]], name: str, datatype: str) -> np.ndarray[A
     return np.array(values, dtype=NUMPY_TYPES[datatype])
 
 
+def tensors(
+    make: Any, rows: list[dict[str, Any]], specs: list[dict[str, Any]], binary: bool
+) -> list[Any]:
+    """One input tensor per feature, made by a client's `InferInput` class (tritonclient's
+    and the KServe SDK's take the same arguments), its data set as binary or JSON."""
+    made = []
+    for spec in specs:
+        tensor = make(spec["name"], [len(rows)], spec["datatype"])
+        tensor.set_data_from_numpy(column(rows, spec["name"], spec["datatype"]), binary_data=binary)
+        made.append(tensor)
+    return made
+
+
 def plain(value: Any) -> Any:
     """A client's answer as JSON: arrays as lists, BYTES elements decoded."""
     if isinstance(value, np.ndarray):
@@ -51,7 +64,7 @@ def plain(value: Any) -> Any:
 
 
 def triton(
-    url: str, model: str, rows: list[dict[str, Any]], tensors: list[dict[str, Any]]
+    url: str, model: str, rows: list[dict[str, Any]], specs: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """tritonclient's HTTP client: health, metadata, and infer with binary and JSON tensors."""
     import tritonclient.http as httpclient
@@ -66,12 +79,7 @@ def triton(
     }
     metadata = out["model_metadata"]
     for binary in (True, False):
-        inputs = []
-        for tensor in metadata["inputs"]:
-            data = column(rows, tensor["name"], tensor["datatype"])
-            infer_input = httpclient.InferInput(tensor["name"], [len(rows)], tensor["datatype"])
-            infer_input.set_data_from_numpy(data, binary_data=binary)
-            inputs.append(infer_input)
+        inputs = tensors(httpclient.InferInput, rows, metadata["inputs"], binary)
         wanted = [
             httpclient.InferRequestedOutput(o["name"], binary_data=binary)
             for o in metadata["outputs"]
@@ -85,12 +93,8 @@ def triton(
             "outputs": {o["name"]: plain(result.as_numpy(o["name"])) for o in metadata["outputs"]},
         }
     # No outputs named: the client asks for every output in binary (its default).
-    inputs = []
-    for tensor in metadata["inputs"]:
-        infer_input = httpclient.InferInput(tensor["name"], [len(rows)], tensor["datatype"])
-        infer_input.set_data_from_numpy(column(rows, tensor["name"], tensor["datatype"]))
-        inputs.append(infer_input)
-    result = client.infer(model, inputs)
+    # binary inputs: what set_data_from_numpy does when not told otherwise
+    result = client.infer(model, tensors(httpclient.InferInput, rows, metadata["inputs"], True))
     out["infer_defaults"] = {
         o["name"]: plain(result.as_numpy(o["name"])) for o in metadata["outputs"]
     }
@@ -99,7 +103,7 @@ def triton(
 
 
 async def _kserve(
-    url: str, model: str, rows: list[dict[str, Any]], tensors: list[dict[str, Any]]
+    url: str, model: str, rows: list[dict[str, Any]], specs: list[dict[str, Any]]
 ) -> dict[str, Any]:
     from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
 
@@ -114,12 +118,8 @@ async def _kserve(
     out["v2_server_ready"] = await v2.is_server_ready(url)
     out["v2_server_live"] = await v2.is_server_live(url)
     out["v2_model_ready"] = await v2.is_model_ready(url, model)
-    inputs = []
-    for tensor in tensors:  # the SDK has no metadata call: the test read /v2/models/{model}
-        data = column(rows, tensor["name"], tensor["datatype"])
-        infer_input = InferInput(tensor["name"], [len(rows)], tensor["datatype"])
-        infer_input.set_data_from_numpy(data, binary_data=False)
-        inputs.append(infer_input)
+    # The SDK has no metadata call: the test read /v2/models/{model} and passed its inputs.
+    inputs = tensors(InferInput, rows, specs, binary=False)
     request = InferRequest(model_name=model, infer_inputs=inputs, request_id="kserve-v2")
     response = await v2.infer(url, request, model_name=model)
     out["v2_infer"] = {
@@ -132,14 +132,14 @@ async def _kserve(
 
 
 def kserve(
-    url: str, model: str, rows: list[dict[str, Any]], tensors: list[dict[str, Any]]
+    url: str, model: str, rows: list[dict[str, Any]], specs: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """The KServe Python SDK's REST client: v1 predict and v2 infer."""
-    return asyncio.run(_kserve(url, model, rows, tensors))
+    return asyncio.run(_kserve(url, model, rows, specs))
 
 
 def mlflow(
-    url: str, model: str, rows: list[dict[str, Any]], tensors: list[dict[str, Any]]
+    url: str, model: str, rows: list[dict[str, Any]], specs: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """MLflow's scoring-server client: every JSON form, and CSV as MLflow's tests send it."""
     import requests
