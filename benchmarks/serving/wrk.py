@@ -51,15 +51,34 @@ def parse(report: str) -> Load:
 
 
 def run_wrk(
-    url: str, body: dict[str, Any], *, seconds: int, connections: int = 16, threads: int = 2
+    url: str,
+    body: dict[str, Any],
+    *,
+    seconds: int,
+    connections: int = 16,
+    threads: int = 2,
+    timeout_s: int | None = None,
 ) -> tuple[Load, str]:
-    """`wrk --latency` POSTing `body` to `url`; the parsed numbers and the raw report."""
+    """`wrk --latency` POSTing `body` to `url`; the parsed numbers and the raw report.
+
+    `timeout_s` replaces wrk's 2 s request timeout: an answer slower than it is a socket
+    error and never enters the percentiles, so a slow model needs a longer one for its
+    p99 to be true.
+    """
     with tempfile.TemporaryDirectory(prefix="nb2svc-wrk-") as tmp:
         script = Path(tmp) / "post.lua"
         script.write_text(SCRIPT.format(body=json.dumps(json.dumps(body))))
         argv = ["wrk", "--latency", f"-t{threads}", f"-c{connections}", f"-d{seconds}s"]
+        argv += [f"--timeout={timeout_s}s"] if timeout_s else []
         argv += ["-s", str(script), url]
         done = subprocess.run(
             argv, capture_output=True, text=True, check=True, timeout=seconds + 60
         )
     return parse(done.stdout), done.stdout
+
+
+def wrk_version() -> str:
+    """The first line of `wrk -v` ("wrk 4.1.0 [epoll] ..."); wrk exits 1 after printing it."""
+    done = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False, timeout=10)
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    return lines[0].split(" Copyright")[0] if lines else "wrk (version unknown)"

@@ -1,7 +1,9 @@
-"""The churn model served the way a BentoML user writes it by hand (the benchmark baseline).
+"""A model served the way a BentoML user writes it by hand (the benchmark baseline).
 
 One API, rows as JSON objects turned into the DataFrame the pipeline was fitted on; one
-worker per core. Body: {"instances": [{"tenure": 3, "contract": "month", ...}]}.
+worker per core. Nothing in it knows the model: any artifact's model.joblib whose model
+takes a DataFrame of named columns serves. Body: {"instances": [{"tenure": 3, ...}]};
+answer: the model's predictions as a JSON list.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ MODEL_PATH = os.environ.get("MODEL_PATH", "/opt/nb2svc/model/model.joblib")
 
 
 @bentoml.service(workers=os.cpu_count() or 1)
-class ChurnBaseline:
+class Baseline:
     def __init__(self) -> None:
         self.model = joblib.load(MODEL_PATH)
 
     @bentoml.api  # type: ignore[untyped-decorator,unused-ignore]
-    def predict(self, instances: list[dict[str, Any]]) -> list[int]:
+    def predict(self, instances: list[dict[str, Any]]) -> list[Any]:
         frame = pd.DataFrame(instances)
-        return [int(p) for p in self.model.predict(frame)]
+        return list(self.model.predict(frame).tolist())
