@@ -90,6 +90,12 @@ def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--runtime", choices=RUNTIMES, help="model server (default: the config's, else default)"
     )
+    p.add_argument(
+        "--inference",
+        choices=("auto", "compiled", "native"),
+        help="serve a compiled form of the model proven equal at build time (compiled), the "
+        "notebook's own (native), or compiled when proven, else native (auto, the default)",
+    )
     p.add_argument("--base-image", help="runtime base image (default: local Debian-built base)")
     p.add_argument(
         "--build-base-image", help="base of the deps/train stages (needs uv; default: --base-image)"

@@ -44,6 +44,9 @@ class BuildOptions:
     image: str | None = None
     outdir: Path = Path("nb2svc-out")
     runtime: str | None = None  # None: the project config's, else "default" (configured)
+    inference: str = "auto"
+    """auto | compiled | native: which form of the model serves (docs/architecture.md,
+    "Compiled inference")."""
     base_image: str | None = None
     build_base_image: str | None = None
     python: str | None = None
@@ -70,11 +73,13 @@ class BuildOptions:
     """A folder with the CA certificate (ca.crt) of a private registry."""
 
 
+INFERENCE_MODES = ("auto", "compiled", "native")
 PARAM_PREFIX = "NB2SVC_PARAM_"
 ENV_FIELDS = {
     "NB2SVC_NOTEBOOKS": "notebooks",  # separated by commas or white space
     "NB2SVC_PARAMETERS": "parameters",  # name=value, separated by ; or new lines
     "NB2SVC_RUNTIME": "runtime",
+    "NB2SVC_INFERENCE": "inference",  # auto | compiled | native
     "NB2SVC_EXCLUDE_NEWER": "exclude_newer",  # YYYY-MM-DD or none
     "NB2SVC_CA_FILE": "ca_bundle",  # a mounted file; its content is never read here
     ALLOW_NETWORK_ENV: "allow_network",  # 1/true/yes
@@ -185,6 +190,17 @@ def check_values(given: Mapping[str, Any]) -> None:
         raise UsageError(
             f"runtime {runtime!r} is not one of nb2svc's model servers",
             fix=f"use one of {', '.join(RUNTIMES)}",
+        )
+    inference = given.get("inference")
+    if inference is not None and inference not in INFERENCE_MODES:
+        raise UsageError(
+            f"--inference {inference!r} is not one of {', '.join(INFERENCE_MODES)}",
+            fix="use auto (compiled when proven equal, else native), compiled or native",
+        )
+    if inference == "compiled" and runtime == "bentoml":
+        raise UsageError(
+            "--inference compiled: the bentoml runtime serves the notebook's native model",
+            fix="leave out --runtime bentoml, or use --inference auto or native",
         )
     if given.get("push") and (given.get("train_only") or given.get("dry_run")):
         made = (

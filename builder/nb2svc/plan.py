@@ -65,6 +65,13 @@ class BuildPlan:
     train_timeout: float | None = None
     wheels: tuple[Path, ...] = ()
     """Local wheels the lock installs (bind-mounted from the context's wheels/ folder)."""
+    inference: str = "native"
+    """auto | compiled: the compile stage runs (docs/architecture.md, "Compiled inference");
+    native: it does not."""
+
+    @property
+    def compiles(self) -> bool:
+        return self.inference != "native"
 
     @property
     def all_secrets(self) -> tuple[Secret, ...]:
@@ -100,7 +107,14 @@ class BuildPlan:
             "source_files": list(self.source_files),
             "secrets": [{"id": s.id, "src": str(s.src)} for s in self.all_secrets],
             "labels": dict(self.labels),
-            "stages": ["deps", "train", "serve-deps", "runtime"],
+            "inference": self.inference,
+            "stages": [
+                "deps",
+                "train",
+                *(["compile"] if self.compiles else []),
+                "serve-deps",
+                "runtime",
+            ],
         }
 
 
@@ -183,6 +197,8 @@ def make_plan(
         allow_network=options.allow_network,
         train_timeout=options.train_timeout,
         wheels=host.wheels,
+        # the bentoml runtime loads the notebook's model itself (nb2svc_bentoml)
+        inference=options.inference if runtime == "default" else "native",
     )
 
 

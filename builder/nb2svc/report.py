@@ -48,6 +48,7 @@ def build_report(
         "warnings": analysis.warning_messages(),
         "notebooks": [{"path": n.path, "sha256": n.sha256} for n in plan.notebooks],
         "lock": _lock(plan),
+        "inference": inference_report(plan, verification.inference),
         "verification": {
             "ready_seconds": verification.ready_seconds,
             "worker_rss_bytes": verification.worker_rss_bytes,
@@ -57,6 +58,31 @@ def build_report(
         "base_image": plan.base_image,
         "nb2svc_version": __version__,
     }
+
+
+INFERENCE_KEYS = (
+    "backend", "requested", "checked_rows", "max_abs_diff", "tolerance", "fallback_reason",
+    "timing_ms", "versions",
+)  # fmt: skip
+
+
+def inference_report(plan: BuildPlan, decided: dict[str, Any] | None) -> dict[str, Any]:
+    """Which form of the model serves and why (docs/report.md, "inference"): the compile
+    stage's decision, or native because the plan had no compile stage."""
+    if decided is None or not plan.compiles:
+        reason = (
+            "--inference native"
+            if plan.inference == "native" and plan.runtime == "default"
+            else f"the {plan.runtime} runtime serves the notebook's model"
+        )
+        return {
+            "backend": "native",
+            "requested": plan.inference,
+            "checked_rows": 0,
+            "max_abs_diff": None,
+            "fallback_reason": reason,
+        }
+    return {key: decided.get(key) for key in INFERENCE_KEYS}
 
 
 def train_report(

@@ -41,23 +41,24 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check(settings: object) -> int:
-    """Load the artifact and predict the sample once; exit 0 when the outputs match."""
-    from .artifact.format import ArtifactError, load_artifact
-    from .serve.adapters import make_adapter
+    """Load the artifact's serving backend and predict the sample once; exit 0 when the
+    outputs match."""
+    from .artifact.format import ArtifactError, read_metadata
     from .serve.config import Settings
     from .serve.schema import validator_for
+    from .serve.service import load_backend
 
     assert isinstance(settings, Settings)
     try:
-        artifact = load_artifact(settings.model_dir)
-    except ArtifactError as exc:
+        signature, sample = read_metadata(settings.model_dir)
+        adapter, backend = load_backend(settings.model_dir, signature)
+    except (ArtifactError, OSError, ValueError) as exc:
         print(f"nb2svc-runtime: {exc}", file=sys.stderr)
         return 3
-    adapter = make_adapter(artifact.model, artifact.signature)
-    columns = validator_for(artifact.signature, 10**6).columns(artifact.sample.get("inputs") or [])
-    got = adapter.predict(adapter.make_input(columns))
-    ok = got == artifact.sample.get("predictions")
-    print(f"nb2svc-runtime: sample predictions {'match' if ok else 'DIFFER'}: {got}")
+    columns = validator_for(signature, 10**6).columns(sample.get("inputs") or [])
+    got, _ = adapter.predict_both(adapter.make_input(columns), False)
+    ok = got == sample.get("predictions")
+    print(f"nb2svc-runtime: {backend}: sample predictions {'match' if ok else 'DIFFER'}: {got}")
     return 0 if ok else 1
 
 

@@ -10,3 +10,9 @@ ERROR_MARKER = "NB2SVC-ERROR"  # train.py's one line for a failed cell: `NB2SVC-
 ALLOW_NETWORK_ENV = "NB2SVC_ALLOW_NETWORK"  # "1": training may use the network
 TRAIN_TIMEOUT_ENV = "NB2SVC_TRAIN_TIMEOUT"  # seconds training may take
 WORKER_RSS_ENV = "NB2SVC_WORKER_RSS_BYTES"  # one served worker's resident memory, measured
+# Where capture writes the rows a compiled model is proven on (JSON records of the notebook's
+# held-out and training data); set only when the build compiles. Never inside the model
+# directory: the rows stay in the build, they are not served (docs/architecture.md,
+# "Compiled inference").
+CHECK_ROWS_ENV = "NB2SVC_CHECK_ROWS"
+INFERENCE_FILE = "inference.json"  # in the model directory: the backend that serves (ARTIFACT.md)

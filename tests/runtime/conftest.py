@@ -1,7 +1,8 @@
 """Fixtures: real models captured with save_model, real servers started as subprocesses.
 
 The contract tests only need `server_url` and `artifact_dir`; `server_url` is parametrized
-over every runtime (default, bentoml), so each contract test runs against both. Set
+over every runtime (default, bentoml) and the compiled model (served by the default
+runtime without pandas or scikit-learn), so each contract test runs against all three. Set
 NB2SVC_SERVER_URL (and NB2SVC_ARTIFACT_DIR, a copy of the image's /opt/nb2svc/model) to run
 them against a built image instead of local servers.
 """
@@ -98,6 +99,47 @@ def require_runtime(runtime: str) -> None:
         pytest.importorskip("bentoml", reason="the bentoml runtime needs `bentoml` installed")
 
 
+# What serves in the contract tests: each runtime, and the default runtime serving the
+# compiled model without the libraries it replaces (COMPILED_WITHOUT cannot be imported).
+SERVED = (*RUNTIME_NAMES, "compiled")
+COMPILED_WITHOUT = "pandas,sklearn,scipy,joblib"
+LEAN_SITE = Path(__file__).resolve().parent / "lean_site"
+
+
+@pytest.fixture(scope="session")
+def churn_compiled_dir(churn: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The churn model as the build's compile stage leaves it: captured with its check rows,
+    compiled and proven (`--inference compiled`), inference.json beside the artifact."""
+    from nb2svc_runtime.artifact.inference import write_inference
+    from nb2svc_runtime.compiled.stage import decide
+    from nb2svc_runtime.contract import CHECK_ROWS_ENV
+
+    out = tmp_path_factory.mktemp("churn-compiled")
+    rows_file = out / "check-rows.json"
+    os.environ[CHECK_ROWS_ENV] = str(rows_file)
+    try:
+        save_model(churn, variable=None, name="churn", out_dir=out / "model")
+    finally:
+        del os.environ[CHECK_ROWS_ENV]
+    rows = json.loads(rows_file.read_text())["rows"]
+    decision = decide(out / "model", rows, "compiled", tools=None)
+    write_inference(out / "model", decision)
+    return out / "model"
+
+
+def compiled_server_env() -> dict[str, str]:
+    """A server's environment in which the compiled model's venv lacks what it replaces."""
+    return {"PYTHONPATH": f"{LEAN_SITE}:{RUNTIMES}", "NB2SVC_TEST_FORBID": COMPILED_WITHOUT}
+
+
+@pytest.fixture(scope="session", params=SERVED)
+def served(request: pytest.FixtureRequest) -> str:
+    """What `server_url` serves: a runtime, or "compiled" (see SERVED)."""
+    name = str(request.param)
+    require_runtime(name)
+    return name
+
+
 @pytest.fixture(scope="session", params=RUNTIME_NAMES)
 def runtime(request: pytest.FixtureRequest) -> str:
     name = str(request.param)
@@ -107,9 +149,13 @@ def runtime(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def server_url(
-    runtime: str, artifact_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    served: str,
+    artifact_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> Iterator[str]:
     """Base URL of a two-worker server for the churn model (or NB2SVC_SERVER_URL)."""
+    runtime = served
     external = os.environ.get("NB2SVC_SERVER_URL")
     if external:
         if runtime != RUNTIME_NAMES[0]:
@@ -117,6 +163,14 @@ def server_url(
         yield external.rstrip("/")
         return
     log_dir = tmp_path_factory.mktemp(f"churn-{runtime}")
+    if runtime == "compiled":
+        if os.environ.get("NB2SVC_ARTIFACT_DIR"):
+            pytest.skip("NB2SVC_ARTIFACT_DIR names one artifact; it runs once")
+        model_dir = request.getfixturevalue("churn_compiled_dir")
+        env = compiled_server_env()
+        with ServerProcess(model_dir, log_dir, runtime="default", WORKERS="2", **env) as server:
+            yield server.url
+        return
     with ServerProcess(artifact_dir, log_dir, runtime=runtime, WORKERS="2") as server:
         yield server.url
 

@@ -160,3 +160,45 @@ def test_provenance_labels_are_on_the_runtime_image() -> None:
 def test_without_a_ca_bundle_no_secret_mount_is_rendered_for_it() -> None:
     text = render(make_plan(ca_bundle=None, secrets=()))
     assert "type=secret" not in text
+
+
+def test_a_compiling_plan_adds_the_compile_stage_between_training_and_serving() -> None:
+    text = render(make_plan(inference="auto"))
+    order = [line.rsplit(" AS ", 1)[1] for line in text.splitlines() if line.startswith("FROM ")]
+    assert order == ["deps", "train", "compile", "serve-deps", "runtime"]
+    compile_run = next(s for s in instructions(text) if "nb2svc_runtime.compiled" in s.arguments)
+    assert "--mode auto" in compile_run.arguments
+    assert "rm -rf /opt/nb2svc/build/compiler" in compile_run.arguments  # tools never kept
+
+
+def test_the_compile_stage_sees_only_the_ca_bundle_never_a_user_secret() -> None:
+    mounted = secrets_by_step(make_plan(inference="compiled"))
+    compile_steps = {k: v for k, v in mounted.items() if k.startswith("compile:")}
+    assert list(compile_steps.values()) == [{"nb2svc-ca"}]
+
+
+def test_training_writes_the_check_rows_only_when_the_model_is_compiled() -> None:
+    def train_run(plan: BuildPlan) -> str:
+        runs = [s.arguments for s in instructions(render(plan)) if s.keyword == "RUN"]
+        return next(run for run in runs if "bin/python /opt/nb2svc/build/train.py" in run)
+
+    assert "NB2SVC_CHECK_ROWS=/opt/nb2svc/build/check-rows.json" in train_run(
+        make_plan(inference="auto")
+    )
+    assert "NB2SVC_CHECK_ROWS" not in train_run(make_plan(inference="native"))
+
+
+def test_serving_takes_the_compile_stages_artifact_and_requirements() -> None:
+    text = render(make_plan(inference="auto"))
+    serve_deps = "\n".join(lines_of_stage(text, "serve-deps"))
+    runtime = "\n".join(lines_of_stage(text, "runtime"))
+    assert "COPY --from=compile /opt/nb2svc/build/serve-requirements.txt" in serve_deps
+    assert "-r /opt/nb2svc/build/serve-requirements.txt" in serve_deps
+    assert "model-requirements.txt" not in serve_deps
+    assert "COPY --from=compile /opt/nb2svc/model /opt/nb2svc/model" in runtime
+
+
+def test_a_native_plan_renders_the_four_stages_of_before() -> None:
+    text = render(make_plan(inference="native"))
+    assert "AS compile" not in text
+    assert "--from=compile" not in text

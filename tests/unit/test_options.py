@@ -62,3 +62,23 @@ def test_a_misspelt_setting_is_named_with_the_one_meant() -> None:
     assert unknown_variables(env) == [
         "NB2SVC_ALLOW_NETWRK is not a setting; did you mean NB2SVC_ALLOW_NETWORK?"
     ]
+
+
+def test_inference_is_auto_unless_a_flag_or_the_environment_says_otherwise() -> None:
+    assert from_sources({}, {}).inference == "auto"
+    assert from_sources({}, {"NB2SVC_INFERENCE": "native"}).inference == "native"
+    assert from_sources({"inference": "compiled"}, {"NB2SVC_INFERENCE": "native"}).inference == (
+        "compiled"
+    )
+
+
+def test_an_unknown_inference_mode_is_refused_with_the_modes_offered() -> None:
+    with pytest.raises(UsageError, match="'fast' is not one of auto, compiled, native"):
+        from_sources({}, {"NB2SVC_INFERENCE": "fast"})
+
+
+def test_compiled_inference_is_refused_for_the_bentoml_runtime_which_serves_the_native_model() -> (
+    None
+):
+    with pytest.raises(UsageError, match="bentoml runtime serves the notebook's native model"):
+        from_sources({"inference": "compiled", "runtime": "bentoml"}, {})

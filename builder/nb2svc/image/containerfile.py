@@ -22,7 +22,7 @@ import json
 import math
 from collections.abc import Iterator
 
-from nb2svc_runtime.contract import ALLOW_NETWORK_ENV, TRAIN_TIMEOUT_ENV
+from nb2svc_runtime.contract import ALLOW_NETWORK_ENV, CHECK_ROWS_ENV, TRAIN_TIMEOUT_ENV
 
 from nb2svc.datapaths import link_commands
 from nb2svc.errors import UsageError
@@ -41,11 +41,20 @@ BUILD_DIR = "/opt/nb2svc/build"
 DEPS_INSTALL = "uv pip sync"  # the deps stage installs the lock
 SERVE_INSTALL = "uv pip install"  # the serve-deps stage installs what the model needs
 TRAIN_COMMAND = f"{VENV}/bin/python {BUILD_DIR}/train.py"  # the notebook trains
+COMPILE_COMMAND = "-m nb2svc_runtime.compiled"  # the model is compiled and proven
+# The compile stage's files (docs/architecture.md, "Compiled inference"): the rows capture
+# writes, the whole runtime package (the proof runs the server's request path), the
+# converter's tools (removed in the same step) and the serving venv's requirements.
+CHECK_ROWS = f"{BUILD_DIR}/check-rows.json"
+COMPILE_LIB = f"{BUILD_DIR}/compile-lib"
+COMPILE_TOOLS = f"{BUILD_DIR}/compiler"
+SERVE_REQUIREMENTS = f"{BUILD_DIR}/serve-requirements.txt"
 
 
 class StepKind(enum.Enum):
     DEPS = "deps"
     TRAIN = "train"
+    COMPILE = "compile"
     SERVE_DEPS = "serve-deps"
 
 
@@ -55,6 +64,8 @@ def step_kind(instruction: str) -> StepKind | None:
         return None
     if TRAIN_COMMAND in instruction:
         return StepKind.TRAIN
+    if COMPILE_COMMAND in instruction:
+        return StepKind.COMPILE
     if DEPS_INSTALL in instruction:
         return StepKind.DEPS
     if SERVE_INSTALL in instruction:
@@ -81,6 +92,7 @@ def render(plan: BuildPlan) -> str:
             "",
             *_train_stage(plan),
             "",
+            *([*_compile_stage(plan), ""] if plan.compiles else []),
             *_serve_deps_stage(plan),
             "",
             *_runtime_stage(plan),
@@ -146,6 +158,8 @@ def _train_stage(plan: BuildPlan) -> list[str]:
             run_env += f" SSL_CERT_FILE={ca} REQUESTS_CA_BUNDLE={ca} CURL_CA_BUNDLE={ca}"
     if plan.train_timeout:
         run_env += f" {TRAIN_TIMEOUT_ENV}={plan.train_timeout:g}"
+    if plan.compiles:
+        run_env += f" {CHECK_ROWS_ENV}={CHECK_ROWS}"
     links = link_commands(plan.data_links, plan.write_folders)
     return [
         "FROM deps AS train",
@@ -175,6 +189,30 @@ def _train_runtime_copies() -> list[str]:
     ]
 
 
+def _compile_stage(plan: BuildPlan) -> list[str]:
+    """The model compiled and proven equal on the notebook's rows (nb2svc_runtime.compiled),
+    its decision written beside the artifact: after training, so a change here never
+    retrains; the converter's tools are installed and removed in the one step."""
+    mounts = _mounts(plan, cache=True, secrets=_ca_only(plan))
+    command = (
+        f"PYTHONPATH={COMPILE_LIB} {VENV}/bin/python {COMPILE_COMMAND} --mode {plan.inference} "
+        f"--model-dir {MODEL_DIR} --check-rows {CHECK_ROWS} --tools {COMPILE_TOOLS} "
+        f"--tools-requirements {BUILD_DIR}/compile-requirements.txt "
+        f"--constraints {BUILD_DIR}/requirements.lock "
+        f"--runtime-requirements {BUILD_DIR}/runtime-requirements.txt "
+        f"--serve-requirements {SERVE_REQUIREMENTS}"
+    )
+    return [
+        "FROM train AS compile",
+        f"COPY nb2svc_runtime {COMPILE_LIB}/nb2svc_runtime",
+        f"COPY runtime-requirements.txt compile-requirements.txt {BUILD_DIR}/",
+        f"RUN {mounts} \\",
+        f"    export {_uv_env(plan)} && \\",
+        f"    {command} && \\",
+        f"    rm -rf {COMPILE_TOOLS} {CHECK_ROWS}",
+    ]
+
+
 def _serve_deps_stage(plan: BuildPlan) -> list[str]:
     """The serving venv, installed in place on the slim runtime base (uv mounted from the
     build base). The runtime stage builds on this one, so no big `COPY --from` of the venv
@@ -183,6 +221,10 @@ def _serve_deps_stage(plan: BuildPlan) -> list[str]:
     mounts += f" --mount=type=bind,from={plan.build_base_image},source={UV_BIN},target={UV_BIN}"
     reqs = f"-r {BUILD_DIR}/model-requirements.txt -r {BUILD_DIR}/runtime-requirements.txt"
     files = "requirements.lock runtime-requirements.txt"
+    model = f"COPY --from=train {MODEL_DIR}/requirements.txt {BUILD_DIR}/model-requirements.txt"
+    if plan.compiles:  # the compile stage's choice: the model's libraries or onnxruntime
+        reqs, files = f"-r {SERVE_REQUIREMENTS}", "requirements.lock"
+        model = f"COPY --from=compile {SERVE_REQUIREMENTS} {SERVE_REQUIREMENTS}"
     if plan.runtime == "bentoml":  # BentoML's own dependencies: serve venv only
         reqs += f" -r {BUILD_DIR}/bentoml-requirements.txt"
         files += " bentoml-requirements.txt"
@@ -190,7 +232,7 @@ def _serve_deps_stage(plan: BuildPlan) -> list[str]:
         f"FROM {plan.base_image} AS serve-deps",
         f"COPY {files} {BUILD_DIR}/",
         f"COPY nb2svc_runtime/prune.py {BUILD_DIR}/prune.py",
-        f"COPY --from=train {MODEL_DIR}/requirements.txt {BUILD_DIR}/model-requirements.txt",
+        model,
         f"COPY --from=train {MODEL_DIR}/keep-modules.txt {BUILD_DIR}/keep-modules.txt",
         "# then packages' test suites go: the server never imports them (kept if the model does)",
         f"RUN {mounts} \\",
@@ -216,7 +258,7 @@ def _runtime_stage(plan: BuildPlan) -> list[str]:
         "FROM serve-deps AS runtime",
         f"COPY nb2svc_runtime {LIB_DIR}/nb2svc_runtime",
         *([f"COPY nb2svc_bentoml {LIB_DIR}/nb2svc_bentoml"] if bentoml else []),
-        f"COPY --from=train {MODEL_DIR} {MODEL_DIR}",
+        f"COPY --from={'compile' if plan.compiles else 'train'} {MODEL_DIR} {MODEL_DIR}",
         # OpenShift runs images with an arbitrary UID in group 0: make our paths group-0 owned.
         f"RUN chgrp -R 0 /opt/nb2svc && chmod -R g=u /opt/nb2svc && "
         f"python3 -m compileall -q {LIB_DIR}",

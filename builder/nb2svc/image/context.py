@@ -33,13 +33,19 @@ def runtime_package_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-RUNTIME_FILES = {"default": "requirements.txt", "bentoml": "requirements-bentoml.txt"}
+RUNTIME_FILES = {
+    "default": "requirements.txt",
+    "bentoml": "requirements-bentoml.txt",
+    "compile": "requirements-compile.txt",  # the converter's pinned tools: compile stage only
+}
+COMPILE_REQUIREMENTS = "compile-requirements.txt"
 BENTOML_PACKAGE = "nb2svc_bentoml"
 BENTOML_REQUIREMENTS = "bentoml-requirements.txt"
 
 
 def runtime_requirements(runtime: str = "default") -> str:
-    """The server's requirements; for `bentoml`, what it adds on top of the default ones."""
+    """The server's requirements; for `bentoml`, what it adds on top of the default ones;
+    for `compile`, the compile stage's tools."""
     name = RUNTIME_FILES.get(runtime, RUNTIME_FILES["default"])
     return (runtime_package_dir() / name).read_text()
 
@@ -57,6 +63,8 @@ def write_context(plan: BuildPlan, source_root: Path, context: Path) -> Path:
     (context / "runtime-requirements.txt").write_text(plan.runtime_requirements)
     (context / "train.py").write_text(plan.train_script)
     _copy_package(runtime_package_dir(), context / RUNTIME_PACKAGE)
+    if plan.compiles:
+        (context / COMPILE_REQUIREMENTS).write_text(runtime_requirements("compile"))
     if plan.runtime == "bentoml":
         (context / BENTOML_REQUIREMENTS).write_text(runtime_requirements("bentoml"))
         _copy_package(runtime_package_dir().parent / BENTOML_PACKAGE, context / BENTOML_PACKAGE)

@@ -14,7 +14,10 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from nb2svc_runtime.contract import INFERENCE_FILE
+
 from nb2svc.engine.buildah import Buildah
+from nb2svc.engine.errors import PodmanError
 from nb2svc.engine.podman import Podman
 from nb2svc.errors import VerificationError
 from nb2svc.plan import MODEL_DIR
@@ -30,6 +33,7 @@ class Verification:
     predictions: list[Any]
     url: str
     worker_rss_bytes: int | None = None  # one worker's resident memory after the sample
+    inference: dict[str, Any] | None = None  # inference.json: the backend that served
 
 
 def verify_image(podman: Podman, image_id: str, *, name: str, port: int) -> Verification:
@@ -46,14 +50,26 @@ def verify_image(podman: Podman, image_id: str, *, name: str, port: int) -> Veri
         ready = time.monotonic() - started
         signature = _read_json(podman, container.name, f"{MODEL_DIR}/signature.json")
         sample = _read_json(podman, container.name, f"{MODEL_DIR}/sample.json")
+        inference = _read_optional(podman, container.name, f"{MODEL_DIR}/{INFERENCE_FILE}")
         predictions = _predict(container.url, name, sample)
         rss = podman.resident_bytes(container)
     _compare(sample.get("predictions", []), predictions)
-    return Verification(round(ready, 3), signature, sample, predictions, container.url, rss)
+    return Verification(
+        round(ready, 3), signature, sample, predictions, container.url, rss, inference
+    )
 
 
 def _read_json(podman: Podman, container: str, path: str) -> dict[str, Any]:
     return _json_object(podman.read_file(container, path), path)
+
+
+def _read_optional(podman: Podman, container: str, path: str) -> dict[str, Any] | None:
+    """A JSON file the image may lack (inference.json of a build without a compile stage)."""
+    try:
+        raw = podman.read_file(container, path)
+    except PodmanError:
+        return None
+    return _json_object(raw, path)
 
 
 def _json_object(raw: bytes, path: str) -> dict[str, Any]:

@@ -158,7 +158,9 @@ def plan_for(
         model_dir=str(layout.model),
     )
     facts = metadata.source_facts(analysis, layout.app_src, env)
-    return make_plan(analysis, lock, options, facts, host)
+    # The builder image serves the notebook's own model: the compile stage is nb2svc build's
+    # (docs/architecture.md, "Compiled inference").
+    return make_plan(analysis, lock, replace(options, inference="native"), facts, host)
 
 
 def _python() -> str:

@@ -135,6 +135,17 @@ def _branches(ct: Any) -> list[tuple[Any, Any]]:
     return [(trans, cols) for _, trans, cols in ct.transformers_]
 
 
+def _is_identity(obj: Any) -> bool:
+    """ "passthrough" as a fitted ColumnTransformer holds it: a FunctionTransformer without
+    a function (scikit-learn replaces the string with one)."""
+    return (
+        _class_name(obj) == "FunctionTransformer"
+        and _is_sklearn(obj)
+        and getattr(obj, "func", None) is None
+        and getattr(obj, "inverse_func", None) is None
+    )
+
+
 def _components(obj: Any) -> Iterator[Any]:
     """Every estimator object inside the model, the model first."""
     yield obj
@@ -144,7 +155,7 @@ def _components(obj: Any) -> Iterator[Any]:
                 yield from _components(step)
     elif _class_name(obj) == "ColumnTransformer" and _is_sklearn(obj):
         for trans, _ in _branches(obj):
-            if not isinstance(trans, str):
+            if not isinstance(trans, str) and not _is_identity(trans):
                 yield from _components(trans)
 
 
@@ -238,8 +249,8 @@ class Route:
 
 
 def _branch_route(trans: Any) -> Route:
-    if isinstance(trans, str):
-        return Route(numeric=True) if trans == "passthrough" else Route()
+    if isinstance(trans, str) or _is_identity(trans):
+        return Route(numeric=True) if trans != "drop" else Route()
     names = {_class_name(step) for step in _flat_steps(trans)}
     encoded = ENCODER in names
     return Route(encoded=encoded, numeric=not encoded, imputed=IMPUTER in names)

@@ -32,9 +32,6 @@ import numpy as np
 
 from ..artifact.format import Feature, Signature
 
-INFERENCE_FILE = (
-    "inference.json"  # the decision, written by the compile stage (artifact/inference.py)
-)
 ONNX_FILE = "model.onnx"
 TOLERANCE_KEY = "nb2svc.tolerance"  # ONNX metadata: what compile_model proved it to
 FEED_KINDS = (

@@ -27,9 +27,11 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
-from .adapters import Adapter, Columns
+if TYPE_CHECKING:  # the native adapter imports pandas; a compiled model serves without it
+    from .adapters import Adapter, Columns
+
 
 log = logging.getLogger("nb2svc.batching")
 

@@ -10,16 +10,19 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..artifact.format import ArtifactError, Signature, load_artifact, read_metadata
-from .adapters import Adapter, make_adapter
+from ..artifact.inference import NATIVE, read_inference
 from .batching import MicroBatcher, ModelEscaped, Overloaded, Result
 from .config import READY_DIR_ENV, WORKERS_ENV, Settings
 from .errors import ApiError
 from .metrics import Metrics
 from .schema import validator_for
 from .threads import pin_threads
+
+if TYPE_CHECKING:  # pandas is imported only when the native model serves
+    from .adapters import Adapter
 
 log = logging.getLogger("nb2svc.service")
 MODEL_ERRORS = (ValueError, TypeError, KeyError, IndexError)
@@ -38,6 +41,7 @@ class ModelService:
             self.signature.task, self.signature.classes, self.signature.quantiles
         )
         self.adapter: Adapter | None = None
+        self.backend = NATIVE
         self.batcher: MicroBatcher | None = None
         self.ready = False
         self.draining = False
@@ -63,14 +67,10 @@ class ModelService:
         """Load the model in a thread and warm it up; the server answers meanwhile."""
         loop = asyncio.get_running_loop()
         try:
-            artifact = await loop.run_in_executor(None, load_artifact, self.settings.model_dir)
-            pinned = pin_threads(artifact.model)
-            if pinned:
-                log.info("model threads pinned to one", extra={"fields": {"was": pinned}})
-            self.adapter = make_adapter(artifact.model, self.signature)
+            self.adapter = await loop.run_in_executor(None, self._load)
             self.batcher = self.start_batcher(self.adapter)
             await self._warm_up()
-        except (ArtifactError, ApiError, *MODEL_ERRORS) as exc:
+        except (ArtifactError, ApiError, OSError, *MODEL_ERRORS) as exc:
             self._fail(f"{type(exc).__name__}: {exc}")
             return
         except asyncio.CancelledError:
@@ -86,6 +86,10 @@ class ModelService:
             "model ready",
             extra={"fields": {"model": self.name, "framework": self.signature.framework}},
         )
+
+    def _load(self) -> Adapter:
+        adapter, self.backend = load_backend(self.settings.model_dir, self.signature)
+        return adapter
 
     def _fail(self, reason: str) -> None:
         self.load_error = reason
@@ -151,6 +155,25 @@ class ModelService:
         result = await self._predict_rows(rows, want_proba)
         self.metrics.observe_predictions(result.predictions)
         return result
+
+
+def load_backend(model_dir: Path, signature: Signature) -> tuple[Adapter, str]:
+    """The adapter of the backend the build chose (inference.json; ARTIFACT.md) and its
+    name: the compiled model, loaded without the notebook's libraries or pandas, or the
+    native model with its library threads pinned to one per worker."""
+    choice = read_inference(model_dir)
+    if choice.compiled:
+        from ..compiled.onnx_model import OnnxModel
+
+        model = OnnxModel(model_dir / str(choice.file), signature, choice.feeds)
+        return model, choice.backend  # type: ignore[return-value]
+    from .adapters import make_adapter
+
+    artifact = load_artifact(model_dir)
+    pinned = pin_threads(artifact.model)
+    if pinned:
+        log.info("model threads pinned to one", extra={"fields": {"was": pinned}})
+    return make_adapter(artifact.model, signature), choice.backend
 
 
 def _mark_ready() -> None:

@@ -24,6 +24,7 @@ from ..frameworks.keras import save as save_keras
 from ..frameworks.torch import TORCHSCRIPT, is_torch_module
 from ..frameworks.torch import save as save_torchscript
 from ..prune import kept_folders
+from .check_rows import write_check_rows
 from .deps import (
     distributions_for,
     installed_version,
@@ -34,7 +35,7 @@ from .deps import (
 )
 from .describe import derive_inputs, describe, predict_outputs
 from .forecast_capture import describe_forecaster
-from .introspect import CaptureError, find_model, has_predict
+from .introspect import CaptureError, Inputs, find_model, has_predict
 
 _CORE_LIBRARIES = ("numpy", "pandas", "scikit-learn", "scipy", "joblib", "cloudpickle")
 
@@ -179,8 +180,9 @@ def _check_roundtrip(
 
 def _describe(
     model: Any, variable: str, name: str, namespace: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, Any], Any, Callable[[Any], Any]]:
-    """Signature, sample, the sample's model input and the function predicting it."""
+) -> tuple[dict[str, Any], dict[str, Any], Any, Callable[[Any], Any], Inputs | None]:
+    """Signature, sample, the sample's model input, the function predicting it, and the
+    inputs found (None for a forecaster)."""
     if is_forecaster(model):
         try:
             signature, sample, forecast = describe_forecaster(model, variable, name)
@@ -189,7 +191,7 @@ def _describe(
         except Exception as exc:
             message = f"forecasting with {variable} failed"
             raise CaptureError(f"{message}: {type(exc).__name__}: {exc}") from exc
-        return signature, sample, None, forecast
+        return signature, sample, None, forecast, None
     inputs = derive_inputs(model, namespace)
     try:
         signature, sample = describe(model, variable, name, inputs)
@@ -203,6 +205,7 @@ def _describe(
         sample,
         inputs.sample,
         lambda m: predict_outputs(m, inputs.sample, "regression")[0],
+        inputs,
     )
 
 
@@ -216,7 +219,7 @@ def _capture(
     namespace, rebound = _as_fitted(namespace, variable, fitted)
     namespace, respecified = _as_results(namespace, variable)
     variable, model = find_model(namespace, variable)
-    signature, sample, model_input, predict = _describe(model, variable, name, namespace)
+    signature, sample, model_input, predict, inputs = _describe(model, variable, name, namespace)
     plan = plan_serialization(model, variable)
     pins = distributions_for(plan.modules)
     signature["serialization"] = {"format": plan.fmt, "file": plan.file}
@@ -240,6 +243,7 @@ def _capture(
         KEEP_FILE: "".join(f"{m}\n" for m in sorted(plan.modules) if _in_tests(m)),
     }
     write_artifact(out_dir, documents, write)
+    write_check_rows(namespace, inputs)
 
 
 def _as_fitted(
