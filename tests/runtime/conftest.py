@@ -106,25 +106,30 @@ COMPILED_WITHOUT = "pandas,sklearn,scipy,joblib"
 LEAN_SITE = Path(__file__).resolve().parent / "lean_site"
 
 
+def capture_with_check_rows(namespace: dict[str, Any], out: Path) -> tuple[Path, list[Any]]:
+    """save_model as the train stage of a compiling build runs it: the artifact in
+    out/model, and the rows to prove a compiled model on (NB2SVC_CHECK_ROWS) beside it."""
+    from nb2svc_runtime.contract import CHECK_ROWS_ENV
+
+    rows_file = out / "check-rows.json"
+    os.environ[CHECK_ROWS_ENV] = str(rows_file)
+    try:
+        save_model(namespace, variable=None, name="churn", out_dir=out / "model")
+    finally:
+        del os.environ[CHECK_ROWS_ENV]
+    return out / "model", json.loads(rows_file.read_text())["rows"]
+
+
 @pytest.fixture(scope="session")
 def churn_compiled_dir(churn: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The churn model as the build's compile stage leaves it: captured with its check rows,
     compiled and proven (`--inference compiled`), inference.json beside the artifact."""
     from nb2svc_runtime.artifact.inference import write_inference
     from nb2svc_runtime.compiled.stage import decide
-    from nb2svc_runtime.contract import CHECK_ROWS_ENV
 
-    out = tmp_path_factory.mktemp("churn-compiled")
-    rows_file = out / "check-rows.json"
-    os.environ[CHECK_ROWS_ENV] = str(rows_file)
-    try:
-        save_model(churn, variable=None, name="churn", out_dir=out / "model")
-    finally:
-        del os.environ[CHECK_ROWS_ENV]
-    rows = json.loads(rows_file.read_text())["rows"]
-    decision = decide(out / "model", rows, "compiled", tools=None)
-    write_inference(out / "model", decision)
-    return out / "model"
+    model_dir, rows = capture_with_check_rows(churn, tmp_path_factory.mktemp("churn-compiled"))
+    write_inference(model_dir, decide(model_dir, rows, "compiled", tools=None))
+    return model_dir
 
 
 def compiled_server_env() -> dict[str, str]:

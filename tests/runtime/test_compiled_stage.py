@@ -5,7 +5,6 @@ model and says why; the serving venv it asks for lacks what the compiled model r
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -14,29 +13,18 @@ import httpx
 import pytest
 from nb2svc_runtime.artifact.inference import read_inference
 from nb2svc_runtime.compiled.stage import Refused, decide, main, serve_requirements
-from nb2svc_runtime.contract import CHECK_ROWS_ENV
 from nb2svc_runtime.train.capture import save_model
 
-from .conftest import compiled_server_env
+from .conftest import capture_with_check_rows, compiled_server_env
 from .server import ServerProcess
 
 RUNTIME_REQUIREMENTS = "starlette>=0.40\norjson>=3.10\nnumpy>=1.19.3,<3\npandas>=1.1.3,<4\n"
 
 
-def capture_with_rows(namespace: dict[str, Any], out: Path) -> tuple[Path, list[Any]]:
-    rows_file = out / "check-rows.json"
-    os.environ[CHECK_ROWS_ENV] = str(rows_file)
-    try:
-        save_model(namespace, variable=None, name="m", out_dir=out / "model")
-    finally:
-        del os.environ[CHECK_ROWS_ENV]
-    return out / "model", json.loads(rows_file.read_text())["rows"]
-
-
 def test_capture_writes_the_held_out_rows_first_then_the_training_rows(
     churn: dict[str, Any], tmp_path: Path
 ) -> None:
-    model_dir, rows = capture_with_rows(churn, tmp_path)
+    model_dir, rows = capture_with_check_rows(churn, tmp_path)
     held_out, train = churn["X_test"], churn["X_train"]
     assert len(rows) == len(held_out) + len(train)  # 100 + 300: all of them, under 500 each
     assert [r["tenure"] for r in rows[: len(held_out)]] == held_out["tenure"].tolist()
@@ -65,7 +53,7 @@ def test_the_churn_pipeline_compiles_and_is_proven_on_every_row(churn_compiled_d
 def test_a_model_without_a_converter_stays_native_and_says_why(
     reviews: dict[str, Any], tmp_path: Path
 ) -> None:
-    model_dir, rows = capture_with_rows(reviews, tmp_path)
+    model_dir, rows = capture_with_check_rows(reviews, tmp_path)
     decision = decide(model_dir, rows, "auto", tools=None)
     assert decision.backend == "native"
     assert "series input" in (decision.fallback_reason or "")
@@ -101,7 +89,7 @@ def test_the_native_venv_is_the_models_libraries_and_the_whole_server(churn_dir:
 def test_compiled_mode_fails_the_stage_with_the_reason_and_writes_nothing(
     reviews: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    model_dir, _ = capture_with_rows(reviews, tmp_path)
+    model_dir, _ = capture_with_check_rows(reviews, tmp_path)
     runtime_reqs = tmp_path / "runtime-requirements.txt"
     runtime_reqs.write_text(RUNTIME_REQUIREMENTS)
     argv = ["--model-dir", str(model_dir), "--check-rows", str(tmp_path / "check-rows.json")]
