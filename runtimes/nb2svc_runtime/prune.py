@@ -1,4 +1,5 @@
-"""Build side: drop packages' `tests/` folders from the serving venv.
+"""Build side: drop packages' `tests/` folders, and shared libraries no import loads, from
+the serving venv.
 
 Run as a script in the serve-deps stage, in the same RUN that installs the venv (so
 the bytes never reach a layer):
@@ -14,6 +15,10 @@ of either stays:
 - the model's pickle references a class in one: the train stage lists such modules in
   KEEP_FILE (one dotted name per line, see train/capture.py).
 Only folders inside a package are pruned, never a top-level distribution.
+
+UNLOADED_LIBRARIES names shared libraries a wheel ships for other consumers than its own
+Python binding: onnxruntime's C API library (35 MB of a compiled model's venv; its Python
+binding carries the runtime itself). One goes only when no binding beside it names it.
 Standard library only, Python 3.9+.
 """
 
@@ -25,6 +30,8 @@ import sys
 from pathlib import Path
 
 PRUNED_NAME = "tests"
+# (folder, the library's file pattern, the Python binding's pattern) in site-packages
+UNLOADED_LIBRARIES = (("onnxruntime/capi", "libonnxruntime.so*", "onnxruntime_pybind11_state*"),)
 
 
 def kept_folders(modules: list[str]) -> set[tuple[str, ...]]:
@@ -93,6 +100,23 @@ def prunable(site_packages: Path, keep: set[tuple[str, ...]]) -> list[Path]:
     return found
 
 
+def unloaded_libraries(site_packages: Path) -> list[Path]:
+    """The UNLOADED_LIBRARIES present whose Python binding is there and never names them
+    (a binding linked against its library has the library's name in its dynamic section)."""
+    found: list[Path] = []
+    for folder, library, binding in UNLOADED_LIBRARIES:
+        where = site_packages / folder
+        bindings = sorted(where.glob(binding))
+        libraries = sorted(p for p in where.glob(library) if p.is_file())
+        if not bindings or not libraries:
+            continue
+        stems = {p.name.split(".so")[0].encode() + b".so" for p in libraries}
+        if any(stem in b.read_bytes() for b in bindings for stem in stems):
+            continue
+        found.extend(libraries)
+    return found
+
+
 def _size(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and not f.is_symlink())
 
@@ -105,6 +129,9 @@ def prune(site_packages: Path, keep_modules: list[str]) -> tuple[int, int]:
     for folder in folders:
         total += _size(folder)
         shutil.rmtree(folder)
+    for library in unloaded_libraries(site_packages):
+        total += library.stat().st_size
+        library.unlink()
     return len(folders), total
 
 
@@ -117,7 +144,8 @@ def main(argv: list[str]) -> int:
     count, size = prune(site_packages, modules)
     kept = f"; kept for the model: {', '.join(sorted(modules))}" if modules else ""
     print(
-        f"nb2svc: pruned {count} tests/ folders ({size / 1e6:.0f} MB) from the serving venv{kept}"
+        f"nb2svc: pruned {count} tests/ folders and unloaded libraries ({size / 1e6:.0f} MB) "
+        f"from the serving venv{kept}"
     )
     return 0
 

@@ -70,7 +70,7 @@ def test_the_script_reports_what_it_pruned(
     touch(tmp_path / "site", "pkg/tests/test_a.py")
     assert main([str(tmp_path / "site"), str(tmp_path / "missing-keep-file")]) == 0
     assert not (tmp_path / "site" / "pkg" / "tests").exists()
-    assert "pruned 1 tests/ folders" in capsys.readouterr().out
+    assert "pruned 1 tests/ folders and unloaded libraries" in capsys.readouterr().out
 
 
 HELPER_MODEL = """
@@ -99,3 +99,61 @@ def test_capture_lists_the_test_modules_a_pickle_references(tmp_path: Path) -> N
     assert (tmp_path / "m" / "keep-modules.txt").read_text() == "shop.tests.helpers\n"
     prune(tmp_path / "lib", ["shop.tests.helpers"])
     assert (tmp_path / "lib" / "shop" / "tests" / "helpers.py").is_file()
+
+
+def onnxruntime_wheel(site: Path, binding: bytes) -> Path:
+    capi = site / "onnxruntime" / "capi"
+    capi.mkdir(parents=True)
+    (capi / "onnxruntime_pybind11_state.cpython-311-x86_64-linux-gnu.so").write_bytes(binding)
+    (capi / "libonnxruntime.so.1.32.0").write_bytes(b"\x7fELF" + b"\0" * 1000)
+    return capi
+
+
+def test_onnxruntimes_c_api_library_goes_when_its_python_binding_does_not_load_it(
+    tmp_path: Path,
+) -> None:
+    capi = onnxruntime_wheel(tmp_path, b"\x7fELF NEEDED libstdc++.so.6 libc.so.6")
+    assert prune(tmp_path, []) == (0, 1004)
+    assert [p.name for p in capi.iterdir()] == [
+        "onnxruntime_pybind11_state.cpython-311-x86_64-linux-gnu.so"
+    ]
+
+
+def test_the_library_stays_when_the_binding_names_it(tmp_path: Path) -> None:
+    capi = onnxruntime_wheel(tmp_path, b"\x7fELF NEEDED libonnxruntime.so.1 libc.so.6")
+    assert prune(tmp_path, []) == (0, 0)
+    assert (capi / "libonnxruntime.so.1.32.0").exists()
+
+
+def test_the_real_onnxruntime_runs_without_its_c_api_library(tmp_path: Path) -> None:
+    import shutil
+
+    import onnxruntime
+
+    site = tmp_path / "site"
+    shutil.copytree(Path(onnxruntime.__file__).parent, site / "onnxruntime")
+    assert prune(site, [])[1] > 10_000_000
+    assert not list((site / "onnxruntime" / "capi").glob("libonnxruntime.so*"))
+    import numpy as np
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LinearRegression
+
+    X = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 3.0], [3.0, 1.0], [4.0, 4.0], [5.0, 2.0]])
+    model = to_onnx(LinearRegression().fit(X, X @ [1.0, 2.0]), X[:1])
+    (tmp_path / "m.onnx").write_bytes(model.SerializeToString())
+    probe = (
+        "import numpy as np, onnxruntime as o; s = o.InferenceSession('m.onnx', "
+        "providers=['CPUExecutionProvider']); "
+        "print(o.__file__, s.run(None, {s.get_inputs()[0].name: np.array([[1.0, 1.0]])})[0])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={"PYTHONPATH": str(site)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(str(site)), "the pruned copy is the one imported"
+    assert "[[3.]]" in done.stdout
