@@ -236,16 +236,16 @@ def test_a_null_in_an_imputed_float_column(churn: Any, tmp_path: Path) -> None:
     assert proof.max_abs_diff <= TREE_TOLERANCE
 
 
-def test_a_pipeline_without_column_transformer_reads_each_column_as_double(
+def test_a_pipeline_without_column_transformer_reads_all_columns_as_one_double_matrix(
     churn: Any, tmp_path: Path
 ) -> None:
     """skl2onnx would join several inputs in float32 (FeatureVectorizer, |dp| ~ 3e-8); the
-    columns are joined in double in front of the converted model instead."""
+    columns, a bool among them, go in as one double matrix built in one numpy call."""
     frame, y = churn
     numbers = frame[[*NUMERIC, "paperless"]]
     model = fitted(make_pipeline(StandardScaler(), LogisticRegression()), numbers, y)
     served = Served(model, numbers, tmp_path)
-    assert served.compiled.feeds["paperless"] == "bool_double"
+    assert served.compiled.feeds == {"nb2svc_features": "matrix_double"}
     proof = served.proof()
     assert proof.passed, proof.first_mismatch
     assert proof.max_abs_diff < 1e-12

@@ -23,7 +23,6 @@ per column the model reads, named like the column (columns it drops have none).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ FEED_KINDS = (
     "double", "string", "int64", "bool_int64", "bool_double", "bool_string", "matrix_double",
 )  # fmt: skip
 MATRIX_KINDS = ("matrix_double",)
+NARROW = ("float16", "float32")
 
 Columns = dict[str, list[Any]]
 Builder = Callable[[Columns], np.ndarray]
@@ -47,19 +47,15 @@ class CompiledModelError(Exception):
     """The compiled model does not fit its signature (a build bug, not a request problem)."""
 
 
-def _nan_for_none(values: list[Any]) -> list[Any]:
-    return [math.nan if v is None else v for v in values]
-
-
 def _double_builder(feature: Feature) -> Builder:
     """float32 and float16 features are rounded to their dtype, as the native adapter's
-    column is before scikit-learn widens it to float64."""
+    column is before scikit-learn widens it to float64. numpy reads None as NaN."""
     name = feature.name
     narrow = feature.dtype in ("float16", "float32")
     dtype = np.dtype(feature.dtype) if narrow else np.dtype("float64")
 
     def build(columns: Columns) -> np.ndarray:
-        values = np.array(_nan_for_none(columns[name]), dtype=dtype)
+        values = np.array(columns[name], dtype=dtype)
         return values.astype("float64", copy=False).reshape(-1, 1)
 
     return build
@@ -83,14 +79,17 @@ def _column_builder(feature: Feature, kind: str) -> Builder:
     raise CompiledModelError(f"unknown feed kind {kind!r} for input {name!r}")
 
 
-def _matrix_builder(names: list[str]) -> Builder:
-    """All features as one (n, k) float64 matrix, columns in signature order."""
+def _matrix_builder(features: tuple[Feature, ...]) -> Builder:
+    """All features as one (n, k) float64 matrix, columns in signature order: one numpy
+    call for the whole request (None reads as NaN, a bool as 0/1), then float32 and float16
+    features rounded to their dtype as in `_double_builder`."""
+    names = [f.name for f in features]
+    narrow = [(i, np.dtype(f.dtype)) for i, f in enumerate(features) if f.dtype in NARROW]
 
     def build(columns: Columns) -> np.ndarray:
-        n = len(columns[names[0]])
-        matrix = np.empty((n, len(names)), dtype="float64")
-        for i, name in enumerate(names):
-            matrix[:, i] = _nan_for_none(columns[name])
+        matrix = np.array([columns[name] for name in names], dtype="float64").T
+        for i, dtype in narrow:
+            matrix[:, i] = matrix[:, i].astype(dtype)
         return matrix
 
     return build
@@ -105,7 +104,7 @@ def _builders(signature: Signature, feeds: dict[str, str]) -> dict[str, Builder]
             known = ", ".join(FEED_KINDS)
             raise CompiledModelError(f"input {input_name!r}: unknown feed kind {kind!r} ({known})")
         if kind in MATRIX_KINDS:
-            builders[input_name] = _matrix_builder(signature.names)
+            builders[input_name] = _matrix_builder(signature.inputs)
         elif input_name in features:
             builders[input_name] = _column_builder(features[input_name], kind)
         else:
