@@ -394,6 +394,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 def run_all(args: argparse.Namespace, podman: Podman, buildah: Buildah) -> Run:
     """Build what is missing, measure every target, remove the baselines (always)."""
     start, date = time.monotonic(), datetime.now().astimezone().isoformat(timespec="seconds")
+    versions = tools(podman, buildah)  # now: the commit the images are built from
     baselines, images = Baselines(buildah), Images()
     rows: list[Row] = []
     samples: dict[str, Sample] = {}
@@ -420,7 +421,7 @@ def run_all(args: argparse.Namespace, podman: Podman, buildah: Buildah) -> Run:
         args.seconds,
         CONNECTIONS,
         machine(),
-        tools(podman, buildah),
+        versions,
         args.model_list,
         rows,
         noop,
