@@ -38,7 +38,7 @@ COMPILE_REQUIREMENTS = Path(__file__).resolve().parent.parent / "requirements-co
 DATAFRAME_ONLY = ("pandas",)
 # The frameworks a converter exists for (compiled/convert.py); others stay native at once.
 CONVERTIBLE = ("sklearn",)
-TIMED_ROWS = 50
+TIMED_ROWS = 20
 
 
 class Refused(Exception):
@@ -140,6 +140,7 @@ def compile_and_prove(model_dir: Path, rows: Sequence[Any], tools: Tools | None)
     from ..serve.adapters import make_adapter
     from ..serve.errors import ApiError
     from ..serve.schema import Validator
+    from ..serve.threads import pin_threads
     from .convert import Unsupported, compile_model, prove
     from .onnx_model import OnnxModel
 
@@ -156,6 +157,7 @@ def compile_and_prove(model_dir: Path, rows: Sequence[Any], tools: Tools | None)
     path.write_bytes(compiled.onnx_bytes)
     try:
         onnx_model = OnnxModel(path, signature, compiled.feeds)
+        pin_threads(model)  # the native model as the server would serve it (serve/threads.py)
         native = make_adapter(model, signature)
         proof = prove(native, onnx_model, columns)
         if not proof.passed:
