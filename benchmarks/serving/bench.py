@@ -13,7 +13,8 @@ Targets per model, each alone on the machine, one after the other, in its contai
   bentoml-hand  baseline/service.py, a BentoML service written by hand, FROM the bentoml image
   bare          baseline/bare_service.py, starlette+uvicorn+orjson by hand, FROM the native image
   noop          the bare image answering a constant: the machine's HTTP ceiling (measured once)
-nb2svc's images are built with `.venv/bin/nb2svc build` unless `--reuse` finds their tag
+nb2svc's images are built with `.venv/bin/nb2svc build -o ~/.cache/nb2svc-bench/MODEL-MODE`
+(nb2svc reuses an unchanged image from there) unless `--reuse` finds their tag
 (localhost/nb2svc-bench/MODEL:MODE); a mode that does not build is printed as skipped. The
 baselines are built for the run and removed afterwards, also on Ctrl-C or a failure.
 Load: wrk, single-row JSON, 16 connections after a 3 s warm-up, then 1 connection.
