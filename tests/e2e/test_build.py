@@ -104,6 +104,10 @@ def test_the_report_says_what_was_built_and_from_what(
     assert names["scikit-learn"]["version"]
     assert names["scikit-learn"]["source"] == "pip-line"
     assert report["cache"]["whole_build_reused"] or report["timings"]["train"] > 0
+    inference = report["inference"]  # the churn forest compiles (docs/architecture.md)
+    assert inference["backend"] == "onnxruntime", inference["fallback_reason"]
+    assert inference["checked_rows"] >= 300
+    assert inference["max_abs_diff"] <= inference["tolerance"]
     for name in ("Containerfile", "train.py", "requirements.lock", "manifests.yaml"):
         assert (out / name).is_file()
     rss = report["verification"]["worker_rss_bytes"]

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from nb2svc.engine.errors import PodmanError
 from nb2svc.engine.podman import Container, Podman
 
 from .e2e_support import REPO_ROOT, ChurnBuilds
@@ -27,6 +28,7 @@ CONTRACT = [
     "tests/runtime/test_contract_clients.py",  # tritonclient, the KServe SDK, MLflow's client
 ]
 ARTIFACT_FILES = ("model.joblib", "signature.json", "sample.json", "requirements.txt")
+COMPILED_FILES = ("inference.json", "model.onnx")  # when the build compiled the model
 
 
 @pytest.fixture(scope="module", params=["default", "bentoml"])
@@ -48,6 +50,11 @@ def copy_artifact(podman: Podman, container: Container, into: Path) -> Path:
     into.mkdir(parents=True, exist_ok=True)
     for name in ARTIFACT_FILES:
         (into / name).write_bytes(podman.read_file(container, f"/opt/nb2svc/model/{name}"))
+    for name in COMPILED_FILES:
+        try:
+            (into / name).write_bytes(podman.read_file(container, f"/opt/nb2svc/model/{name}"))
+        except PodmanError:
+            continue
     return into
 
 
