@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -31,21 +30,11 @@ from pathlib import Path
 
 import go_tools
 import yaml
+from registry_support import free_port, listening
 
 FAIL_ANNOTATION = "nb2svc.test/kwok-fail"
 NODE_NAME = "kwok-node-0"
 START_TIMEOUT = 90.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def listening(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def openssl(*args: str, cwd: Path) -> None:

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from cluster_support import NODE_NAME, KubeCluster, listening, running_cluster
+from cluster_support import NODE_NAME, KubeCluster, running_cluster
+from registry_support import listening
 
 pytestmark = pytest.mark.cluster
 
