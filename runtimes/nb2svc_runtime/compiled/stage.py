@@ -39,6 +39,9 @@ DATAFRAME_ONLY = ("pandas",)
 # The frameworks a converter exists for (compiled/convert.py); others stay native at once.
 CONVERTIBLE = ("sklearn",)
 TIMED_ROWS = 20
+# What the serving venv installs at the versions the proof ran with: onnxruntime and those of
+# its dependencies a notebook's lock seldom pins (numpy and packaging come from the lock).
+SERVED = ("onnxruntime", "protobuf", "flatbuffers")
 
 
 class Refused(Exception):
@@ -67,8 +70,8 @@ def serve_requirements(
         for line in runtime_requirements.splitlines()
         if _requirement_name(line) not in DATAFRAME_ONLY
     ]
-    pins = [f"{name}=={version}" for name, version in sorted(decision.versions.items())]
-    return "\n".join([*kept, *(p for p in pins if p.startswith("onnxruntime=="))]) + "\n"
+    pins = [f"{name}=={decision.versions[name]}" for name in SERVED if name in decision.versions]
+    return "\n".join([*kept, *pins]) + "\n"
 
 
 @dataclass(frozen=True)
@@ -98,8 +101,9 @@ def install_tools(tools: Tools) -> None:
 
 
 def _versions() -> dict[str, str]:
+    """The converter's and the runtime's versions the proof ran with."""
     found = {}
-    for name in ("onnxruntime", "skl2onnx", "onnx"):
+    for name in (*SERVED, "skl2onnx", "onnx"):
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
