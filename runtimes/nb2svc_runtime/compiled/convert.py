@@ -686,17 +686,17 @@ def _tree_nodes(graph: Any) -> list[Any]:
     return [node for node in graph.node if _is_tree(node)]
 
 
-def _as_matrix(model: Any, signature: Signature, plan: dict[str, str]) -> bool:
-    """A DataFrame model whose every column reaches the model as a number, without a
-    ColumnTransformer: served with the one (n, k) double input skl2onnx converted it with,
-    built in one numpy call, instead of a Concat of k (n, 1) inputs (a 30-column request:
-    ~50 us of array building and a Concat per call, measured)."""
-    return (
-        signature.input_kind == "dataframe"
-        and not _has_column_transformer(model)
-        and len(plan) == len(signature.names)
-        and all(kind in ("double", "bool_double") for kind in plan.values())
-    )
+def _as_matrix(model: Any, plan: dict[str, str]) -> dict[str, str]:
+    """The feed of a DataFrame model without a ColumnTransformer: the one (n, k) double input
+    skl2onnx converts it with, built in one numpy call, instead of a Concat of k (n, 1)
+    inputs (a 30-column request: ~50 us of array building and a Concat per call, measured).
+    Every column must reach the model as a number."""
+    if not all(kind in ("double", "bool_double") for kind in plan.values()):
+        raise Unsupported(
+            f"{describe_model(model)}: without a ColumnTransformer every column must "
+            "reach the model as a number"
+        )
+    return {FEATURES_TENSOR: "matrix_double"}
 
 
 def _passes(onx: Any, model: Any, signature: Signature, plan: dict[str, str]) -> bool:
@@ -737,20 +737,15 @@ def compile_model(model: Any, signature: Signature) -> Compiled:
     _check_parts(model, signature)
     plan = plan_feeds(model, signature)
     classifier = signature.task == "classification"
+    matrix = signature.input_kind == "dataframe" and not _has_column_transformer(model)
+    input_kinds = _as_matrix(model, plan) if matrix else plan  # refused before converting
     onx = _convert(model, _initial_types(model, signature, plan), classifier)
     has_trees = _passes(onx, model, signature, plan)
-    if signature.input_kind == "dataframe" and not _has_column_transformer(model):
-        if not _as_matrix(model, signature, plan):
-            raise Unsupported(
-                f"{describe_model(model)}: without a ColumnTransformer every column must "
-                "reach the model as a number"
-            )
-        plan = {FEATURES_TENSOR: "matrix_double"}
     feeds: dict[str, str] = {}
     for value in onx.graph.input:
-        if value.name not in plan:
+        if value.name not in input_kinds:
             raise Unsupported(f"{describe_model(model)}: unexpected ONNX input {value.name!r}")
-        feeds[value.name] = plan[value.name]
+        feeds[value.name] = input_kinds[value.name]
     tolerance = TREE_TOLERANCE if has_trees else LINEAR_TOLERANCE
     onnx_set_tolerance(onx, tolerance)
     onnx_bytes = onx.SerializeToString()

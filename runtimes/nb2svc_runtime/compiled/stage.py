@@ -207,18 +207,17 @@ def _mismatch(proof: Any, tolerance: float) -> str:
 def decide(model_dir: Path, rows: Sequence[Any], mode: str, tools: Tools | None) -> Inference:
     """`auto`: compiled when proven, else native with the reason. `compiled`: Refused."""
     try:
-        try:
-            return replace(compile_and_prove(model_dir, rows, tools), requested=mode)
-        except Refused:
-            raise
-        except Exception as exc:  # a converter's or runtime's own failure: the reason, logged
-            traceback.print_exc()
-            detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-            raise Refused(f"compiling failed: {type(exc).__name__}: {detail}") from exc
+        return replace(compile_and_prove(model_dir, rows, tools), requested=mode)
     except Refused as exc:
-        if mode == "compiled":
-            raise
-        return Inference(backend=NATIVE, requested=mode, checked_rows=0, fallback_reason=str(exc))
+        refused = exc
+    except Exception as exc:  # a converter's or runtime's own failure: the reason, logged
+        traceback.print_exc()
+        detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        refused = Refused(f"compiling failed: {type(exc).__name__}: {detail}")
+        refused.__cause__ = exc
+    if mode == "compiled":
+        raise refused
+    return Inference(backend=NATIVE, requested=mode, fallback_reason=str(refused))
 
 
 def main(argv: list[str] | None = None) -> int:
