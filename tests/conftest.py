@@ -157,6 +157,26 @@ GO_TOOL_FIXTURES = {
 }
 
 
+def _go_rank(item: pytest.Item) -> int:
+    names = set(getattr(item, "fixturenames", ()))
+    if "kube_cluster" in names:
+        return 2
+    return 1 if names & GO_TOOL_FIXTURES.keys() else 0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules whose tests need a Go-built peer run after all the others, the control plane's
+    last: its cold build (~15 min at nice 19 beside the image builds) then has the whole run
+    to finish in the background instead of a test waiting for it. A module moves as a whole,
+    so its module-scoped fixtures (an image, a registry) are still set up once; within a rank
+    the collected order stays (a stable sort)."""
+    rank: dict[str, int] = {}
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        rank[module] = max(rank.get(module, 0), _go_rank(item))
+    items.sort(key=lambda item: rank[item.nodeid.split("::")[0]])
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     wanted = {
         tool.name
@@ -189,10 +209,14 @@ def go_tool(tool: go_tools.GoTool) -> Path:
         if os.environ.get("CI"):
             pytest.fail(f"Go is needed to build {tool.about}; install it")
         pytest.skip(f"Go is not installed: {tool.about} cannot be built")
+    asked = time.time()
     path, _ = go_tools.binary(tool)
+    waited = time.time() - asked
     record = tool.build_record()
     if record and record["finished"] >= _SESSION_STARTED:
         cost = f"built in this run in {record['seconds']:.0f} s (cached for later runs)"
+        into = asked - _SESSION_STARTED
+        cost += f"; the first test needing it waited {waited:.0f} s, {into:.0f} s into the run"
     else:
         cost = "cached" + (f" (its first build took {record['seconds']:.0f} s)" if record else "")
     _PEERS[tool.name] = f"{tool.version}, {tool.about}, {cost}"
