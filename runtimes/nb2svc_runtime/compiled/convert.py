@@ -40,6 +40,8 @@ from typing import Any
 import numpy as np
 
 from ..artifact.format import Feature, Signature
+from . import boosters
+from .boosters import BoosterUnsupported, is_classifier
 from .onnx_model import FEED_KINDS, TOLERANCE_KEY, OnnxModel
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
@@ -49,6 +51,16 @@ TREE_TOLERANCE = 1e-6
 # Double all the way (|dp| <= 3.3e-16 measured): 1e-9 leaves room for another summation
 # order in wide dot products and still catches any float32 step (>= 1e-8) in the graph.
 LINEAR_TOLERANCE = 1e-9
+# XGBoost, LightGBM and CatBoost (compiled/boosters.py), by (library, task), from
+# tests/peers/booster_models.py: probabilities |dp| <= 4.5e-7 (float32 leaf weights and
+# sums) for all three; LightGBM's values (summed in double, returned as float32) 1.2e-7 of
+# the value; XGBoost's and CatBoost's regressors sum float32 terms far larger than a small
+# result (base score ~2000, values near 0), 1.2e-5 and 8.8e-6 of max(1, |value|) measured.
+BOOSTER_TOLERANCE = {
+    ("xgboost", "classification"): 1e-6, ("xgboost", "regression"): 1e-4,
+    ("lightgbm", "classification"): 1e-6, ("lightgbm", "regression"): 1e-6,
+    ("catboost", "classification"): 1e-6, ("catboost", "regression"): 1e-4,
+}  # fmt: skip
 MATRIX_INPUT = "X"
 FEATURES_TENSOR = "nb2svc_features"  # the concatenated columns of a model without ColumnTransformer
 
@@ -189,17 +201,20 @@ def _check_imputer(imputer: Any) -> None:
         )
 
 
-def _check_parts(model: Any, signature: Signature) -> None:
-    """Every part in scope; the last step a model of the signature's task."""
+def _check_parts(model: Any, signature: Signature, booster: Any = None) -> None:
+    """Every part in scope; the last step a model of the signature's task (`booster`: the
+    final XGBoost, LightGBM or CatBoost model, checked by compiled/boosters.py)."""
     for part in _components(model):
         name = _class_name(part)
+        if part is booster:
+            continue
         if not _is_sklearn(part) or name not in LINEAR | TREES | TRANSFORMERS | COMPOSITES:
             raise _unsupported_part(part)
         if name == IMPUTER:
             _check_imputer(part)
     steps = _flat_steps(model)
     final = steps[-1]
-    if _class_name(final) not in LINEAR | TREES:
+    if final is not booster and _class_name(final) not in LINEAR | TREES:
         raise Unsupported(f"{describe_model(model)}: the last step is not a model ({SCOPE})")
     transformers = [p for p in _components(model) if _class_name(p) == "ColumnTransformer"]
     if any(ct is not steps[0] for ct in transformers):
@@ -208,7 +223,7 @@ def _check_parts(model: Any, signature: Signature) -> None:
         )
     if _outputs_per_row(final) > 1:
         raise Unsupported(f"{_class_name(final)}: several outputs per row are not compiled yet")
-    classifier = hasattr(final, "classes_")
+    classifier = hasattr(final, "classes_") if booster is None else is_classifier(final)
     if classifier != (signature.task == "classification") or (
         classifier and signature.classes is None
     ):
@@ -732,6 +747,12 @@ def _check_loads(onnx_bytes: bytes, model: Any) -> None:
 
 def compile_model(model: Any, signature: Signature) -> Compiled:
     """The model as ONNX with the study's exact recipe, or Unsupported saying why not."""
+    final = _flat_steps(model)[-1]
+    if boosters.library(final) is not None:
+        try:
+            return _compile_booster(model, signature, final)
+        except BoosterUnsupported as exc:
+            raise Unsupported(str(exc)) from None
     if signature.framework != "sklearn" or not _is_sklearn(model):
         raise _unsupported_part(model)
     _check_parts(model, signature)
@@ -751,6 +772,45 @@ def compile_model(model: Any, signature: Signature) -> Compiled:
     onnx_bytes = onx.SerializeToString()
     _check_loads(onnx_bytes, model)
     assert all(kind in FEED_KINDS for kind in feeds.values())
+    return Compiled(onnx_bytes, feeds, tolerance)
+
+
+def _compile_booster(model: Any, signature: Signature, final: Any) -> Compiled:
+    """An XGBoost, LightGBM or CatBoost model, bare or the last step of a Pipeline of the
+    transformers above, with its splits matched to the model's (compiled/boosters.py)."""
+    library = boosters.library(final)
+    boosters.check(final, bare=model is final)
+    _check_parts(model, signature, booster=final)
+    plan = plan_feeds(model, signature)
+    classifier = signature.task == "classification"
+    matrix = signature.input_kind == "dataframe" and not _has_column_transformer(model)
+    input_kinds = _as_matrix(model, plan) if matrix else plan
+    if library == "catboost":
+        onx = boosters.catboost_onnx(final, next(iter(input_kinds)), TARGET_OPSET)
+    else:
+        boosters.register_converters()
+        onx = _convert(boosters.unnamed(model), _initial_types(model, signature, plan), classifier)
+    graph = onx.graph
+    drop_unused_inputs(graph)
+    trees = _tree_nodes(graph)
+    if len(trees) != 1:
+        raise Unsupported(f"{describe_model(model)}: {len(trees)} tree ensembles after converting")
+    if library == "xgboost":
+        boosters.exact_booster_thresholds(trees[0], boosters.xgboost_trees(final), double=False)
+        cast_before_trees(graph)
+    elif library == "lightgbm":
+        boosters.exact_booster_thresholds(trees[0], boosters.lightgbm_trees(final), double=True)
+    classes = boosters.class_values(final) if classifier else []
+    boosters.outputs_as_served(graph, classifier, classes)
+    feeds: dict[str, str] = {}
+    for value in graph.input:
+        if value.name not in input_kinds:
+            raise Unsupported(f"{describe_model(model)}: unexpected ONNX input {value.name!r}")
+        feeds[value.name] = input_kinds[value.name]
+    tolerance = BOOSTER_TOLERANCE[str(library), "classification" if classifier else "regression"]
+    onnx_set_tolerance(onx, tolerance)
+    onnx_bytes = onx.SerializeToString()
+    _check_loads(onnx_bytes, model)
     return Compiled(onnx_bytes, feeds, tolerance)
 
 

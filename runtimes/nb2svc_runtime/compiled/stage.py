@@ -37,7 +37,7 @@ COMPILE_REQUIREMENTS = Path(__file__).resolve().parent.parent / "requirements-co
 # Requirements of the server that only the native (DataFrame) request path imports.
 DATAFRAME_ONLY = ("pandas",)
 # The frameworks a converter exists for (compiled/convert.py); others stay native at once.
-CONVERTIBLE = ("sklearn",)
+CONVERTIBLE = ("sklearn", "xgboost", "lightgbm", "catboost")
 TIMED_ROWS = 20
 # What the serving venv installs at the versions the proof ran with: onnxruntime and those of
 # its dependencies a notebook's lock seldom pins (numpy and packaging come from the lock).
@@ -103,7 +103,7 @@ def install_tools(tools: Tools) -> None:
 def _versions() -> dict[str, str]:
     """The converter's and the runtime's versions the proof ran with."""
     found = {}
-    for name in (*SERVED, "skl2onnx", "onnx"):
+    for name in (*SERVED, "skl2onnx", "onnx", "onnxmltools"):
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -133,7 +133,7 @@ def compile_and_prove(model_dir: Path, rows: Sequence[Any], tools: Tools | None)
         raise Refused(
             f"no compiled backend for a {signature.framework} model with "
             f"{signature.input_kind} input yet (compiled: scikit-learn estimators "
-            "and pipelines on tabular input)"
+            "and pipelines, XGBoost, LightGBM and CatBoost models on tabular input)"
         )
     if not rows:
         raise Refused(
