@@ -25,6 +25,9 @@ Three passes go beyond the study:
 - SimpleImputer: ONNX Runtime has no double kernel for ai.onnx.ml Imputer, so imputers are
   converted here to Where(IsNaN(x), statistics_, x) with the float64 statistics.
 
+XGBoost, LightGBM and CatBoost models, bare or as a Pipeline's last step, go through
+compiled/boosters.py (`_compile_booster`) with the same feeds and proof.
+
 scikit-learn, skl2onnx and onnx are imported inside the functions: the serving image never
 has them, and importing this module costs nothing where it is not used.
 """
