@@ -139,7 +139,7 @@ def per_row_ms(
     predict: Callable[[dict[str, list[Any]]], Any], columns: dict[str, list[Any]]
 ) -> float:
     times = []
-    for i in range(50):
+    for i in range(min(50, len(next(iter(columns.values()))))):
         row = {name: values[i : i + 1] for name, values in columns.items()}
         start = time.perf_counter()
         predict(row)
