@@ -17,6 +17,8 @@ from . import protocols
 from .errors import ApiError
 from .service import ModelService
 
+_TIMEOUT = getattr(asyncio, "timeout", None)
+
 
 class JSON(Response):
     media_type = "application/json"
@@ -56,7 +58,10 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
                 f"request body of {declared} bytes exceeds the {limit}-byte limit (MAX_BODY_BYTES)",
             )
     try:
-        return await asyncio.wait_for(_stream_body(request, limit), timeout)
+        if _TIMEOUT is None:  # Python < 3.11: wait_for runs the read as a task of its own
+            return await asyncio.wait_for(_stream_body(request, limit), timeout)
+        async with _TIMEOUT(timeout):  # the same limit, without a task per request
+            return await _stream_body(request, limit)
     except asyncio.TimeoutError:
         raise ApiError(
             408,

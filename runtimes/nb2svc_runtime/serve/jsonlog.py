@@ -15,9 +15,15 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 _LEVELS["error"] = logging.ERROR
 
 
+_second: list[Any] = [None, ""]  # the last whole second formatted, and its text
+
+
 def _timestamp(created: float) -> str:
-    millis = int((created % 1) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{millis:03d}Z"
+    second = int(created)
+    if _second[0] != second:
+        _second[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))]
+    millis = int((created - second) * 1000)
+    return f"{_second[1]}.{millis:03d}Z"
 
 
 class JsonFormatter(logging.Formatter):

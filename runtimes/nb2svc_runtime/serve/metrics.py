@@ -49,6 +49,7 @@ class Metrics:
             self.by_class = Counter(
                 "nb2svc_predictions", "Predictions per predicted class", ["class"]
             )
+            self._by_class: dict[str, Any] = {}  # its children (at most MAX_CLASS_LABELS + 1)
         else:
             buckets = tuple(quantiles) if len(quantiles) >= 2 else DEFAULT_VALUE_BUCKETS
             self.values = Histogram(
@@ -62,7 +63,10 @@ class Metrics:
                 label = str(value)
                 if label not in self.classes and len(self.classes) >= MAX_CLASS_LABELS:
                     label = "other"
-                self.by_class.labels(label).inc()
+                child = self._by_class.get(label)
+                if child is None:
+                    child = self._by_class[label] = self.by_class.labels(label)
+                child.inc()
             return
         for value in predictions:
             if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -3,9 +3,11 @@ and JSON-line access logs (the ASGI middleware `Observe`)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import time
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -55,6 +57,36 @@ def client_request_id(scope: Scope) -> str | None:
 
 
 INTERNAL_ERROR_BODY = {"error": "internal server error", "details": []}
+MAX_CACHED_LABELS = 256  # label sets whose metric children are kept (a client picks the method)
+
+
+class AccessLog:
+    """The access log's lines, written to stdout once per event-loop turn instead of once
+    per request: the requests that finish in the same turn share one write (under load,
+    dozens), and a line is never later than the loop's next turn. Outside a running loop a
+    line is written at once (docs/architecture.md, "Request path")."""
+
+    def __init__(self) -> None:
+        self._lines: list[bytes] = []
+
+    def write(self, line: bytes) -> None:
+        if not self._lines:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:
+                self._lines.append(line)
+                self.flush()
+                return
+        self._lines.append(line)
+
+    def flush(self) -> None:
+        if self._lines:
+            lines, self._lines = self._lines, []
+            sys.stdout.buffer.write(b"".join(lines))
+            sys.stdout.buffer.flush()
+
+
+ACCESS_LOG = AccessLog()  # one per process; the app's shutdown flushes it (server.py)
 
 
 class Observe:
@@ -67,6 +99,7 @@ class Observe:
         self.app = app
         self.service = service
         self.access_log = access_log
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -100,9 +133,9 @@ class Observe:
     def _record(self, scope: Scope, status: int, elapsed: float, rid: str | None) -> None:
         route = scope.get("route")
         label = getattr(route, "path", None) or "unmatched"
-        metrics = self.service.metrics
-        metrics.requests.labels(label, scope["method"], str(status)).inc()
-        metrics.latency.labels(label).observe(elapsed)
+        count, latency = self._metric_children(label, scope["method"], status)
+        count.inc()
+        latency.observe(elapsed)
         if self.access_log:
             client = scope.get("client") or ("", 0)
             line = access_line(
@@ -115,5 +148,19 @@ class Observe:
                     **({"request_id": rid} if rid is not None else {}),
                 }
             )
-            sys.stdout.buffer.write(line)
-            sys.stdout.buffer.flush()
+            ACCESS_LOG.write(line)
+
+    def _metric_children(self, label: str, method: str, status: int) -> tuple[Any, Any]:
+        """The request counter's and latency histogram's children for these labels, looked
+        up in prometheus_client once per label set (its `labels()` locks and builds a key)."""
+        key = (label, method, status)
+        children = self._children.get(key)
+        if children is None:
+            metrics = self.service.metrics
+            children = (
+                metrics.requests.labels(label, method, str(status)),
+                metrics.latency.labels(label),
+            )
+            if len(self._children) < MAX_CACHED_LABELS:
+                self._children[key] = children
+        return children

@@ -20,7 +20,7 @@ from .config import Settings
 from .docs_page import docs_page
 from .errors import ApiError
 from .metrics import exposition
-from .observe import Observe, on_api_error, on_http_error, on_unexpected
+from .observe import ACCESS_LOG, Observe, on_api_error, on_http_error, on_unexpected
 from .openapi import openapi_document
 from .service import ModelService, all_workers_ready
 
@@ -249,6 +249,7 @@ def create_app(
             service.draining = True
             loader.cancel()
             await service.stop()
+            ACCESS_LOG.flush()
 
     app = Starlette(
         routes=ROUTES,
