@@ -66,6 +66,7 @@ class ReplayedBuildah(Buildah):
     def __init__(self, *, progress: bool = True) -> None:
         super().__init__(progress=progress, stream=io.StringIO())
         self.quiet: list[bool] = []
+        self.removed: list[str] = []
 
     def _build_streamed(
         self, request: BuildRequest, on_line: Callable[[str], None] | None, quiet: bool
@@ -85,6 +86,9 @@ class ReplayedBuildah(Buildah):
 
     def tag(self, image: str, *refs: str) -> None:
         pass
+
+    def rmi(self, *refs: str, force: bool = False) -> None:
+        self.removed.extend(refs)
 
     def shown(self) -> list[str]:
         assert isinstance(self.stream, io.StringIO)
@@ -128,13 +132,16 @@ def test_making_the_base_images_shows_one_line_per_phase(state: Path) -> None:
         "debootstrap bookworm: configuring the base system",
         "debootstrap bookworm: done",
         "root filesystem: trimming and packing",
+        "debian image STEP 1/2: FROM scratch",
+        "debian image STEP 2/2: RUN apt-get update",
         "runtime image STEP 1/2: FROM scratch",
         "runtime image STEP 2/2: RUN apt-get update",
         "build image STEP 1/2: FROM scratch",
         "build image STEP 2/2: RUN apt-get update",
         "finished",
     ]
-    assert buildah.quiet == [True, True], "buildah's own display would repeat every line"
+    assert buildah.quiet == [True] * 3, "buildah's own display would repeat every line"
+    assert buildah.removed == ["abc"], "the Debian image both bases come from is not kept"
 
 
 def test_the_log_has_every_line_and_is_private(state: Path) -> None:
@@ -145,7 +152,7 @@ def test_the_log_has_every_line_and_is_private(state: Path) -> None:
     logged = log.read_text().splitlines()
     raw = [line for line in logged if not line.startswith(("[", "nb2svc: "))]
     step_lines = ["STEP 1/2: FROM scratch", *APT_NOISE, "STEP 2/2: RUN apt-get update"]
-    assert raw == [*lines, *step_lines, *step_lines]
+    assert raw == [*lines, *step_lines * 3]  # the Debian image, the runtime and build bases
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
     assert stat.S_IMODE(log.parent.stat().st_mode) == 0o700
 

@@ -1,8 +1,10 @@
 """The base images nb2svc builds on, made offline from Debian packages when no registry answers.
 
-`localhost/nb2svc/python:X.Y` is the slim runtime base (minbase + python3, libgomp1,
-ca-certificates, tini); `localhost/nb2svc/python:X.Y-build` adds compilers, Python headers,
-git and uv for the deps and train stages. Both are rebuilt only when their recipe changes
+Both come from one Debian image (minbase + python3, libgomp1, ca-certificates, tini, upgraded;
+removed once they are made): `localhost/nb2svc/python:X.Y-build` adds compilers, Python
+headers, git and uv for the deps and train stages; `localhost/nb2svc/python:X.Y`, the slim
+runtime base, drops what a model server never runs, apt included (base-runtime-slim.sh,
+docs/architecture.md, "Base images"). Both are rebuilt only when their recipe changes
 (label `io.nb2svc.base.recipe`) or when forced. While they are made, one line per phase is
 shown (`PhaseDisplay`) and their full output goes to a log in the state directory.
 """
@@ -45,11 +47,19 @@ from nb2svc.state import StateDir
 
 RUNTIME_PACKAGES = ("python3", "libgomp1", "ca-certificates", "tini")
 BUILD_PACKAGES = ("gcc", "g++", "libc6-dev", "make", "python3-dev", "git")
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"
 LABEL_RECIPE = "io.nb2svc.base.recipe"
 WORK_DIR = Path("/var/tmp")
 # Paths removed from the debootstrap tree before it becomes a layer.
 _TRIM = ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/man", "usr/share/info")
+# The files that make the images (nb2svc/resources); their text is part of the recipe.
+RECIPE_FILES = (
+    "base-debian.Containerfile",
+    "base-runtime.Containerfile",
+    "base-runtime-slim.sh",
+    "base-build.Containerfile",
+    "base-rootfs-dpkg-slim.cfg",
+)
 
 
 @dataclass(frozen=True)
@@ -69,11 +79,7 @@ def recipe_hash(suite: str, mirror: str = DEFAULT_MIRROR) -> str:
     digest = hashlib.sha256()
     for part in (RECIPE_VERSION, suite, mirror, *RUNTIME_PACKAGES, "|", *BUILD_PACKAGES):
         digest.update(part.encode() + b"\0")
-    for name in (
-        "base-runtime.Containerfile",
-        "base-build.Containerfile",
-        "base-rootfs-dpkg-slim.cfg",
-    ):
+    for name in RECIPE_FILES:
         digest.update(_resource(name).encode())
     return digest.hexdigest()[:16]
 
@@ -98,15 +104,20 @@ def ensure_base_image(
     runtime_ref, build_ref = refs_for(python_version)
     recipe = recipe_hash(suite, mirror)
     with _lock(python_version):
-        runtime_ok = not force and _is_current(buildah, runtime_ref, recipe)
-        build_ok = runtime_ok and _is_current(buildah, build_ref, recipe)
-        if not build_ok:
+        current = not force and all(
+            _is_current(buildah, r, recipe) for r in refs_for(python_version)
+        )
+        if not current:
             with _display(python_version, suite, buildah) as display:
-                if not runtime_ok:
-                    deboot = debootstrap or Debootstrap(stream=buildah.stream)
-                    _build_runtime(python_version, suite, mirror, recipe, buildah, deboot, display)
-                _build_build(python_version, suite, mirror, recipe, buildah, display)
-    return BaseImages(runtime_ref, build_ref, python_version, "debian", suite, not build_ok)
+                deboot = debootstrap or Debootstrap(stream=buildah.stream)
+                debian = _build_debian(python_version, suite, mirror, buildah, deboot, display)
+                try:
+                    for variant in ("runtime", "build"):
+                        _build_variant(variant, debian, python_version, suite, mirror, recipe,
+                                       buildah, display)  # fmt: skip
+                finally:
+                    buildah.rmi(debian)
+    return BaseImages(runtime_ref, build_ref, python_version, "debian", suite, not current)
 
 
 @contextmanager
@@ -161,15 +172,15 @@ def _labels(
     }
 
 
-def _build_runtime(
+def _build_debian(
     python_version: str,
     suite: str,
     mirror: str,
-    recipe: str,
     buildah: Buildah,
     deboot: Debootstrap,
     display: PhaseDisplay,
-) -> None:
+) -> str:
+    """The upgraded Debian image both bases are made from; returns its image ID."""
     deboot.check()
     if not suite_available(suite, mirror):
         raise BuildError(
@@ -186,23 +197,23 @@ def _build_runtime(
         context.mkdir()
         deboot.pack(rootfs, context / "rootfs.tar")
         remove_rootfs(rootfs)
-        (context / "Containerfile").write_text(_resource("base-runtime.Containerfile"))
-        labels = _labels(python_version, suite, mirror, recipe, "runtime")
+        (context / "Containerfile").write_text(_resource("base-debian.Containerfile"))
         result = buildah.build(
             context / "Containerfile",
             context,
-            labels=labels,
             layers=False,
-            on_line=display.hook("runtime image", step_phase),
+            on_line=display.hook("debian image", step_phase),
             quiet=True,
         )
-        buildah.tag(result.image_id, refs_for(python_version)[0])
+        return result.image_id
     finally:
         remove_rootfs(work / "rootfs")
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _build_build(
+def _build_variant(
+    variant: str,
+    debian: str,
     python_version: str,
     suite: str,
     mirror: str,
@@ -210,21 +221,25 @@ def _build_build(
     buildah: Buildah,
     display: PhaseDisplay,
 ) -> None:
+    """The runtime or build base from the Debian image, tagged with its reference."""
     runtime_ref, build_ref = refs_for(python_version)
-    with tempfile.TemporaryDirectory(prefix="nb2svc-base-build-", dir=WORK_DIR) as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"nb2svc-base-{variant}-", dir=WORK_DIR) as tmp:
         context = Path(tmp)
-        shutil.copy2(find_uv(), context / "uv")
-        (context / "Containerfile").write_text(_resource("base-build.Containerfile"))
+        if variant == "build":
+            shutil.copy2(find_uv(), context / "uv")
+        else:
+            (context / "base-runtime-slim.sh").write_text(_resource("base-runtime-slim.sh"))
+        (context / "Containerfile").write_text(_resource(f"base-{variant}.Containerfile"))
         result = buildah.build(
             context / "Containerfile",
             context,
-            build_args={"NB2SVC_RUNTIME_BASE": buildah.image_id(runtime_ref)},
-            labels=_labels(python_version, suite, mirror, recipe, "build"),
+            build_args={"NB2SVC_DEBIAN": debian},
+            labels=_labels(python_version, suite, mirror, recipe, variant),
             layers=False,
-            on_line=display.hook("build image", step_phase),
+            on_line=display.hook(f"{variant} image", step_phase),
             quiet=True,
         )
-    buildah.tag(result.image_id, build_ref)
+    buildah.tag(result.image_id, runtime_ref if variant == "runtime" else build_ref)
 
 
 def find_uv() -> Path:
