@@ -142,6 +142,23 @@ def value_checker(feature: Feature) -> Checker:
             raise BadValue("null is not allowed for this feature")
         return inner(value)
 
+    if feature.dtype.startswith("float"):
+        return _fast_float(check, FLOAT_LIMITS[feature.dtype])
+    return check
+
+
+def _fast_float(checker: Checker, limit: float) -> Checker:
+    """A float feature's check with its common case first: a JSON float or integer within
+    range is the number itself (as float), in one call. A bool is neither (`type`, not
+    `isinstance`); NaN and the infinities fail the range, so they, null and everything else
+    take `checker`, which accepts or words the refusal exactly as before."""
+
+    def check(value: Any) -> Any:
+        kind = type(value)
+        if (kind is float or kind is int) and -limit <= value <= limit:
+            return float(value)
+        return checker(value)
+
     return check
 
 
@@ -158,6 +175,11 @@ class Validator:
 
     def _row_values(self, row: Any, errors: list[dict[str, Any]], i: int) -> Sequence[Any]:
         width = len(self.names)
+        if type(row) is dict and len(row) == width:  # every name there means no unknown one
+            try:
+                return [row[n] for n in self.names]
+            except KeyError:
+                pass
         if isinstance(row, dict):
             unknown = [k for k in row if k not in self.index]
             missing = [n for n in self.names if n not in row]
@@ -187,20 +209,29 @@ class Validator:
     def columns(self, rows: Sequence[Any]) -> dict[str, list[Any]]:
         """Validated values per feature name (in signature order)."""
         self.check_count(len(rows))
-        out: list[list[Any]] = [[] for _ in self.names]
+        checked: list[list[Any]] = []  # each row's checked values, turned into columns below
         errors: list[dict[str, Any]] = []
+        checkers = self.checkers
         for i, row in enumerate(rows):
             values = self._row_values(row, errors, i)
-            for j, value in enumerate(values):
-                try:
-                    out[j].append(self.checkers[j](value))
-                except BadValue as exc:
-                    errors.append(detail(i, self.names[j], str(exc)))
+            try:
+                checked.append([check(value) for check, value in zip(checkers, values)])
+            except BadValue:  # again value by value, for every problem of the row
+                self._row_errors(values, errors, i)
             if len(errors) >= MAX_DETAILS:
                 break
         if errors:
             raise invalid_request(errors)
-        return dict(zip(self.names, out))
+        if not checked:
+            return {name: [] for name in self.names}
+        return {name: list(column) for name, column in zip(self.names, zip(*checked))}
+
+    def _row_errors(self, values: Sequence[Any], errors: list[dict[str, Any]], i: int) -> None:
+        for j, value in enumerate(values):
+            try:
+                self.checkers[j](value)
+            except BadValue as exc:
+                errors.append(detail(i, self.names[j], str(exc)))
 
 
 def detail(row: int, field: str | None, message: str) -> dict[str, Any]:
