@@ -226,7 +226,7 @@ def catboost_onnx(model: Any, input_name: str, opsets: dict[str, int]) -> Any:
         )
     exported = graph.input[0]
     width = exported.type.tensor_type.shape.dim[1].dim_value
-    if width != model.n_features_in_:
+    if width != len(model.feature_names_):  # CatBoost 1.2.7: n_features_in_ != 3 for 3 columns
         raise BoosterUnsupported(f"{type(model).__name__}: the export reads {width} features")
     cast = helper.make_node("Cast", [input_name], [exported.name], to=TensorProto.FLOAT)
     nodes = [cast, *graph.node]
