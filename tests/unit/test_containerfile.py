@@ -56,7 +56,7 @@ def lines_of_stage(text: str, stage: str) -> list[str]:
 def test_the_stages_come_in_data_flow_order() -> None:
     text = render(make_plan())
     order = [line.rsplit(" AS ", 1)[1] for line in text.splitlines() if line.startswith("FROM ")]
-    assert order == ["deps", "train", "serve-deps", "runtime"]
+    assert order == ["deps", "train", "serve-deps", "serve-files", "runtime"]
 
 
 def test_only_the_lock_feeds_the_deps_stage_so_notebook_edits_keep_its_cache() -> None:
@@ -111,13 +111,13 @@ def test_each_user_secret_is_mounted_only_where_the_notebook_runs() -> None:
     assert set(install_steps) == {
         "deps: /opt/nb2svc/build/requirements.lock",
         "train: /content/x.csv",  # the data links
-        "serve-deps: /opt/nb2svc/build/keep-modules.txt",
-        "runtime: /opt/nb2svc/lib",
+        "serve-deps: /opt/nb2svc",
+        "serve-files: /opt/nb2svc/lib",
     }
     assert install_steps["deps: /opt/nb2svc/build/requirements.lock"] == {"nb2svc-ca"}
-    assert install_steps["serve-deps: /opt/nb2svc/build/keep-modules.txt"] == {"nb2svc-ca"}
+    assert install_steps["serve-deps: /opt/nb2svc"] == {"nb2svc-ca"}
     assert install_steps["train: /content/x.csv"] == set()
-    assert install_steps["runtime: /opt/nb2svc/lib"] == set()
+    assert install_steps["serve-files: /opt/nb2svc/lib"] == set()
     assert mounted["train: train.py"] == {"kaggle", "db"}  # offline: no CA where the notebook runs
 
 
@@ -141,10 +141,31 @@ def test_the_runtime_is_the_slim_serving_venv_plus_the_artifact_but_not_the_sour
     assert serve_deps.startswith("localhost/nb2svc/python:3.11 AS serve-deps")
     assert "from=localhost/nb2svc/python:3.11-build,source=/usr/local/bin/uv" in serve_deps
     runtime = "\n".join(lines_of_stage(text, "runtime"))
+    files = "\n".join(lines_of_stage(text, "serve-files"))
     assert runtime.startswith("serve-deps AS runtime")
-    assert "COPY --from=train /opt/nb2svc/model /opt/nb2svc/model" in runtime
-    assert "COPY src" not in runtime
-    assert "--from=deps" not in runtime
+    assert files.startswith("localhost/nb2svc/python:3.11 AS serve-files")
+    assert "COPY --from=train /opt/nb2svc/model /opt/nb2svc/model" in files
+    assert "COPY --from=serve-files /opt/nb2svc /opt/nb2svc" in runtime
+    for stage in (runtime, files):
+        assert "COPY src" not in stage
+        assert "--from=deps" not in stage
+
+
+def test_the_serving_venv_is_stripped_with_the_build_bases_tools_never_copied() -> None:
+    text = render(make_plan())
+    runs = [s.arguments for s in instructions(text) if s.keyword == "RUN"]
+    prune = next(run for run in runs if "build/prune.py" in run)
+    mount = "--mount=type=bind,from=localhost/nb2svc/python:3.11-build,source=/,"
+    assert mount + "target=/run/nb2svc-build-base" in prune
+    assert "keep-modules.txt --strip /run/nb2svc-build-base &&" in prune
+    assert "/run/nb2svc-build-base" not in "\n".join(lines_of_stage(text, "runtime"))
+
+
+def test_the_mode_change_for_group_0_is_not_a_second_copy_of_the_files_in_the_image() -> None:
+    runtime = lines_of_stage(render(make_plan()), "runtime")
+    assert not [line for line in runtime if line.startswith("RUN ")]
+    files = lines_of_stage(render(make_plan()), "serve-files")
+    assert any("chmod -R g=u /opt/nb2svc" in line for line in files)
 
 
 def test_provenance_labels_are_on_the_runtime_image() -> None:
@@ -165,7 +186,7 @@ def test_without_a_ca_bundle_no_secret_mount_is_rendered_for_it() -> None:
 def test_a_compiling_plan_adds_the_compile_stage_between_training_and_serving() -> None:
     text = render(make_plan(inference="auto"))
     order = [line.rsplit(" AS ", 1)[1] for line in text.splitlines() if line.startswith("FROM ")]
-    assert order == ["deps", "train", "compile", "serve-deps", "runtime"]
+    assert order == ["deps", "train", "compile", "serve-deps", "serve-files", "runtime"]
     compile_run = next(s for s in instructions(text) if "nb2svc_runtime.compiled" in s.arguments)
     assert "--mode auto" in compile_run.arguments
     assert "rm -rf /opt/nb2svc/build/compiler" in compile_run.arguments  # tools never kept
@@ -191,11 +212,11 @@ def test_training_writes_the_check_rows_only_when_the_model_is_compiled() -> Non
 def test_serving_takes_the_compile_stages_artifact_and_requirements() -> None:
     text = render(make_plan(inference="auto"))
     serve_deps = "\n".join(lines_of_stage(text, "serve-deps"))
-    runtime = "\n".join(lines_of_stage(text, "runtime"))
+    files = "\n".join(lines_of_stage(text, "serve-files"))
     assert "COPY --from=compile /opt/nb2svc/build/serve-requirements.txt" in serve_deps
     assert "-r /opt/nb2svc/build/serve-requirements.txt" in serve_deps
     assert "model-requirements.txt" not in serve_deps
-    assert "COPY --from=compile /opt/nb2svc/model /opt/nb2svc/model" in runtime
+    assert "COPY --from=compile /opt/nb2svc/model /opt/nb2svc/model" in files
 
 
 def test_a_native_plan_renders_the_four_stages_of_before() -> None:

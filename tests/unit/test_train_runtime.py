@@ -65,7 +65,7 @@ def test_the_train_stage_copies_no_serve_code_and_the_runtime_stage_all_of_it() 
     assert RUNTIME_PACKAGE not in sources  # never the whole package
     assert not [s for s in sources if s.startswith(f"{RUNTIME_PACKAGE}/serve")]
     assert {dest.rstrip("/") for _, dest in train} >= {PACKAGE_DEST, f"{PACKAGE_DEST}/train"}
-    assert _runtime_copies("runtime") == [([RUNTIME_PACKAGE], PACKAGE_DEST)]
+    assert _runtime_copies("serve-files") == [([RUNTIME_PACKAGE], PACKAGE_DEST)]
 
 
 def test_every_train_side_module_imports_with_only_the_train_side_present(

@@ -3,9 +3,10 @@
 Stages:
   deps        the lock installed into /opt/venv (uv, cache mount, CA bundle as a secret)
   train       the notebook's code runs (train.py) and writes the model artifact
-  serve-deps  a fresh venv with only what the saved model and the server need, packages'
-              test suites pruned (nb2svc_runtime/prune.py)
-  runtime     slim base + that venv + artifact + server; non-root, labels, port
+  serve-deps  a fresh venv with only what the saved model and the server need, pruned and
+              its extension modules stripped (nb2svc_runtime/prune.py)
+  serve-files the server's code and the artifact, group-0 owned, bytecode compiled
+  runtime     slim base + that venv + those files; non-root, labels, port
 
 Only `requirements.lock` feeds the deps stage, so editing notebook code retrains
 without reinstalling. The file builds with buildah, podman and docker (BuildKit).
@@ -80,6 +81,8 @@ TRAIN_RUNTIME_FILES = ("__init__.py", "contract.py", "prune.py")
 TRAIN_RUNTIME_PACKAGES = ("artifact", "frameworks", "train")
 UV_BIN = "/usr/local/bin/uv"
 WHEELS = "/opt/nb2svc/wheels"
+# Where the serve-deps step sees the build base, read-only: prune.py runs its `strip`.
+BUILD_ROOT = "/run/nb2svc-build-base"
 
 
 def render(plan: BuildPlan) -> str:
@@ -94,6 +97,8 @@ def render(plan: BuildPlan) -> str:
             "",
             *([*_compile_stage(plan), ""] if plan.compiles else []),
             *_serve_deps_stage(plan),
+            "",
+            *_serve_files_stage(plan),
             "",
             *_runtime_stage(plan),
             "",
@@ -214,11 +219,12 @@ def _compile_stage(plan: BuildPlan) -> list[str]:
 
 
 def _serve_deps_stage(plan: BuildPlan) -> list[str]:
-    """The serving venv, installed in place on the slim runtime base (uv mounted from the
-    build base). The runtime stage builds on this one, so no big `COPY --from` of the venv
-    has to be checksummed on every build."""
+    """The serving venv, installed in place on the slim runtime base (uv and, for prune.py's
+    `strip`, the whole build base mounted read-only). The runtime stage builds on this one,
+    so no big `COPY --from` of the venv has to be checksummed on every build."""
     mounts = _mounts(plan, cache=True, secrets=_ca_only(plan))
     mounts += f" --mount=type=bind,from={plan.build_base_image},source={UV_BIN},target={UV_BIN}"
+    mounts += f" --mount=type=bind,from={plan.build_base_image},source=/,target={BUILD_ROOT}"
     reqs = f"-r {BUILD_DIR}/model-requirements.txt -r {BUILD_DIR}/runtime-requirements.txt"
     files = "requirements.lock runtime-requirements.txt"
     model = f"COPY --from=train {MODEL_DIR}/requirements.txt {BUILD_DIR}/model-requirements.txt"
@@ -234,14 +240,31 @@ def _serve_deps_stage(plan: BuildPlan) -> list[str]:
         f"COPY nb2svc_runtime/prune.py {BUILD_DIR}/prune.py",
         model,
         f"COPY --from=train {MODEL_DIR}/keep-modules.txt {BUILD_DIR}/keep-modules.txt",
-        "# then packages' test suites go: the server never imports them (kept if the model does)",
+        "# then what serving never imports goes (kept if the model needs it), and extension",
+        '# modules lose their symbol tables (docs/architecture.md, "The serving venv")',
         f"RUN {mounts} \\",
         f"    export {_uv_env(plan)} && \\",
         f"    uv venv --quiet --python /usr/bin/python3 {VENV} && \\",
         f"    {SERVE_INSTALL} --quiet --compile-bytecode "
         f"--python {VENV}/bin/python {reqs} -c {BUILD_DIR}/requirements.lock && \\",
         f"    {VENV}/bin/python {BUILD_DIR}/prune.py {VENV}/lib/python3*/site-packages "
-        f"{BUILD_DIR}/keep-modules.txt",
+        f"{BUILD_DIR}/keep-modules.txt --strip {BUILD_ROOT} && \\",
+        "    chgrp -R 0 /opt/nb2svc && chmod -R g=u /opt/nb2svc",
+    ]
+
+
+def _serve_files_stage(plan: BuildPlan) -> list[str]:
+    """The server's code and the artifact, made group-0 owned and writable like their owner
+    (OpenShift runs images with an arbitrary UID in group 0) in a stage of their own: done
+    in the runtime stage, the change of mode copied every file into a second layer (7 MB
+    of a compiled image, measured)."""
+    return [
+        f"FROM {plan.base_image} AS serve-files",
+        f"COPY nb2svc_runtime {LIB_DIR}/nb2svc_runtime",
+        *([f"COPY nb2svc_bentoml {LIB_DIR}/nb2svc_bentoml"] if plan.runtime == "bentoml" else []),
+        f"COPY --from={'compile' if plan.compiles else 'train'} {MODEL_DIR} {MODEL_DIR}",
+        f"RUN chgrp -R 0 /opt/nb2svc && chmod -R g=u /opt/nb2svc && "
+        f"python3 -m compileall -q {LIB_DIR}",
     ]
 
 
@@ -256,12 +279,7 @@ def _runtime_stage(plan: BuildPlan) -> list[str]:
         entrypoint = [f"ENTRYPOINT {json.dumps(argv)}"]
     return [
         "FROM serve-deps AS runtime",
-        f"COPY nb2svc_runtime {LIB_DIR}/nb2svc_runtime",
-        *([f"COPY nb2svc_bentoml {LIB_DIR}/nb2svc_bentoml"] if bentoml else []),
-        f"COPY --from={'compile' if plan.compiles else 'train'} {MODEL_DIR} {MODEL_DIR}",
-        # OpenShift runs images with an arbitrary UID in group 0: make our paths group-0 owned.
-        f"RUN chgrp -R 0 /opt/nb2svc && chmod -R g=u /opt/nb2svc && "
-        f"python3 -m compileall -q {LIB_DIR}",
+        "COPY --from=serve-files /opt/nb2svc /opt/nb2svc",
         f"ENV PATH={VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\",
         f"    PYTHONPATH={LIB_DIR} MODEL_DIR={MODEL_DIR} PORT={plan.port} \\",
         "    PYTHONUNBUFFERED=1 HOME=/tmp"
