@@ -46,12 +46,14 @@ def test_bentoml_is_installed_in_the_serve_venv_only() -> None:
 
 def test_bentoml_image_runs_bentoml_serve_of_the_generated_service_on_the_port() -> None:
     plan = make_plan("bentoml")
-    runtime = stage(render(plan), "runtime")
+    text = render(plan)
+    runtime = stage(text, "runtime")
     entrypoint = next(line for line in runtime.splitlines() if line.startswith("ENTRYPOINT "))
     argv = json.loads(entrypoint.removeprefix("ENTRYPOINT "))
     assert argv[:3] == ["/opt/venv/bin/bentoml", "serve", "nb2svc_bentoml.service:ModelServer"]
     assert argv[argv.index("--port") + 1] == str(plan.port)
-    assert "COPY nb2svc_bentoml " in runtime
+    assert "COPY nb2svc_bentoml /opt/nb2svc/lib/nb2svc_bentoml" in stage(text, "serve-files")
+    assert "COPY --from=serve-files /opt/nb2svc /opt/nb2svc" in runtime
     assert "CMD " not in runtime
 
 
