@@ -29,10 +29,35 @@ for package in $(dpkg-query -W -f '${Package}\n'); do
     esac
     packages="$packages $package"
 done
+# A package that a kept one depends on stays, with what it needs in turn (trixie's coreutils
+# depends on libsystemd0; bookworm's and bullseye's kept packages need none of the above).
+deps=$(dpkg-query -W -f '${Package}\t${Pre-Depends}, ${Depends}\n')
+kept_needs() {
+    printf '%s\n' "$deps" | while IFS="$(printf '\t')" read -r owner needs; do
+        case " $packages $late " in *" $owner "*) continue ;; esac
+        if printf '%s\n' "$needs" | tr ',|' '\n\n' | sed 's/^ *//; s/[ :(].*//' | grep -qx "$1"; then
+            echo yes
+            break
+        fi
+    done | grep -q yes
+}
+changed=1
+while [ "$changed" = 1 ]; do
+    changed=0
+    for package in $packages; do
+        if kept_needs "$package"; then
+            echo "nb2svc: keeping $package: a kept package depends on it"
+            # shellcheck disable=SC2086 # the list is words
+            packages=$(printf '%s\n' $packages | grep -vx "$package" | tr '\n' ' ')
+            changed=1
+        fi
+    done
+done
+# --force-remove-protected: trixie marks login Protected
 # shellcheck disable=SC2086 # the lists are words
-dpkg --purge --force-remove-essential --force-depends $packages
+dpkg --purge --force-remove-essential --force-remove-protected --force-depends $packages
 for package in $late; do
-    dpkg --purge --force-remove-essential --force-depends "$package"
+    dpkg --purge --force-remove-essential --force-remove-protected --force-depends "$package"
 done
 # glibc's iconv modules (Python's codecs are its own), the standard library's own test
 # suite and pydoc's topic texts, leftovers of the purged packages and their logs
