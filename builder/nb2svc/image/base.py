@@ -46,6 +46,16 @@ from nb2svc.image.suites import suite_for as suite_for
 from nb2svc.state import StateDir
 
 RUNTIME_PACKAGES = ("python3", "libgomp1", "ca-certificates", "tini")
+# What one suite's runtime base needs beyond those: bullseye's Python 3.9 keeps most of
+# distutils in python3-distutils, without which uv refuses the interpreter of the serving
+# venv (the build base had it through python3-dev, the slimmed runtime base not).
+SUITE_RUNTIME_PACKAGES = {"bullseye": ("python3-distutils",)}
+
+
+def runtime_packages(suite: str) -> tuple[str, ...]:
+    return RUNTIME_PACKAGES + SUITE_RUNTIME_PACKAGES.get(suite, ())
+
+
 BUILD_PACKAGES = ("gcc", "g++", "libc6-dev", "make", "python3-dev", "git")
 RECIPE_VERSION = "2"
 LABEL_RECIPE = "io.nb2svc.base.recipe"
@@ -77,7 +87,7 @@ class BaseImages:
 def recipe_hash(suite: str, mirror: str = DEFAULT_MIRROR) -> str:
     """A hash of everything that decides the images' content except time (security updates)."""
     digest = hashlib.sha256()
-    for part in (RECIPE_VERSION, suite, mirror, *RUNTIME_PACKAGES, "|", *BUILD_PACKAGES):
+    for part in (RECIPE_VERSION, suite, mirror, *runtime_packages(suite), "|", *BUILD_PACKAGES):
         digest.update(part.encode() + b"\0")
     for name in RECIPE_FILES:
         digest.update(_resource(name).encode())
@@ -156,7 +166,7 @@ def _lock(python_version: str) -> Iterator[None]:
 def _labels(
     python_version: str, suite: str, mirror: str, recipe: str, variant: str
 ) -> dict[str, str]:
-    packages = RUNTIME_PACKAGES + (BUILD_PACKAGES if variant == "build" else ())
+    packages = runtime_packages(suite) + (BUILD_PACKAGES if variant == "build" else ())
     return {
         "org.opencontainers.image.title": f"nb2svc python {python_version} {variant} base",
         "org.opencontainers.image.description": f"Debian {suite} minbase + {', '.join(packages)}",
@@ -190,7 +200,7 @@ def _build_debian(
     try:
         rootfs = work / "rootfs"
         phases = display.hook(f"debootstrap {suite}:", debootstrap_phase)
-        deboot.create(suite, rootfs, include=RUNTIME_PACKAGES, mirror=mirror, on_line=phases)
+        deboot.create(suite, rootfs, include=runtime_packages(suite), mirror=mirror, on_line=phases)
         display.phase("root filesystem: trimming and packing")
         prepare_rootfs(rootfs, python_version, suite, mirror)
         context = work / "context"
