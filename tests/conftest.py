@@ -170,11 +170,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     to finish in the background instead of a test waiting for it. A module moves as a whole,
     so its module-scoped fixtures (an image, a registry) are still set up once; within a rank
     the collected order stays (a stable sort)."""
-    rank: dict[str, int] = {}
+    rank: dict[Path, int] = {}
     for item in items:
-        module = item.nodeid.split("::")[0]
-        rank[module] = max(rank.get(module, 0), _go_rank(item))
-    items.sort(key=lambda item: rank[item.nodeid.split("::")[0]])
+        rank[item.path] = max(rank.get(item.path, 0), _go_rank(item))
+    items.sort(key=lambda item: rank[item.path])
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

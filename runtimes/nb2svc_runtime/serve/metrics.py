@@ -20,6 +20,7 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 DEFAULT_VALUE_BUCKETS = (-1000.0, -100.0, -10.0, -1.0, 0.0, 1.0, 10.0, 100.0, 1000.0)
 MAX_CLASS_LABELS = 100
+MAX_CACHED_CHILDREN = 256  # label sets whose metric children are kept (Metrics.child)
 
 
 class Metrics:
@@ -43,18 +44,30 @@ class Metrics:
         self.ready = Gauge(
             "nb2svc_model_ready", "1 when the model is loaded and warmed", multiprocess_mode="min"
         )
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.task = task
         self.classes = {str(c) for c in classes or ()}
         if task == "classification":
             self.by_class = Counter(
                 "nb2svc_predictions", "Predictions per predicted class", ["class"]
             )
-            self._by_class: dict[str, Any] = {}  # its children (at most MAX_CLASS_LABELS + 1)
         else:
             buckets = tuple(quantiles) if len(quantiles) >= 2 else DEFAULT_VALUE_BUCKETS
             self.values = Histogram(
                 "nb2svc_prediction_value", "Distribution of predicted values", buckets=buckets
             )
+
+    def child(self, metric: Any, *labels: str) -> Any:
+        """`metric.labels(*labels)`, looked up in prometheus_client once per label set (its
+        `labels()` locks and builds a key); at most MAX_CACHED_CHILDREN sets are kept, since a
+        client picks a request's method."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = metric.labels(*labels)
+            if len(self._children) < MAX_CACHED_CHILDREN:
+                self._children[key] = found
+        return found
 
     def observe_predictions(self, predictions: list[Any]) -> None:
         self.rows.inc(len(predictions))
@@ -63,10 +76,7 @@ class Metrics:
                 label = str(value)
                 if label not in self.classes and len(self.classes) >= MAX_CLASS_LABELS:
                     label = "other"
-                child = self._by_class.get(label)
-                if child is None:
-                    child = self._by_class[label] = self.by_class.labels(label)
-                child.inc()
+                self.child(self.by_class, label).inc()
             return
         for value in predictions:
             if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -7,7 +7,6 @@ import asyncio
 import logging
 import sys
 import time
-from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -57,7 +56,6 @@ def client_request_id(scope: Scope) -> str | None:
 
 
 INTERNAL_ERROR_BODY = {"error": "internal server error", "details": []}
-MAX_CACHED_LABELS = 256  # label sets whose metric children are kept (a client picks the method)
 
 
 class AccessLog:
@@ -99,7 +97,6 @@ class Observe:
         self.app = app
         self.service = service
         self.access_log = access_log
-        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -133,9 +130,9 @@ class Observe:
     def _record(self, scope: Scope, status: int, elapsed: float, rid: str | None) -> None:
         route = scope.get("route")
         label = getattr(route, "path", None) or "unmatched"
-        count, latency = self._metric_children(label, scope["method"], status)
-        count.inc()
-        latency.observe(elapsed)
+        metrics = self.service.metrics
+        metrics.child(metrics.requests, label, scope["method"], str(status)).inc()
+        metrics.child(metrics.latency, label).observe(elapsed)
         if self.access_log:
             client = scope.get("client") or ("", 0)
             line = access_line(
@@ -149,18 +146,3 @@ class Observe:
                 }
             )
             ACCESS_LOG.write(line)
-
-    def _metric_children(self, label: str, method: str, status: int) -> tuple[Any, Any]:
-        """The request counter's and latency histogram's children for these labels, looked
-        up in prometheus_client once per label set (its `labels()` locks and builds a key)."""
-        key = (label, method, status)
-        children = self._children.get(key)
-        if children is None:
-            metrics = self.service.metrics
-            children = (
-                metrics.requests.labels(label, method, str(status)),
-                metrics.latency.labels(label),
-            )
-            if len(self._children) < MAX_CACHED_LABELS:
-                self._children[key] = children
-        return children
