@@ -7,7 +7,13 @@ one, so batches grow with load and a lone request is not delayed. The batcher wa
 most `max_wait` seconds) only when other requests are known to be on their way. A full
 queue raises `Overloaded` instead of growing.
 
-Model code runs in the predict thread and cannot stop the worker: whatever it raises,
+A native model runs in a predict thread of its own, so a long call leaves the event loop
+free; a compiled model (ONNX Runtime on a graph the build proved, no notebook code) runs
+`inline` in the batcher's task: its batches take microseconds, less than the hand-off to a
+thread and back costs, and with one worker per core a thread would only contend for the
+GIL (docs/architecture.md, "Request path").
+
+Model code cannot stop the worker: whatever it raises,
 `SystemExit` and `KeyboardInterrupt` included, becomes that request's error (a
 `BaseException` that is not an `Exception` arrives as `ModelEscaped`). Only the supervisor
 decides to stop (process.py). The predict thread is a daemon: a model call that never
@@ -24,7 +30,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Union
@@ -106,16 +112,17 @@ class MicroBatcher:
         max_wait: float,
         max_queue: int,
         on_batch: Callable[[int], None] | None = None,
+        inline: bool = False,
     ) -> None:
         self.adapter = adapter
         self.max_batch = max_batch
         self.max_wait = max_wait
         self.max_queue = max_queue
         self.on_batch = on_batch
-        self.arriving = 0
+        self.arriving = 0  # requests that will submit soon (serve/predict.py, Arriving)
         self._queue: deque[_Job] = deque()
         self._wakeup = asyncio.Event()
-        self._thread = PredictThread()
+        self._thread = None if inline else PredictThread()
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -133,16 +140,8 @@ class MicroBatcher:
         for job in self._queue:
             if not job.future.done():
                 job.future.set_exception(Overloaded())
-        self._thread.stop()
-
-    @contextlib.contextmanager
-    def arriving_request(self) -> Iterator[None]:
-        """Marks a request that will submit soon, so a forming batch may wait for it."""
-        self.arriving += 1
-        try:
-            yield
-        finally:
-            self.arriving -= 1
+        if self._thread is not None:
+            self._thread.stop()
 
     async def predict(self, columns: Columns, rows: int, want_proba: bool) -> Result:
         if len(self._queue) >= self.max_queue:
@@ -180,8 +179,11 @@ class MicroBatcher:
             if not batch:
                 continue
             try:
-                call = self._thread.submit(functools.partial(self._run_batch, batch))
-                outcomes = await asyncio.wrap_future(call)
+                if self._thread is None:
+                    outcomes = self._run_batch(batch)
+                else:
+                    call = self._thread.submit(functools.partial(self._run_batch, batch))
+                    outcomes = await asyncio.wrap_future(call)
             except Exception as exc:  # the batcher's own failure: fail this batch, go on
                 log.exception("a batch failed outside the model")
                 outcomes = [exc] * len(batch)

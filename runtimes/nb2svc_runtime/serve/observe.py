@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .bodies import JSON, error_response
+from .bodies import CLIENT_GONE, JSON, ClientGone, error_response
 from .errors import ApiError
 from .jsonlog import access_line
 from .service import ModelService
@@ -91,7 +91,8 @@ class Observe:
     """ASGI middleware: request metrics, JSON-line access logs (with the client's
     X-Request-Id, echoed in the response), and the last word on errors: an exception no
     handler answered becomes a JSON 500 on a connection that stays open (Starlette's
-    outermost handler re-raises, and uvicorn then closes the connection)."""
+    outermost handler re-raises, and uvicorn then closes the connection). The predict lane
+    (serve/lane.py) does the same for the requests it serves, through `record`."""
 
     def __init__(self, app: ASGIApp, service: ModelService, access_log: bool) -> None:
         self.app = app
@@ -119,30 +120,42 @@ class Observe:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except ClientGone:
+            status = CLIENT_GONE
         except Exception as exc:
             if started:
                 raise
             log.error("unhandled error", exc_info=exc)
             await JSON(INTERNAL_ERROR_BODY, status_code=500)(scope, receive, send_wrapper)
         finally:
-            self._record(scope, status, time.perf_counter() - start, rid)
+            label = getattr(scope.get("route"), "path", None) or "unmatched"
+            record(self.service, self.access_log, scope, label, status, start, rid)
 
-    def _record(self, scope: Scope, status: int, elapsed: float, rid: str | None) -> None:
-        route = scope.get("route")
-        label = getattr(route, "path", None) or "unmatched"
-        metrics = self.service.metrics
-        metrics.child(metrics.requests, label, scope["method"], str(status)).inc()
-        metrics.child(metrics.latency, label).observe(elapsed)
-        if self.access_log:
-            client = scope.get("client") or ("", 0)
-            line = access_line(
-                {
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 3),
-                    "client": client[0],
-                    **({"request_id": rid} if rid is not None else {}),
-                }
-            )
-            ACCESS_LOG.write(line)
+
+def record(
+    service: ModelService,
+    access_log: bool,
+    scope: Scope,
+    label: str,
+    status: int,
+    start: float,
+    rid: str | None,
+) -> None:
+    """A finished request's metrics (by route `label`) and, with `access_log`, its access-log
+    line; `start` is its time.perf_counter() on arrival."""
+    elapsed = time.perf_counter() - start
+    metrics = service.metrics
+    metrics.child(metrics.requests, label, scope["method"], str(status)).inc()
+    metrics.child(metrics.latency, label).observe(elapsed)
+    if access_log:
+        client = scope.get("client") or ("", 0)
+        fields = {
+            "method": scope["method"],
+            "path": scope["path"],
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 3),
+            "client": client[0],
+        }
+        if rid is not None:
+            fields["request_id"] = rid
+        ACCESS_LOG.write(access_line(fields))

@@ -1,6 +1,7 @@
 """Serve side: the Starlette application implementing the HTTP contract
-(docs/architecture.md, "Contracts"): its endpoints and routes; request bodies are read by
-serve/bodies.py, and every request is observed by serve/observe.py."""
+(docs/architecture.md, "Contracts"): its endpoints and routes. The predict endpoints are in
+serve/predict.py and the predict lane in front of the app (serve/lane.py) serves their
+POSTs; every other request is observed by serve/observe.py."""
 
 from __future__ import annotations
 
@@ -14,18 +15,17 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from . import protocols, v2, v2_binary
-from .bodies import JSON, arriving, csv_rows, json_body, named_service, service_of
+from . import protocols, v2_binary
+from .bodies import JSON, named_service, service_of
 from .config import Settings
 from .docs_page import docs_page
 from .errors import ApiError
+from .lane import PredictLane
 from .metrics import exposition
 from .observe import ACCESS_LOG, Observe, on_api_error, on_http_error, on_unexpected
 from .openapi import openapi_document
+from .predict import INVOCATIONS, V1_PREDICT, V2_INFER
 from .service import ModelService, all_workers_ready
-
-# With the binary tensor data extension, the body is not JSON alone (serve/v2_binary.py).
-V2_BINARY_TYPES = ("application/json", "application/octet-stream")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -77,33 +77,11 @@ async def v1_model(request: Request) -> Response:
     return JSON({"name": service.name, "ready": True})
 
 
-async def v1_predict(request: Request) -> Response:
-    service = named_service(request, ready=True)
-    with arriving(service):
-        _, raw = await json_body(request)
-        rows = protocols.v1_rows(protocols.parse_json(raw))
-    result = await service.predict(rows, want_proba=True)
-    return JSON(protocols.predictions_body(result.predictions, result.probabilities))
-
-
 # --- MLflow -----------------------------------------------------------------------------
 
 
 async def ping(request: Request) -> Response:
     return _readiness(service_of(request))
-
-
-async def invocations(request: Request) -> Response:
-    service = service_of(request)
-    service.require_ready()
-    with arriving(service):
-        kind, raw = await json_body(request, ("application/json", "text/csv"))
-        if kind == "text/csv":
-            rows = csv_rows(raw, service)
-        else:
-            rows = protocols.mlflow_rows(protocols.parse_json(raw))
-    result = await service.predict(rows, want_proba=False)
-    return JSON({"predictions": result.predictions})
 
 
 # --- Open Inference Protocol v2 ---------------------------------------------------------
@@ -148,31 +126,6 @@ async def v2_model_ready(request: Request) -> Response:
     return JSON({"name": service.name, "ready": service.ready}, status_code=status)
 
 
-async def v2_infer(request: Request) -> Response:
-    service = named_service(request, ready=True)
-    with arriving(service):
-        header_length = request.headers.get(v2_binary.HEADER)
-        allowed = V2_BINARY_TYPES if header_length is not None else ("application/json",)
-        _, raw = await json_body(request, allowed)
-        text, binary = v2_binary.split_body(raw, header_length)
-        body = protocols.parse_json(text)
-        v2_binary.attach_inputs(body, binary)
-        rows = v2.v2_rows(body, service.signature)
-        outputs = v2.requested_outputs(body, service.signature)
-    result = await service.predict(rows, want_proba="predict_proba" in outputs)
-    request_id = protocols.new_request_id(body)
-    document = v2.v2_response(
-        service.signature, request_id, outputs, result.predictions, result.probabilities
-    )
-    content, json_length = v2_binary.encode_response(
-        document, v2_binary.binary_outputs(body, [t["name"] for t in document["outputs"]])
-    )
-    if json_length is None:
-        return Response(content, media_type="application/json")
-    headers = {v2_binary.HEADER: str(json_length)}
-    return Response(content, media_type="application/octet-stream", headers=headers)
-
-
 # --- documentation ----------------------------------------------------------------------
 
 
@@ -212,19 +165,19 @@ ROUTES = [
     Route("/healthz", readyz, methods=["GET"], name="healthz"),
     Route("/metrics", metrics, methods=["GET"]),
     Route("/v1/models", v1_models, methods=["GET"]),
-    Route("/v1/models/{name}:predict", v1_predict, methods=["POST"]),
+    Route("/v1/models/{name}:predict", V1_PREDICT, methods=["POST"], name="v1_predict"),
     Route("/v1/models/{name}", v1_model, methods=["GET"]),
-    Route("/invocations", invocations, methods=["POST"]),
+    Route("/invocations", INVOCATIONS, methods=["POST"], name="invocations"),
     Route("/ping", ping, methods=["GET"]),
     Route("/v2", v2_server, methods=["GET"]),
     Route("/v2/health/live", v2_live, methods=["GET"]),
     Route("/v2/health/ready", v2_ready, methods=["GET"]),
     Route("/v2/models/{name}", v2_model, methods=["GET"]),
     Route("/v2/models/{name}/ready", v2_model_ready, methods=["GET"]),
-    Route("/v2/models/{name}/infer", v2_infer, methods=["POST"]),
+    Route("/v2/models/{name}/infer", V2_INFER, methods=["POST"], name="v2_infer"),
     Route(
         "/v2/models/{name}/versions/{version}/infer",
-        v2_infer,
+        V2_INFER,
         methods=["POST"],
         name="v2_infer_version",
     ),
@@ -235,8 +188,9 @@ ROUTES = [
 
 def create_app(
     settings: Settings | None = None, on_fatal: Callable[[str], None] | None = None
-) -> Starlette:
-    """The ASGI app; the model loads in the background after startup (see /readyz)."""
+) -> PredictLane:
+    """The ASGI app: the predict lane in front of the Starlette app (serve/lane.py); the
+    model loads in the background after startup (see /readyz)."""
     settings = settings or Settings.from_env()
     service = ModelService(settings, on_fatal)
 
@@ -262,4 +216,4 @@ def create_app(
     )
     app.state.service = service
     app.add_middleware(Observe, service=service, access_log=settings.access_log)
-    return app
+    return PredictLane(app)

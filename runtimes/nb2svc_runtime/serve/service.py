@@ -111,6 +111,7 @@ class ModelService:
             max_wait=self.settings.max_batch_wait_ms / 1000,
             max_queue=self.settings.max_queue,
             on_batch=self.metrics.batch.observe,
+            inline=self.backend != NATIVE,
         )
         batcher.start()
         return batcher
