@@ -134,14 +134,18 @@ def _s2i_command(folder: Path) -> list[str]:
     `go install PKG@VERSION` reads the module's version list to check for a deprecation
     notice; the module proxy reachable here answers that list with 403 ("This module
     version is not available") while it serves v1.6.3 itself. The file:// proxy answers
-    the list with v1.6.3 only; everything else misses there and comes from the proxy."""
-    listing = folder / "proxy" / "github.com/openshift/source-to-image/@v/list"
+    the list with v1.6.3 only; everything else misses there and comes from the proxy.
+    The module is downloaded first (`go mod download`, which reads no list): with a module
+    cache that lacks it, `go install` asked the real proxy for the list despite the file://
+    one (seen on a fresh machine, 2026-12-04)."""
+    module = "github.com/openshift/source-to-image"
+    listing = folder / "proxy" / module / "@v/list"
     script = (
-        'mkdir -p "${1%/*}" && echo "$2" > "$1" && '
-        'GOPROXY="file://$3,$(go env GOPROXY)" exec "${@:4}"'
+        'go mod download "$4@$2" >/dev/null && mkdir -p "${1%/*}" && echo "$2" > "$1" && '
+        'GOPROXY="file://$3,$(go env GOPROXY)" exec "${@:5}"'
     )
     return ["bash", "-c", script, "s2i-proxy", str(listing), S2I_VERSION,
-            str(folder / "proxy"), *_S2I_INSTALL.command(folder)]  # fmt: skip
+            str(folder / "proxy"), module, *_S2I_INSTALL.command(folder)]  # fmt: skip
 
 
 S2I = GoTool("s2i", S2I_VERSION, S2I_VERSION, _s2i_command, _S2I_INSTALL.about)
@@ -215,10 +219,16 @@ def main(argv: Sequence[str]) -> int:
     if argv[:1] != ["build"] or not all(name in ALL for name in argv[1:]):
         print(f"usage: go_tools.py list | build [{'|'.join(ALL)}]...", file=sys.stderr)
         return 2
-    for name in argv[1:] or list(ALL):
-        path, seconds = binary(ALL[name])
+    failed = 0
+    for name in argv[1:] or list(ALL):  # one failure does not keep the others from building
+        try:
+            path, seconds = binary(ALL[name])
+        except RuntimeError as exc:
+            print(exc, file=sys.stderr)
+            failed += 1
+            continue
         print(f"{name}: {path} ({'cached' if seconds is None else f'built in {seconds:.0f} s'})")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
