@@ -1,13 +1,11 @@
 """Run one corpus case end to end: commit it into a fresh git repo, build, probe, clean up.
 
 Shared by tests/corpus/test_corpus.py (assertions) and benchmarks/corpus/run.py (table).
-Builds go through `nb2svc.cli.main` in-process, exactly as a user's `nb2svc build`.
+Builds run the `nb2svc` command of this venv, exactly as a user's `nb2svc build`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import shutil
@@ -20,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nb2svc.cli import main as nb2svc_main
 from nb2svc.engine.buildah import Buildah
 from nb2svc.engine.podman import Podman
 
@@ -99,16 +96,17 @@ def make_repo(case: Case, workdir: Path) -> Path:
 
 
 def build(case: Case, workdir: Path) -> tuple[int, str]:
-    """`nb2svc build` of the case; (exit code, what it printed on stderr)."""
+    """`nb2svc build` of the case, as a user runs it (a process of its own, so cases can
+    build side by side); (exit code, what it printed on stderr)."""
     repo = make_repo(case, workdir)
     argv = ["build", str(repo), "-n", case.notebook, "-t", case.image, "-o", str(workdir / "out")]
     argv += ["--train-only"] if case.train_only else []
-    captured = io.StringIO()
-    with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(io.StringIO()):
-        code = nb2svc_main([*argv, *case.args])
-    text = captured.getvalue()
-    sys.stderr.write(text)
-    return code, text
+    command = [str(Path(sys.executable).with_name("nb2svc")), *argv, *case.args]
+    done = subprocess.run(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False
+    )
+    sys.stderr.write(done.stderr)
+    return done.returncode, done.stderr
 
 
 def probe(image_id: str, name: str, payload: dict[str, Any]) -> Any:
@@ -196,7 +194,9 @@ def check_fails(case: Case, code: int, text: str) -> tuple[str, list[str]]:
     return got, [*problems, *([f"full message:\n{error}"] if problems else [])]
 
 
-def run_case(case: Case, workdir: Path) -> Outcome:
+def run_case(case: Case, workdir: Path, *, clean: bool = True) -> Outcome:
+    """Build and check one case; its image is removed afterwards unless `clean` is False
+    (the caller then runs `cleanup` once no other case builds: see test_corpus.py)."""
     start = time.monotonic()
     try:
         code, text = build(case, workdir)
@@ -205,7 +205,8 @@ def run_case(case: Case, workdir: Path) -> Outcome:
         else:
             got, problems = check_fails(case, code, text)
     finally:
-        cleanup(case)
+        if clean:
+            cleanup(case)
     return Outcome(case, not problems, round(time.monotonic() - start, 1), got, problems)
 
 
