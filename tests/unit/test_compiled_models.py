@@ -9,6 +9,7 @@ and 1e-9 for linear models (double all the way), regression values relative to t
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from nb2svc_runtime.compiled.convert import (
 )
 from nb2svc_runtime.compiled.onnx_model import ONNX_FILE, OnnxModel
 from nb2svc_runtime.serve.adapters import make_adapter
+from nb2svc_runtime.serve.batching import MicroBatcher, Result
 from nb2svc_runtime.serve.schema import Validator
 from nb2svc_runtime.train.describe import derive_inputs, describe
 from sklearn.compose import ColumnTransformer
@@ -249,3 +251,33 @@ def test_a_pipeline_without_column_transformer_reads_all_columns_as_one_double_m
     proof = served.proof()
     assert proof.passed, proof.first_mismatch
     assert proof.max_abs_diff < 1e-12
+
+
+def test_a_one_matrix_model_is_fed_the_validated_rows_alone_or_batched_as_its_columns(
+    churn: Any, tmp_path: Path
+) -> None:
+    """A compiled model with one matrix input takes the rows as validated (no transpose into
+    columns and back): alone, and merged by the micro-batcher, the answers are the columns'."""
+    frame, y = churn
+    numbers = frame[[*NUMERIC, "paperless"]]  # a bool among the floats: the row-by-row checks
+    model = fitted(make_pipeline(StandardScaler(), LogisticRegression()), numbers, y)
+    served = Served(model, numbers, tmp_path)
+    rows = Validator(served.signature, 100_000).checked_rows(request_rows(numbers))
+    assert served.onnx.takes_rows
+    by_columns = served.onnx.predict_both(served.onnx.make_input(served.columns), True)
+    assert served.onnx.predict_both(served.onnx.make_input(rows), True) == by_columns
+
+    async def batched() -> list[Result]:
+        adapter: Any = served.onnx
+        batcher = MicroBatcher(adapter, max_batch=64, max_wait=0, max_queue=64, inline=True)
+        batcher.start()
+        parts = [rows[0:1], rows[1:4], rows[4:9]]
+        answers = await asyncio.gather(*(batcher.predict(p, len(p), True) for p in parts))
+        await batcher.stop()
+        return list(answers)
+
+    answers = asyncio.run(batched())
+    labels, probabilities = by_columns
+    assert probabilities is not None
+    assert [p for a in answers for p in a.predictions] == labels[:9]
+    assert [p for a in answers for p in a.probabilities or []] == probabilities[:9]

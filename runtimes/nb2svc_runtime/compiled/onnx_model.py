@@ -40,6 +40,7 @@ MATRIX_KINDS = ("matrix_double",)
 NARROW = ("float16", "float32")
 
 Columns = dict[str, list[Any]]
+Rows = list[list[Any]]
 Builder = Callable[[Columns], np.ndarray]
 
 
@@ -86,8 +87,11 @@ def _matrix_builder(features: tuple[Feature, ...]) -> Builder:
     names = [f.name for f in features]
     narrow = [(i, np.dtype(f.dtype)) for i, f in enumerate(features) if f.dtype in NARROW]
 
-    def build(columns: Columns) -> np.ndarray:
-        matrix = np.array([columns[name] for name in names], dtype="float64").T
+    def build(columns: Columns | Rows) -> np.ndarray:
+        if isinstance(columns, list):  # the validated rows themselves (OnnxModel.takes_rows)
+            matrix = np.array(columns, dtype="float64")
+        else:
+            matrix = np.array([columns[name] for name in names], dtype="float64").T
         for i, dtype in narrow:
             matrix[:, i] = matrix[:, i].astype(dtype)
         return matrix
@@ -180,14 +184,21 @@ class OnnxModel:
                 f"{sorted(feeds)}; rebuild the image"
             )
         self._builders = _builders(signature, feeds)
+        # One (n, k) matrix of every feature: built from the rows as they were validated, with
+        # no transpose into columns and back (serve/service.py passes them; docs/architecture.md,
+        # "Request path").
+        self.takes_rows = list(self.feeds.values()) == ["matrix_double"]
         self._outputs = [o.name for o in self.session.get_outputs()]
         self.is_classifier = signature.task == "classification" and signature.classes is not None
         self.has_proba = self.is_classifier and signature.has_proba and len(self._outputs) > 1
         self._classes = _class_table(signature.classes or ())
         self.tolerance = _tolerance(self.session)
 
-    def make_input(self, columns: Columns) -> dict[str, np.ndarray]:
-        """The ORT feed for validated columns (serve/schema.Validator.columns)."""
+    def make_input(self, columns: Columns | Rows) -> dict[str, np.ndarray]:
+        """The ORT feed for validated columns (serve/schema.Validator.columns) or, when the
+        model `takes_rows`, for the validated rows themselves (Validator.checked_rows)."""
+        if isinstance(columns, list):
+            return {name: self._builders[name](columns) for name in self.feeds}  # type: ignore[arg-type]
         return {name: build(columns) for name, build in self._builders.items()}
 
     def predict_both(

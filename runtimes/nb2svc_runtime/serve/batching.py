@@ -63,7 +63,7 @@ class Result:
 
 @dataclass
 class _Job:
-    columns: Columns
+    columns: Columns | list[Any]  # or the validated rows (ModelService.takes_rows)
     rows: int
     want_proba: bool
     future: asyncio.Future[Result]
@@ -143,7 +143,7 @@ class MicroBatcher:
         if self._thread is not None:
             self._thread.stop()
 
-    async def predict(self, columns: Columns, rows: int, want_proba: bool) -> Result:
+    async def predict(self, columns: Columns | list[Any], rows: int, want_proba: bool) -> Result:
         if len(self._queue) >= self.max_queue:
             raise Overloaded
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
@@ -195,8 +195,8 @@ class MicroBatcher:
                 else:
                     job.future.set_result(outcome)
 
-    def _compute(self, columns: Columns, want_proba: bool) -> Result:
-        data = self.adapter.make_input(columns)
+    def _compute(self, columns: Columns | list[Any], want_proba: bool) -> Result:
+        data = self.adapter.make_input(columns)  # type: ignore[arg-type]  # rows: OnnxModel
         predictions, proba = self.adapter.predict_both(data, want_proba)
         return Result(predictions, proba)
 
@@ -213,10 +213,16 @@ class MicroBatcher:
             self.on_batch(sum(job.rows for job in batch))
         if len(batch) == 1:
             return [self._one(batch[0])]
-        merged: Columns = {name: [] for name in batch[0].columns}
-        for job in batch:
-            for name, values in job.columns.items():
-                merged[name].extend(values)
+        merged: Columns | list[Any]
+        if isinstance(batch[0].columns, list):  # rows (ModelService.takes_rows): one list
+            merged = [row for job in batch for row in job.columns]
+        else:
+            columns: Columns = {name: [] for name in batch[0].columns}
+            for job in batch:
+                assert isinstance(job.columns, dict)
+                for name, values in job.columns.items():
+                    columns[name].extend(values)
+            merged = columns
         try:
             result = self._compute(merged, any(job.want_proba for job in batch))
         except BaseException:  # each request then gets its own outcome

@@ -237,6 +237,13 @@ class Validator:
 
     def columns(self, rows: Sequence[Any]) -> dict[str, list[Any]]:
         """Validated values per feature name (in signature order)."""
+        checked = self.checked_rows(rows)
+        if not checked:
+            return {name: [] for name in self.names}
+        return {name: list(column) for name, column in zip(self.names, zip(*checked))}
+
+    def checked_rows(self, rows: Sequence[Any]) -> list[list[Any]]:
+        """Each row's validated values, in signature order (what `columns` transposes)."""
         self.check_count(len(rows))
         checked: list[list[Any]] = []  # each row's checked values, turned into columns below
         errors: list[dict[str, Any]] = []
@@ -255,9 +262,7 @@ class Validator:
                 break
         if errors:
             raise invalid_request(errors)
-        if not checked:
-            return {name: [] for name in self.names}
-        return {name: list(column) for name, column in zip(self.names, zip(*checked))}
+        return checked
 
     def _row_errors(self, values: Sequence[Any], errors: list[dict[str, Any]], i: int) -> None:
         for j, value in enumerate(values):

@@ -19,7 +19,7 @@ from .batching import MicroBatcher, ModelEscaped, Overloaded, Result
 from .config import READY_DIR_ENV, WORKERS_ENV, Settings
 from .errors import ApiError
 from .metrics import Metrics
-from .schema import validator_for
+from .schema import Validator, validator_for
 from .threads import pin_threads
 
 if TYPE_CHECKING:  # pandas is imported only when the native model serves
@@ -43,6 +43,7 @@ class ModelService:
         )
         self.adapter: Adapter | None = None
         self.backend = NATIVE
+        self.takes_rows = False
         self.batcher: MicroBatcher | None = None
         self.ready = False
         self.draining = False
@@ -95,6 +96,10 @@ class ModelService:
 
     def _load(self) -> Adapter:
         adapter, self.backend = load_backend(self.settings.model_dir, self.signature)
+        # A compiled model fed one matrix gets the validated rows as they are (no columns).
+        self.takes_rows = bool(getattr(adapter, "takes_rows", False)) and (
+            type(self.validator) is Validator
+        )
         return adapter
 
     def _fail(self, reason: str) -> None:
@@ -132,9 +137,12 @@ class ModelService:
 
     async def _predict_rows(self, rows: Sequence[Any], want_proba: bool) -> Result:
         assert self.batcher is not None
-        columns = self.validator.columns(rows)
+        if self.takes_rows:
+            checked: Any = self.validator.checked_rows(rows)
+        else:
+            checked = self.validator.columns(rows)
         try:
-            return await self.batcher.predict(columns, len(rows), want_proba)
+            return await self.batcher.predict(checked, len(rows), want_proba)
         except Overloaded:
             self.metrics.rejected.inc()
             raise ApiError(
