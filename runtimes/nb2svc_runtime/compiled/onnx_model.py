@@ -197,9 +197,8 @@ class OnnxModel:
     def make_input(self, columns: Columns | Rows) -> dict[str, np.ndarray]:
         """The ORT feed for validated columns (serve/schema.Validator.columns) or, when the
         model `takes_rows`, for the validated rows themselves (Validator.checked_rows)."""
-        if isinstance(columns, list):
-            return {name: self._builders[name](columns) for name in self.feeds}  # type: ignore[arg-type]
-        return {name: build(columns) for name, build in self._builders.items()}
+        # Rows reach only a model that takes_rows: its one builder, the matrix's, reads them.
+        return {name: build(columns) for name, build in self._builders.items()}  # type: ignore[arg-type]
 
     def predict_both(
         self, feed: dict[str, np.ndarray], want_proba: bool

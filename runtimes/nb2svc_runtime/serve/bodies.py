@@ -106,8 +106,8 @@ class Reply:
         return {"type": "http.response.body", "body": self.body}
 
 
-def json_reply(content: Any, status: int = 200) -> Reply:
-    return Reply(status, orjson.dumps(content))
+def json_reply(content: Any) -> Reply:
+    return Reply(200, orjson.dumps(content))
 
 
 def error_reply(exc: ApiError) -> Reply:
